@@ -1,0 +1,411 @@
+//! Task metrics (segmentation mIoU, disparity RMSE, reconstruction PSNR) and the
+//! Bjontegaard delta between two rate-quality curves.
+//!
+//! Every accumulator is mergeable, so evaluation can run in parallel chunks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::classes::IGNORE_LABEL;
+
+/// Why a metric could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    #[error("prediction has {pred} elements, target has {target}")]
+    LengthMismatch { pred: usize, target: usize },
+    #[error("label {label} is neither a class below {classes} nor the ignore label")]
+    LabelOutOfRange { label: u8, classes: usize },
+    #[error("cannot merge a {other}-class matrix into a {this}-class one")]
+    ClassCountMismatch { this: usize, other: usize },
+    #[error("no elements to compare")]
+    Empty,
+    #[error("a rate-quality curve needs at least {min} points, got {got}")]
+    TooFewPoints { got: usize, min: usize },
+    #[error("a curve needs at least 4 distinct values of the fitted variable")]
+    Degenerate,
+    #[error("non-finite rate or quality in a curve")]
+    NonFinite,
+    #[error("rate {0} is not positive")]
+    NonPositiveRate(f64),
+    #[error("the two curves do not overlap")]
+    NoOverlap,
+}
+
+/// Confusion matrix over `n` classes; rows are the target class, columns the
+/// predicted one. Target pixels equal to [`IGNORE_LABEL`] (255) are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    classes: usize,
+    counts: Vec<u64>,
+}
+
+impl ConfusionMatrix {
+    pub fn new(classes: usize) -> Self {
+        Self {
+            classes,
+            counts: vec![0; classes * classes],
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Pixels of target class `target` predicted as `pred` (0 outside the matrix).
+    pub fn get(&self, target: usize, pred: usize) -> u64 {
+        if target < self.classes && pred < self.classes {
+            self.counts[target * self.classes + pred]
+        } else {
+            0
+        }
+    }
+
+    /// Counts all non-ignored pixels. Errors, without counting anything, on a
+    /// length mismatch or a label (target other than 255, or prediction) outside
+    /// `0..n`.
+    pub fn update(&mut self, pred: &[u8], target: &[u8]) -> Result<(), MetricsError> {
+        if pred.len() != target.len() {
+            return Err(MetricsError::LengthMismatch {
+                pred: pred.len(),
+                target: target.len(),
+            });
+        }
+        let n = self.classes;
+        let out_of_range = |label: u8| MetricsError::LabelOutOfRange { label, classes: n };
+        for (&p, &t) in pred.iter().zip(target) {
+            if t == IGNORE_LABEL {
+                continue;
+            }
+            if usize::from(t) >= n {
+                return Err(out_of_range(t));
+            }
+            if usize::from(p) >= n {
+                return Err(out_of_range(p));
+            }
+        }
+        for (&p, &t) in pred.iter().zip(target) {
+            if t != IGNORE_LABEL {
+                self.counts[usize::from(t) * n + usize::from(p)] += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds another matrix's counts.
+    pub fn merge(&mut self, other: &ConfusionMatrix) -> Result<(), MetricsError> {
+        if other.classes != self.classes {
+            return Err(MetricsError::ClassCountMismatch {
+                this: self.classes,
+                other: other.classes,
+            });
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    /// Number of counted pixels.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// IoU of each class, `TP / (TP + FP + FN)`; `None` for a class that appears in
+    /// neither target nor prediction.
+    pub fn iou_per_class(&self) -> Vec<Option<f64>> {
+        let n = self.classes;
+        (0..n)
+            .map(|c| {
+                let tp = self.get(c, c);
+                let row: u64 = (0..n).map(|p| self.get(c, p)).sum();
+                let col: u64 = (0..n).map(|t| self.get(t, c)).sum();
+                let union = row + col - tp;
+                (union > 0).then(|| tp as f64 / union as f64)
+            })
+            .collect()
+    }
+
+    /// Mean IoU over the classes that have one; `None` when no class appears.
+    pub fn mean_iou(&self) -> Option<f64> {
+        let ious: Vec<f64> = self.iou_per_class().into_iter().flatten().collect();
+        (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64)
+    }
+
+    /// Fraction of counted pixels predicted correctly; `None` when none counted.
+    pub fn pixel_accuracy(&self) -> Option<f64> {
+        let total = self.total();
+        let correct: u64 = (0..self.classes).map(|c| self.get(c, c)).sum();
+        (total > 0).then(|| correct as f64 / total as f64)
+    }
+}
+
+/// Root-mean-square error over valid pixels, where valid means `target > 0` (the
+/// Cityscapes disparity convention: 0 marks pixels without ground truth).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RmseAccumulator {
+    pub sum_sq: f64,
+    pub count: u64,
+}
+
+impl RmseAccumulator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the squared errors of the valid pixels.
+    pub fn update(&mut self, pred: &[f32], target: &[f32]) -> Result<(), MetricsError> {
+        if pred.len() != target.len() {
+            return Err(MetricsError::LengthMismatch {
+                pred: pred.len(),
+                target: target.len(),
+            });
+        }
+        for (&p, &t) in pred.iter().zip(target) {
+            if t > 0.0 {
+                let d = f64::from(p) - f64::from(t);
+                self.sum_sq += d * d;
+                self.count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, other: &RmseAccumulator) {
+        self.sum_sq += other.sum_sq;
+        self.count += other.count;
+    }
+
+    /// `sqrt(sum_sq / count)`; `None` before any valid pixel.
+    pub fn rmse(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.sum_sq / self.count as f64).sqrt())
+    }
+}
+
+/// PSNR in dB from a mean squared error: `10 log10(peak^2 / mse)`; infinite for
+/// `mse == 0`.
+pub fn psnr_from_mse(mse: f64, peak: f64) -> f64 {
+    10.0 * (peak * peak / mse).log10()
+}
+
+fn mse<T: Copy>(a: &[T], b: &[T], to_f64: impl Fn(T) -> f64) -> Result<f64, MetricsError> {
+    if a.len() != b.len() {
+        return Err(MetricsError::LengthMismatch {
+            pred: a.len(),
+            target: b.len(),
+        });
+    }
+    if a.is_empty() {
+        return Err(MetricsError::Empty);
+    }
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = to_f64(x) - to_f64(y);
+            d * d
+        })
+        .sum();
+    Ok(sum / a.len() as f64)
+}
+
+/// PSNR of 8-bit images, peak 255. Identical images give `f64::INFINITY`.
+pub fn psnr_u8(pred: &[u8], target: &[u8]) -> Result<f64, MetricsError> {
+    Ok(psnr_from_mse(mse(pred, target, f64::from)?, 255.0))
+}
+
+/// PSNR of images with values in [0, 1], peak 1 (values are not clamped).
+/// Identical images give `f64::INFINITY`.
+pub fn psnr_unit(pred: &[f32], target: &[f32]) -> Result<f64, MetricsError> {
+    Ok(psnr_from_mse(mse(pred, target, f64::from)?, 1.0))
+}
+
+/// One operating point of a rate-quality curve. Rate in any positive unit (bytes,
+/// bits per element) as long as both curves use the same.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RdPoint {
+    pub rate: f64,
+    pub quality: f64,
+}
+
+/// Fewest points for a cubic fit.
+pub const BD_MIN_POINTS: usize = 4;
+
+/// Bjontegaard delta rate of `test` against `reference`, in percent: the average
+/// rate difference at equal quality. Negative means `test` needs fewer bits.
+///
+/// The VCEG-M33 method: for each curve, fit `log10(rate)` as a cubic polynomial of
+/// quality by least squares (numpy `polyfit(quality, log10(rate), 3)`), integrate
+/// both over the overlapping quality interval, and return
+/// `(10^(mean difference) - 1) * 100`. Not the piecewise-cubic (PCHIP) variant of
+/// later common test conditions.
+///
+/// Quality must be "higher is better" (mIoU, PSNR); for an error such as RMSE pass
+/// its negation.
+pub fn bd_rate(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
+    check_curve(reference)?;
+    check_curve(test)?;
+    let fit = |c: &[RdPoint]| {
+        let x: Vec<f64> = c.iter().map(|p| p.quality).collect();
+        let y: Vec<f64> = c.iter().map(|p| p.rate.log10()).collect();
+        Cubic::fit(&x, &y)
+    };
+    let mean_diff = mean_difference(&fit(reference)?, &fit(test)?)?;
+    Ok((10f64.powf(mean_diff) - 1.0) * 100.0)
+}
+
+/// Bjontegaard delta quality of `test` against `reference` (e.g. BD-PSNR in dB,
+/// BD-mIoU): the average quality difference at equal rate. Positive means `test` is
+/// better.
+///
+/// Fits quality as a cubic polynomial of `log10(rate)` per curve and averages the
+/// difference over the overlapping log-rate interval (VCEG-M33). For "lower is
+/// better" metrics pass the negated quality (the result is then the negated delta).
+pub fn bd_quality(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
+    check_curve(reference)?;
+    check_curve(test)?;
+    let fit = |c: &[RdPoint]| {
+        let x: Vec<f64> = c.iter().map(|p| p.rate.log10()).collect();
+        let y: Vec<f64> = c.iter().map(|p| p.quality).collect();
+        Cubic::fit(&x, &y)
+    };
+    mean_difference(&fit(reference)?, &fit(test)?)
+}
+
+fn check_curve(curve: &[RdPoint]) -> Result<(), MetricsError> {
+    if curve.len() < BD_MIN_POINTS {
+        return Err(MetricsError::TooFewPoints {
+            got: curve.len(),
+            min: BD_MIN_POINTS,
+        });
+    }
+    for p in curve {
+        if !(p.rate.is_finite() && p.quality.is_finite()) {
+            return Err(MetricsError::NonFinite);
+        }
+        if p.rate <= 0.0 {
+            return Err(MetricsError::NonPositiveRate(p.rate));
+        }
+    }
+    Ok(())
+}
+
+/// Mean of `test - reference` over the overlap of their fitted x ranges.
+fn mean_difference(reference: &Cubic, test: &Cubic) -> Result<f64, MetricsError> {
+    let lo = reference.x_min.max(test.x_min);
+    let hi = reference.x_max.min(test.x_max);
+    if !(hi > lo) {
+        return Err(MetricsError::NoOverlap);
+    }
+    let diff = test.integral(lo, hi) - reference.integral(lo, hi);
+    Ok(diff / (hi - lo))
+}
+
+/// Least-squares cubic `y = sum c_i t^i` in the normalized variable
+/// `t = (x - center) / scale`, which keeps the fit well conditioned.
+struct Cubic {
+    coef: [f64; 4],
+    center: f64,
+    scale: f64,
+    x_min: f64,
+    x_max: f64,
+}
+
+impl Cubic {
+    fn fit(x: &[f64], y: &[f64]) -> Result<Self, MetricsError> {
+        let x_min = x.iter().copied().fold(f64::INFINITY, f64::min);
+        let x_max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut distinct: Vec<f64> = x.to_vec();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        if distinct.len() < 4 || !(x_max > x_min) {
+            return Err(MetricsError::Degenerate);
+        }
+        let center = 0.5 * (x_min + x_max);
+        let scale = 0.5 * (x_max - x_min);
+        // Householder QR of the Vandermonde matrix [1 t t^2 t^3].
+        let mut a: Vec<[f64; 4]> = x
+            .iter()
+            .map(|&xi| {
+                let t = (xi - center) / scale;
+                [1.0, t, t * t, t * t * t]
+            })
+            .collect();
+        let mut b = y.to_vec();
+        let m = a.len();
+        for j in 0..4 {
+            let norm = (j..m).map(|i| a[i][j] * a[i][j]).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return Err(MetricsError::Degenerate);
+            }
+            let alpha = if a[j][j] > 0.0 { -norm } else { norm };
+            let mut v: Vec<f64> = (j..m).map(|i| a[i][j]).collect();
+            v[0] -= alpha;
+            let vnorm2: f64 = v.iter().map(|e| e * e).sum();
+            if vnorm2 == 0.0 {
+                continue;
+            }
+            for col in j..4 {
+                let dot: f64 = (j..m).map(|i| v[i - j] * a[i][col]).sum();
+                let f = 2.0 * dot / vnorm2;
+                for i in j..m {
+                    a[i][col] -= f * v[i - j];
+                }
+            }
+            let dot: f64 = (j..m).map(|i| v[i - j] * b[i]).sum();
+            let f = 2.0 * dot / vnorm2;
+            for i in j..m {
+                b[i] -= f * v[i - j];
+            }
+        }
+        let mut coef = [0.0; 4];
+        for j in (0..4).rev() {
+            let s: f64 = (j + 1..4).map(|k| a[j][k] * coef[k]).sum();
+            if a[j][j].abs() < 1e-12 {
+                return Err(MetricsError::Degenerate);
+            }
+            coef[j] = (b[j] - s) / a[j][j];
+        }
+        if coef.iter().any(|c| !c.is_finite()) {
+            return Err(MetricsError::Degenerate);
+        }
+        Ok(Self {
+            coef,
+            center,
+            scale,
+            x_min,
+            x_max,
+        })
+    }
+
+    /// `integral_lo^hi y(x) dx`.
+    fn integral(&self, lo: f64, hi: f64) -> f64 {
+        let antiderivative = |x: f64| {
+            let t = (x - self.center) / self.scale;
+            self.coef
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c * t.powi(i as i32 + 1) / (i as f64 + 1.0))
+                .sum::<f64>()
+        };
+        self.scale * (antiderivative(hi) - antiderivative(lo))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cubic_fit_reproduces_a_cubic() {
+        let x = [1.0, 2.0, 3.0, 5.0, 8.0];
+        let y: Vec<f64> = x.iter().map(|&x| 2.0 - x + 0.5 * x * x - 0.1 * x * x * x).collect();
+        let c = Cubic::fit(&x, &y).unwrap();
+        // integral_1^8 of the cubic, computed by hand from its antiderivative.
+        let f = |x: f64| 2.0 * x - x * x / 2.0 + x.powi(3) / 6.0 - 0.1 * x.powi(4) / 4.0;
+        assert!((c.integral(1.0, 8.0) - (f(8.0) - f(1.0))).abs() < 1e-9);
+    }
+
+    #[test]
+    fn degenerate_fits_fail() {
+        assert!(Cubic::fit(&[1.0, 1.0, 2.0, 2.0], &[0.0; 4]).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The whole network as trained: edge + Q-layer noise + heads + losses. Training
+//! composes the same [`Edge`] and [`CloudHeads`] that the browser and the server run.
+
+use burn::prelude::*;
+
+use crate::image::{disparity_scale, rgb_to_input, rgb_to_unit};
+use crate::loss::{
+    compressibility_loss, disparity_loss, quantization_noise, reconstruction_loss,
+    segmentation_loss,
+};
+use crate::model::{CloudHeads, Edge, ModelConfig};
+use crate::uncertainty::UncertaintyWeights;
+
+/// Task order of the uncertainty weights and of [`LossBreakdown::tasks`].
+pub const TASKS: [&str; 3] = ["segmentation", "disparity", "reconstruction"];
+
+#[derive(Module, Debug)]
+pub struct MultiTaskModel {
+    pub edge: Edge,
+    pub heads: CloudHeads,
+    pub weights: UncertaintyWeights,
+}
+
+impl MultiTaskModel {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        Self {
+            edge: Edge::new(config, device),
+            heads: CloudHeads::new(config, device),
+            weights: UncertaintyWeights::new(TASKS.len(), device),
+        }
+    }
+}
+
+/// A training or evaluation batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[n, 3, h, w]` normalised network input.
+    pub images: Tensor<4>,
+    /// `[n, 3, h, w]` RGB in [0, 1], the reconstruction target.
+    pub rgb: Tensor<4>,
+    /// `[n, h, w]` trainIds, 255 = ignore.
+    pub labels: Tensor<3, Int>,
+    /// `[n, 1, h, w]` disparity divided by `disparity_scale(w)`, 0 = invalid.
+    pub disparity: Tensor<4>,
+}
+
+impl Batch {
+    /// From `n` samples packed one after another: RGB (HWC u8), labels (u8) and
+    /// disparity in pixels (f32, 0 = invalid).
+    pub fn from_packed(
+        rgb: &[u8],
+        labels: &[u8],
+        disparity: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        device: &Device,
+    ) -> Self {
+        let scale = disparity_scale(w);
+        let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+        let disparity: Vec<f32> = disparity.iter().map(|d| d / scale).collect();
+        Self {
+            images: rgb_to_input(rgb, n, h, w, device),
+            rgb: rgb_to_unit(rgb, n, h, w, device),
+            labels: Tensor::from_data(TensorData::new(labels, [n, h, w]), device),
+            disparity: Tensor::from_data(TensorData::new(disparity, [n, 1, h, w]), device),
+        }
+    }
+}
+
+/// Loss terms of one forward pass. `total` is what is minimised.
+#[derive(Debug, Clone)]
+pub struct LossBreakdown {
+    pub total: Tensor<1>,
+    /// Per-task losses in [`TASKS`] order (unweighted).
+    pub tasks: [Tensor<1>; 3],
+    pub compressibility: Tensor<1>,
+}
+
+/// Training objective: `uncertainty-weighted task losses + lambda * L_c`, with the
+/// Q-layer's uniform noise between the edge and the heads.
+pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, lambda: f32, bits: u8) -> LossBreakdown {
+    let features = model.edge.forward(batch.images.clone());
+    let compressibility = compressibility_loss(features.clone(), bits);
+    let out = model.heads.forward(quantization_noise(features, bits));
+    let seg = segmentation_loss(out.segmentation, batch.labels.clone());
+    let disp = disparity_loss(out.disparity, batch.disparity.clone());
+    let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
+    let tasks = [seg, disp, recon];
+    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * lambda;
+    LossBreakdown { total, tasks, compressibility }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Preset;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Gradients;
+
+    /// Collects, for each float parameter of a module, whether its gradient exists,
+    /// is finite and is non-zero.
+    struct GradProbe<'a> {
+        grads: &'a Gradients,
+        missing: usize,
+        zero: usize,
+        non_finite: usize,
+        total: usize,
+    }
+
+    impl ModuleVisitor for GradProbe<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // Batch-norm running statistics are visited too but are not trained.
+            if !param.val().is_require_grad() {
+                return;
+            }
+            self.total += 1;
+            match param.val().grad(self.grads) {
+                None => self.missing += 1,
+                Some(g) => {
+                    let v = g.into_data().try_to_vec::<f32>().unwrap();
+                    if v.iter().any(|x| !x.is_finite()) {
+                        self.non_finite += 1;
+                    }
+                    if v.iter().all(|x| *x == 0.0) {
+                        self.zero += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn test_batch(device: &Device) -> Batch {
+        let (n, h, w) = (2, 32, 64);
+        let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n * h * w).map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 }).collect();
+        let disparity: Vec<f32> = (0..n * h * w).map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 }).collect();
+        Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
+    }
+
+    #[test]
+    fn every_loss_term_reaches_every_encoder_weight() {
+        let device = Device::flex().autodiff();
+        let config = Preset::Test.config();
+        let model = MultiTaskModel::new(&config, &device);
+        let batch = test_batch(&device);
+        // burn keeps no graph after a backward pass, so each term gets its own forward.
+        for name in ["seg", "disp", "recon", "compress"] {
+            let loss = forward_loss(&model, &batch, 1.0, 8);
+            let [seg, disp, recon] = loss.tasks;
+            let term = match name {
+                "seg" => seg,
+                "disp" => disp,
+                "recon" => recon,
+                _ => loss.compressibility,
+            };
+            let grads = term.backward();
+            let mut probe = GradProbe { grads: &grads, missing: 0, zero: 0, non_finite: 0, total: 0 };
+            model.edge.visit(&mut probe);
+            assert!(probe.total > 10, "{name}");
+            assert_eq!(probe.missing, 0, "{name}: encoder params without gradient");
+            assert_eq!(probe.non_finite, 0, "{name}: non-finite gradients");
+            assert_eq!(probe.zero, 0, "{name}: all-zero gradients");
+        }
+    }
+
+    #[test]
+    fn output_shapes_match_the_config() {
+        let device = Device::flex();
+        let config = Preset::Test.config();
+        let model = MultiTaskModel::new(&config, &device);
+        let batch = test_batch(&device);
+        let features = model.edge.forward(batch.images);
+        let [c, h, w] = config.bottleneck_shape();
+        assert_eq!(features.dims(), [2, c, h, w]);
+        let out = model.heads.forward(features);
+        assert_eq!(out.segmentation.dims(), [2, 19, 32, 64]);
+        assert_eq!(out.disparity.dims(), [2, 1, 32, 64]);
+        assert_eq!(out.reconstruction.dims(), [2, 3, 32, 64]);
+    }
+}

@@ -1,0 +1,250 @@
+//! The feature-coding pipeline shared by browser (edge), server (cloud) and trainer.
+//!
+//! Edge: [`quant::quantize`] -> [`tiling::tile`] -> [`CodecId::encode`] ->
+//! [`bitstream::write`]; [`encode_features`] runs all four.
+//! Cloud: [`bitstream::parse`] -> [`CodecId::decode`] -> [`tiling::untile`] ->
+//! [`quant::dequantize`]; [`decode_features`] runs all four.
+//!
+//! Core has no clock (`std::time::Instant` panics on wasm32), so callers that report
+//! per-stage timings call the stage functions themselves; each wrapper is nothing
+//! more than those calls in order.
+//!
+//! The bitrate of a frame is the length of the whole stream: header, codec side
+//! information and payload ([`bits_per_element`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::bitstream::{self, BitstreamError, Header, Limits};
+use crate::codec::{CodecError, CodecId};
+use crate::quant::{self, QuantError};
+pub use crate::tiling::FeatureShape;
+use crate::tiling::{self, Plane, TileGrid, TilingError};
+
+/// Why encoding or decoding features failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PipelineError {
+    #[error("quantization: {0}")]
+    Quant(#[from] QuantError),
+    #[error("tiling: {0}")]
+    Tiling(#[from] TilingError),
+    #[error("codec: {0}")]
+    Codec(#[from] CodecError),
+    #[error("bitstream: {0}")]
+    Bitstream(#[from] BitstreamError),
+    #[error("stream is for model {found}, expected {expected}")]
+    ModelMismatch { expected: String, found: String },
+    #[error("stream has shape {found}, expected {expected}")]
+    ShapeMismatch {
+        expected: FeatureShape,
+        found: FeatureShape,
+    },
+}
+
+/// Result of [`encode_features`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    /// The complete stream (what goes over the network, and what the bitrate counts).
+    pub bytes: Vec<u8>,
+    /// The tiled code image (for display).
+    pub plane: Plane,
+    pub header: Header,
+}
+
+impl Encoded {
+    /// Bits per feature element of the whole stream.
+    pub fn bits_per_element(&self) -> f64 {
+        bits_per_element(self.bytes.len(), self.header.shape)
+    }
+}
+
+/// Result of [`decode_features`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub header: Header,
+    /// Dequantized features, CHW.
+    pub values: Vec<f32>,
+}
+
+/// Summary of a coded frame, for logs and the page's stats.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateStats {
+    pub bytes: usize,
+    pub elements: usize,
+    pub bits_per_element: f64,
+}
+
+impl RateStats {
+    pub fn new(bytes: usize, shape: FeatureShape) -> Self {
+        Self {
+            bytes,
+            elements: shape.len(),
+            bits_per_element: bits_per_element(bytes, shape),
+        }
+    }
+}
+
+/// `8 * bytes / (C * H * W)`; 0 for an empty shape.
+pub fn bits_per_element(bytes_len: usize, shape: FeatureShape) -> f64 {
+    let n = shape.len();
+    if n == 0 {
+        0.0
+    } else {
+        bytes_len as f64 * 8.0 / n as f64
+    }
+}
+
+/// The header a stream for these features will carry.
+pub fn make_header(
+    shape: FeatureShape,
+    model_id: [u8; 8],
+    codec: CodecId,
+    params: &quant::QuantParams,
+) -> Header {
+    Header {
+        model_id,
+        codec,
+        bits: params.bits,
+        shape,
+        min: params.min,
+        max: params.max,
+    }
+}
+
+/// Quantizes, tiles, codes and wraps CHW features `values` of `shape`.
+pub fn encode_features(
+    values: &[f32],
+    shape: FeatureShape,
+    model_id: [u8; 8],
+    codec: CodecId,
+    bits: u8,
+) -> Result<Encoded, PipelineError> {
+    codec.validate()?;
+    codec.check_bits(bits)?;
+    TileGrid::for_feature_shape(shape)?;
+    if values.len() != shape.len() {
+        return Err(TilingError::LengthMismatch {
+            shape,
+            expected: shape.len(),
+            got: values.len(),
+        }
+        .into());
+    }
+    let (codes, params) = quant::quantize(values, bits)?;
+    let plane = tiling::tile(&codes, shape, bits)?;
+    let payload = codec.encode(&plane)?;
+    let header = make_header(shape, model_id, codec, &params);
+    let bytes = bitstream::write(&header, &payload)?;
+    Ok(Encoded {
+        bytes,
+        plane,
+        header,
+    })
+}
+
+/// Parses, decodes, untiles and dequantizes a stream.
+pub fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, PipelineError> {
+    let (header, payload) = bitstream::parse(bytes, limits)?;
+    let plane = decode_plane(&header, payload)?;
+    let codes = tiling::untile(&plane, header.shape)?;
+    let values = quant::dequantize(&codes, &header.quant());
+    Ok(Decoded { header, values })
+}
+
+/// The codec stage of decoding: the tiled code image a parsed payload holds.
+pub fn decode_plane(header: &Header, payload: &[u8]) -> Result<Plane, PipelineError> {
+    let grid = TileGrid::for_feature_shape(header.shape)?;
+    let plane = header.codec.decode(
+        payload,
+        grid.image_width(),
+        grid.image_height(),
+        header.bits,
+    )?;
+    Ok(plane)
+}
+
+/// Errors unless the stream was made by the model with id `expected`.
+pub fn expect_model(header: &Header, expected: [u8; 8]) -> Result<(), PipelineError> {
+    if header.model_id == expected {
+        Ok(())
+    } else {
+        Err(PipelineError::ModelMismatch {
+            expected: model_id_hex(&expected),
+            found: model_id_hex(&header.model_id),
+        })
+    }
+}
+
+/// Errors unless the stream carries features of `expected` shape.
+pub fn expect_shape(header: &Header, expected: FeatureShape) -> Result<(), PipelineError> {
+    if header.shape == expected {
+        Ok(())
+    } else {
+        Err(PipelineError::ShapeMismatch {
+            expected,
+            found: header.shape,
+        })
+    }
+}
+
+/// Model id as 16 lowercase hex digits.
+pub fn model_id_hex(id: &[u8; 8]) -> String {
+    hex::encode(id)
+}
+
+/// Model id from the first 8 bytes of a digest (e.g. sha256 of the edge weights);
+/// zero-padded when shorter.
+pub fn model_id_from_digest(digest: &[u8]) -> [u8; 8] {
+    let mut id = [0u8; 8];
+    for (dst, src) in id.iter_mut().zip(digest) {
+        *dst = *src;
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lossless_round_trip_small() {
+        let shape = FeatureShape::new(3, 2, 2);
+        let values: Vec<f32> = (0..12).map(|i| (i as f32 - 4.0).max(0.0) * 0.3).collect();
+        for codec in CodecId::LOSSLESS {
+            let enc = encode_features(&values, shape, *b"abcdefgh", codec, 8).unwrap();
+            let dec = decode_features(&enc.bytes, &Limits::default()).unwrap();
+            let (q, p) = quant::quantize(&values, 8).unwrap();
+            assert_eq!(dec.values, quant::dequantize(&q, &p));
+            assert_eq!(dec.header, enc.header);
+            expect_model(&dec.header, *b"abcdefgh").unwrap();
+            expect_shape(&dec.header, shape).unwrap();
+            assert!(matches!(
+                expect_model(&dec.header, *b"zzzzzzzz"),
+                Err(PipelineError::ModelMismatch { .. })
+            ));
+            assert!(matches!(
+                expect_shape(&dec.header, FeatureShape::new(3, 2, 3)),
+                Err(PipelineError::ShapeMismatch { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_value_count_and_codec_depth() {
+        let shape = FeatureShape::new(2, 2, 2);
+        assert!(matches!(
+            encode_features(&[0.0; 7], shape, [0; 8], CodecId::Png, 8),
+            Err(PipelineError::Tiling(TilingError::LengthMismatch { .. }))
+        ));
+        assert!(matches!(
+            encode_features(&[0.0; 8], shape, [0; 8], CodecId::Jpeg { quality: 90 }, 12),
+            Err(PipelineError::Codec(CodecError::UnsupportedBitDepth { .. }))
+        ));
+    }
+
+    #[test]
+    fn bits_per_element_counts_the_whole_stream() {
+        let shape = FeatureShape::new(64, 8, 16);
+        assert_eq!(bits_per_element(1024, shape), 1.0);
+        assert_eq!(model_id_hex(&model_id_from_digest(&[0xab; 32])), "abababababababab");
+    }
+}

@@ -1,0 +1,47 @@
+//! Homoscedastic uncertainty weighting of task losses (Kendall, Gal & Cipolla, 2018).
+
+use burn::module::Param;
+use burn::prelude::*;
+
+/// One learned log-variance `s_t` per task. The weighted total is
+/// `sum_t exp(-s_t) * L_t + s_t`: a task with a large loss learns a large `s_t` and
+/// contributes less gradient; the `+ s_t` term keeps `s_t` from growing without bound
+/// (at the optimum `exp(s_t) = L_t`). The same form is used for the classification and
+/// the regression tasks (Kendall et al.'s classification form differs by constant
+/// factors that the learned `s_t` absorbs).
+#[derive(Module, Debug)]
+pub struct UncertaintyWeights {
+    pub log_vars: Param<Tensor<1>>,
+}
+
+impl UncertaintyWeights {
+    pub fn new(tasks: usize, device: &Device) -> Self {
+        Self { log_vars: Param::from_tensor(Tensor::zeros([tasks], device)) }
+    }
+
+    /// `losses`: one scalar per task, in the order of `log_vars`.
+    pub fn combine(&self, losses: Vec<Tensor<1>>) -> Tensor<1> {
+        let s = self.log_vars.val();
+        let l = Tensor::cat(losses, 0);
+        ((s.clone().neg().exp() * l) + s).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_by_hand() {
+        let device = Device::flex();
+        let mut w = UncertaintyWeights::new(2, &device);
+        w.log_vars = Param::from_tensor(Tensor::from_data([0.0f32, 2f32.ln()], &device));
+        let losses = vec![
+            Tensor::<1>::from_data([3.0f32], &device),
+            Tensor::<1>::from_data([4.0f32], &device),
+        ];
+        // exp(0) * 3 + 0 + exp(-ln 2) * 4 + ln 2 = 5 + ln 2.
+        let got = w.combine(losses).into_data().try_to_vec::<f32>().unwrap()[0];
+        assert!((got - (5.0 + 2f32.ln())).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,1 @@
+//! Cityscapes loader (placeholder).

@@ -1,0 +1,38 @@
+//! `splitfeat`: generate data, train, evaluate and export models.
+
+mod checkpoint;
+mod fsutil;
+mod train;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "splitfeat", version, about = "Multi-task learning with compressible features: data, training, evaluation, export")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
+    Train(train::TrainArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(args) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+            let summary = train::run(&args, stop)?;
+            eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! `splitfeat train`: the training loop (Adam, warmup + cosine learning rate),
+//! deterministic from the seed, checkpointed atomically and resumable bit-exactly.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use splitfeat_core::model::{Preset, load_module_bytes, module_to_bytes};
+use splitfeat_core::multitask::{Batch, MultiTaskModel, forward_loss};
+use splitfeat_data::{Sample, Split, render_batch};
+
+use crate::checkpoint::{Checkpoint, CheckpointState, RunConfig};
+use crate::fsutil::write_atomic;
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.sfck";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Run directory: checkpoint, metrics.jsonl and config.json go here.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Architecture preset (paper, tiny, test).
+    #[arg(long, default_value = "tiny")]
+    pub preset: Preset,
+    /// Weight of the compressibility loss (0 = baseline).
+    #[arg(long, default_value_t = 0.0)]
+    pub lambda: f32,
+    /// Total optimizer steps of the run.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u64,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Peak learning rate (Adam).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: u64,
+    /// The cosine schedule ends at this fraction of the peak learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub final_lr_fraction: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Quantizer bit depth (the Q-layer noise and the compressibility loss scale).
+    #[arg(long, default_value_t = 8)]
+    pub bits: u8,
+    /// Start from the weights of this checkpoint (lambda fine-tunes); fresh optimizer.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Continue the run in --out from its checkpoint. The run's settings come from the
+    /// checkpoint; only --steps may be raised to extend it.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: u64,
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    /// Stop (with a checkpoint) after this many steps of this invocation.
+    #[arg(long)]
+    pub max_steps_this_run: Option<u64>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One line of metrics.jsonl.
+#[derive(Debug, Serialize)]
+struct MetricsLine {
+    step: u64,
+    lr: f64,
+    total: f32,
+    segmentation: f32,
+    disparity: f32,
+    reconstruction: f32,
+    compressibility: f32,
+    log_vars: Vec<f32>,
+    seconds_per_step: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub steps_done: u64,
+    pub last_total_loss: f32,
+    pub first_total_loss: Option<f32>,
+    pub interrupted: bool,
+}
+
+/// Learning rate at `step`: linear warmup, then cosine decay to
+/// `final_lr_fraction * lr` at the last step.
+pub fn learning_rate(run: &RunConfig, step: u64) -> f64 {
+    if step < run.warmup {
+        return run.lr * (step + 1) as f64 / run.warmup as f64;
+    }
+    let span = run.steps.saturating_sub(run.warmup).max(1) as f64;
+    let t = ((step - run.warmup) as f64 / span).min(1.0);
+    let floor = run.final_lr_fraction;
+    run.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E9B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Scene seeds of the batch at `step`: a pure function of the run seed and the step, so a
+/// resumed run sees exactly the data an uninterrupted one would.
+pub fn batch_seeds(run: &RunConfig, step: u64) -> Vec<u64> {
+    (0..run.batch as u64)
+        .map(|i| {
+            let index = splitmix64(run.seed ^ splitmix64(step * run.batch as u64 + i)) % (1 << 40);
+            Split::Train.seed(index as usize).unwrap_or(Split::Train.first_seed())
+        })
+        .collect()
+}
+
+/// Renders batches ahead of the training loop on a background thread.
+fn spawn_prefetch(run: &RunConfig, start: u64, end: u64) -> Receiver<Result<Vec<Sample>>> {
+    let (tx, rx) = sync_channel(2);
+    let run = run.clone();
+    std::thread::spawn(move || {
+        for step in start..end {
+            let seeds = batch_seeds(&run, step);
+            let batch = render_batch(&seeds, run.model.input_width as u32, run.model.input_height as u32)
+                .map_err(anyhow::Error::from);
+            if tx.send(batch).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn to_batch(samples: &[Sample], device: &Device) -> Batch {
+    let (h, w) = (samples[0].height as usize, samples[0].width as usize);
+    let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
+    let labels: Vec<u8> = samples.iter().flat_map(|s| s.labels.iter().copied()).collect();
+    let disparity: Vec<f32> = samples.iter().flat_map(|s| s.disparity.iter().copied()).collect();
+    Batch::from_packed(&rgb, &labels, &disparity, samples.len(), h, w, device)
+}
+
+fn scalar(t: &Tensor<1>) -> f32 {
+    t.clone().into_scalar::<f32>()
+}
+
+/// The run settings from the command line (for a new run).
+fn run_config(args: &TrainArgs) -> Result<RunConfig> {
+    let model = args.preset.config();
+    model.validate().map_err(anyhow::Error::msg)?;
+    ensure!(args.batch >= 1, "--batch must be at least 1");
+    ensure!(args.steps >= 1, "--steps must be at least 1");
+    ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be positive");
+    ensure!(args.lambda >= 0.0 && args.lambda.is_finite(), "--lambda must be >= 0");
+    splitfeat_core::quant::check_bits(args.bits)?;
+    Ok(RunConfig {
+        model,
+        lambda: args.lambda,
+        bits: args.bits,
+        seed: args.seed,
+        steps: args.steps,
+        batch: args.batch,
+        lr: args.lr,
+        warmup: args.warmup,
+        final_lr_fraction: args.final_lr_fraction,
+        init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
+    })
+}
+
+/// Keeps the metrics lines of steps up to `step` (drops what a killed run logged after
+/// its last checkpoint).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_atomic(path, kept.as_bytes())
+}
+
+pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
+    let ckpt_path = args.out.join(CHECKPOINT_FILE);
+    let device = Device::flex().autodiff();
+    let (run, start_step, model, optimizer) = if args.resume {
+        let ckpt = Checkpoint::load(&ckpt_path)?;
+        let mut run = ckpt.state.run.clone();
+        if args.steps > run.steps {
+            run.steps = args.steps;
+        }
+        let model = load_module_bytes(MultiTaskModel::new(&run.model, &device), &ckpt.model)?;
+        let optimizer = AdamConfig::new()
+            .init()
+            .from_bytes(Bytes::from_bytes_vec(ckpt.optimizer))
+            .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?;
+        truncate_metrics(&args.out.join(METRICS_FILE), ckpt.state.step)?;
+        (run, ckpt.state.step, model, optimizer)
+    } else {
+        if ckpt_path.exists() {
+            bail!("{} already holds a run; pass --resume to continue it or choose another --out", args.out.display());
+        }
+        let run = run_config(args)?;
+        device.seed(run.seed);
+        let mut model = MultiTaskModel::new(&run.model, &device);
+        if let Some(init) = &args.init_from {
+            let source = Checkpoint::load(init)?;
+            ensure!(
+                source.state.run.model == run.model,
+                "--init-from {} is a {} model, this run is {}",
+                init.display(),
+                source.state.run.model.preset,
+                run.model.preset
+            );
+            model = load_module_bytes(model, &source.model)?;
+        }
+        std::fs::create_dir_all(&args.out)?;
+        write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(&run)?)?;
+        let _ = std::fs::remove_file(args.out.join(METRICS_FILE));
+        (run, 0, model, AdamConfig::new().init())
+    };
+    train_loop(args, &run, start_step, model, optimizer, &device, stop)
+}
+
+fn train_loop(
+    args: &TrainArgs,
+    run: &RunConfig,
+    start_step: u64,
+    mut model: MultiTaskModel,
+    mut optimizer: burn::optim::ModuleOptimizer,
+    device: &Device,
+    stop: Arc<AtomicBool>,
+) -> Result<TrainSummary> {
+    let end = match args.max_steps_this_run {
+        Some(n) => (start_step + n).min(run.steps),
+        None => run.steps,
+    };
+    let data = spawn_prefetch(run, start_step, end);
+    let mut metrics = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(args.out.join(METRICS_FILE))
+        .context("opening metrics.jsonl")?;
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(run.steps) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(start_step);
+    let save = |model: &MultiTaskModel, optimizer: &burn::optim::ModuleOptimizer, step: u64| -> Result<()> {
+        let ckpt = Checkpoint {
+            state: CheckpointState { run: run.clone(), step },
+            model: module_to_bytes(model)?,
+            optimizer: optimizer.into_bytes().map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?.to_vec(),
+        };
+        ckpt.save(&args.out.join(CHECKPOINT_FILE))
+    };
+
+    let mut summary = TrainSummary { steps_done: start_step, last_total_loss: f32::NAN, first_total_loss: None, interrupted: false };
+    let mut window = Instant::now();
+    for step in start_step..end {
+        if stop.load(Ordering::SeqCst) {
+            summary.interrupted = true;
+            break;
+        }
+        let samples = data.recv().context("data thread stopped")??;
+        let batch = to_batch(&samples, device);
+        // Noise of the Q-layer: seeded per step so a resumed run draws the same noise.
+        device.seed(splitmix64(run.seed.wrapping_add(0xA5A5) ^ step));
+        let loss = forward_loss(&model, &batch, run.lambda, run.bits);
+        let total = scalar(&loss.total);
+        ensure!(total.is_finite(), "loss became {total} at step {step}");
+        let tasks: Vec<f32> = loss.tasks.iter().map(scalar).collect();
+        let compressibility = scalar(&loss.compressibility);
+        let lr = learning_rate(run, step);
+        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        model = optimizer.step(lr, model, grads);
+        summary.steps_done = step + 1;
+        summary.last_total_loss = total;
+        summary.first_total_loss.get_or_insert(total);
+        bar.set_message(format!("loss {total:.3} seg {:.3} disp {:.3} rec {:.4} Lc {compressibility:.2}", tasks[0], tasks[1], tasks[2]));
+        bar.inc(1);
+        if (step + 1) % args.log_every == 0 || step + 1 == end {
+            let secs = window.elapsed().as_secs_f64() / args.log_every.min(step + 1 - start_step) as f64;
+            window = Instant::now();
+            let log_vars = model.weights.log_vars.val().into_data().try_to_vec::<f32>().unwrap_or_default();
+            let line = MetricsLine {
+                step: step + 1,
+                lr,
+                total,
+                segmentation: tasks[0],
+                disparity: tasks[1],
+                reconstruction: tasks[2],
+                compressibility,
+                log_vars,
+                seconds_per_step: secs,
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+        }
+        if (step + 1) % args.checkpoint_every == 0 || step + 1 == end {
+            save(&model, &optimizer, step + 1)?;
+        }
+    }
+    if summary.interrupted {
+        save(&model, &optimizer, summary.steps_done)?;
+        bar.abandon_with_message(format!("interrupted at step {}; checkpoint saved, continue with --resume", summary.steps_done));
+    } else {
+        bar.finish();
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(out: &Path, steps: u64) -> TrainArgs {
+        TrainArgs {
+            out: out.to_path_buf(),
+            preset: Preset::Test,
+            lambda: 0.01,
+            steps,
+            batch: 2,
+            lr: 3e-3,
+            warmup: 2,
+            final_lr_fraction: 0.1,
+            seed: 7,
+            bits: 8,
+            init_from: None,
+            resume: false,
+            checkpoint_every: 100,
+            log_every: 1,
+            max_steps_this_run: None,
+            quiet: true,
+        }
+    }
+
+    /// Every float parameter's values, in module order.
+    fn param_values(record: &[u8]) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl burn::module::ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                self.0.push(p.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let device = Device::flex();
+        let model = load_module_bytes(MultiTaskModel::new(&Preset::Test.config(), &device), record).unwrap();
+        let mut c = Collect(Vec::new());
+        model.visit(&mut c);
+        c.0
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("splitfeat-train-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_decays_to_the_floor() {
+        let run = run_config(&args(Path::new("x"), 102)).unwrap();
+        assert!((learning_rate(&run, 0) - 1.5e-3).abs() < 1e-12);
+        assert!((learning_rate(&run, 2) - 3e-3).abs() < 1e-12);
+        assert!((learning_rate(&run, 102) - 3e-4).abs() < 1e-12);
+        assert!(learning_rate(&run, 50) < learning_rate(&run, 10));
+    }
+
+    #[test]
+    fn batch_seeds_are_training_seeds_and_depend_on_the_step() {
+        let run = run_config(&args(Path::new("x"), 10)).unwrap();
+        let a = batch_seeds(&run, 0);
+        assert_eq!(a, batch_seeds(&run, 0));
+        assert_ne!(a, batch_seeds(&run, 1));
+        assert!(a.iter().all(|&s| s >= Split::Train.first_seed()));
+    }
+
+    #[test]
+    fn resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let straight = tmp("straight");
+        run(&args(&straight, 4), stop.clone()).unwrap();
+
+        let split = tmp("split");
+        let mut first = args(&split, 4);
+        first.max_steps_this_run = Some(2);
+        assert_eq!(run(&first, stop.clone()).unwrap().steps_done, 2);
+        let mut second = args(&split, 4);
+        second.resume = true;
+        assert_eq!(run(&second, stop).unwrap().steps_done, 4);
+
+        let a = Checkpoint::load(&straight.join(CHECKPOINT_FILE)).unwrap();
+        let b = Checkpoint::load(&split.join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(a.state.step, 4);
+        // Records carry random parameter ids, so compare the parameter values.
+        let losses = |d: &Path| -> Vec<f64> {
+            std::fs::read_to_string(d.join(METRICS_FILE))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["total"].as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(losses(&straight), losses(&split));
+        let (pa, pb) = (param_values(&a.model), param_values(&b.model));
+        let differing: Vec<usize> = (0..pa.len()).filter(|&i| pa[i] != pb[i]).collect();
+        assert!(differing.is_empty(), "weights differ after resume in params {differing:?}");
+        let lines = |d: &Path| std::fs::read_to_string(d.join(METRICS_FILE)).unwrap().lines().count();
+        assert_eq!(lines(&straight), 4);
+        assert_eq!(lines(&split), 4);
+        let _ = std::fs::remove_dir_all(straight);
+        let _ = std::fs::remove_dir_all(split);
+    }
+
+    #[test]
+    fn a_few_steps_lower_the_loss() {
+        let out = tmp("smoke");
+        let mut a = args(&out, 12);
+        a.lambda = 0.0;
+        a.lr = 5e-3;
+        run(&a, Arc::new(AtomicBool::new(false))).unwrap();
+        let text = std::fs::read_to_string(out.join(METRICS_FILE)).unwrap();
+        let totals: Vec<f64> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["total"].as_f64().unwrap())
+            .collect();
+        let first: f64 = totals[..3].iter().sum::<f64>() / 3.0;
+        let last: f64 = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
+        assert!(last < first, "loss did not fall: {totals:?}");
+        let _ = std::fs::remove_dir_all(out);
+    }
+
+    #[test]
+    fn an_existing_run_is_not_overwritten_and_bad_flags_are_rejected() {
+        let out = tmp("exists");
+        run(&args(&out, 1), Arc::new(AtomicBool::new(false))).unwrap();
+        let err = run(&args(&out, 1), Arc::new(AtomicBool::new(false))).unwrap_err();
+        assert!(err.to_string().contains("--resume"));
+        let mut bad = args(&tmp("bad"), 1);
+        bad.bits = 1;
+        assert!(run(&bad, Arc::new(AtomicBool::new(false))).is_err());
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
