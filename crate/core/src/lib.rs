@@ -12,5 +12,8 @@ pub mod model;
 pub mod multitask;
 pub mod pipeline;
 pub mod quant;
+pub mod runtime;
 pub mod tiling;
 pub mod uncertainty;
+pub mod viz;
+pub mod zoo;

@@ -20,10 +20,11 @@ pub mod stats;
 mod synthetic;
 
 pub use camera::{BASELINE_M, FOCAL_PER_WIDTH};
-// pub use cityscapes::CityscapesDataset;
+pub use cityscapes::CityscapesDataset;
 pub use error::DataError;
 pub use synthetic::{
-    DRIVE_STEP_M, MAX_SIDE, SyntheticDataset, drive_frame, render_batch, render_scene,
+    CameraInfo, DRIVE_STEP_M, MAX_SIDE, SyntheticDataset, camera_info, drive_frame, render_batch,
+    render_scene,
 };
 
 use rayon::prelude::*;

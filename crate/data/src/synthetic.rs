@@ -53,6 +53,42 @@ pub fn drive_frame(
     Ok(View::new(&world, width, height, pos_z, lead_offset).render(noise_seed))
 }
 
+/// The camera of a synthetic scene at a given size: what converts its disparity to
+/// depth and places its horizon.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CameraInfo {
+    /// Focal length in pixels ([`crate::FOCAL_PER_WIDTH`] times the width).
+    pub focal_px: f32,
+    pub baseline_m: f32,
+    /// Image row of the horizon (pixel centres are at `r + 0.5`).
+    pub horizon_row: f32,
+    pub camera_height_m: f32,
+}
+
+impl CameraInfo {
+    /// Depth in metres of a pixel with disparity `d`, `None` when invalid.
+    pub fn depth_m(&self, d: f32) -> Option<f32> {
+        (d > 0.0).then(|| self.focal_px * self.baseline_m / d)
+    }
+
+    /// Disparity of the ground plane at image row coordinate `row` (0 above the horizon).
+    pub fn ground_disparity(&self, row: f32) -> f32 {
+        (self.baseline_m / self.camera_height_m * (row - self.horizon_row)).max(0.0)
+    }
+}
+
+/// The camera of the scene (or drive sequence) of `seed` at `width` x `height`.
+pub fn camera_info(seed: u64, width: u32, height: u32) -> CameraInfo {
+    let world = World::new(seed);
+    let cam = crate::camera::Camera::new(width, height, world.horizon_frac, world.cam_height, world.sin_yaw, 0.0, 0.0);
+    CameraInfo {
+        focal_px: cam.focal,
+        baseline_m: crate::BASELINE_M,
+        horizon_row: cam.horizon,
+        camera_height_m: cam.height_m,
+    }
+}
+
 /// Renders several scenes in parallel (rayon), in the order of `seeds`.
 pub fn render_batch(seeds: &[u64], width: u32, height: u32) -> Result<Vec<Sample>, DataError> {
     check_size(width, height)?;

@@ -1,6 +1,7 @@
 //! `splitfeat`: generate data, train, evaluate and export models.
 
 mod checkpoint;
+mod export;
 mod fsutil;
 mod train;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
     Train(train::TrainArgs),
+    /// Write a checkpoint's edge and heads into the assets directory and manifest.
+    Export(export::ExportArgs),
 }
 
 fn main() -> Result<()> {
@@ -32,6 +35,10 @@ fn main() -> Result<()> {
             ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
             let summary = train::run(&args, stop)?;
             eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
+        }
+        Command::Export(args) => {
+            let entry = export::run(&args)?;
+            println!("exported {} (id {}, lambda {}, step {})", entry.name, entry.id, entry.lambda, entry.train_steps);
         }
     }
     Ok(())

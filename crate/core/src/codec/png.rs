@@ -22,6 +22,11 @@ pub const DEFLATE_LEVEL: u8 = 9;
 /// tensor (docs/results-codec.md).
 pub const FILTER: Filter = Filter::NoFilter;
 
+/// DEFLATE expands at most 1032:1 (258-byte matches coded in under two bits each);
+/// a payload too short for the expected image even at that ratio is refused before
+/// the image buffer is allocated.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
 /// Allowance for the PNG decoder's own buffers (row buffers, ancillary chunks) on
 /// top of the image itself.
 const DECODER_SLACK_BYTES: usize = 1 << 20;
@@ -92,6 +97,15 @@ impl FeatureCodec for PngCodec {
         let image_bytes = samples
             .checked_mul(bytes_per_sample)
             .ok_or(CodecError::TooLarge { width, height })?;
+        // Filtered PNG data: one filter byte per row plus the samples.
+        let raw_bytes = image_bytes.saturating_add(height as usize);
+        let max_raw = payload.len().saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
+        if raw_bytes > max_raw {
+            return Err(CodecError::Png(format!(
+                "{}-byte payload cannot hold a {width}x{height} image",
+                payload.len()
+            )));
+        }
         let limits = png::Limits {
             bytes: image_bytes.saturating_add(DECODER_SLACK_BYTES),
         };

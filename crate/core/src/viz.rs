@@ -1,0 +1,76 @@
+//! Colourising network outputs for display, and PNG encoding of display images.
+//! Used by the cloud (HTTP responses), the browser worker and the CLI previews.
+
+use crate::classes::label_color;
+
+/// Labels as RGB in the Cityscapes class palette; ignore is black.
+pub fn labels_to_rgb(labels: &[u8]) -> Vec<u8> {
+    labels.iter().flat_map(|&l| label_color(l)).collect()
+}
+
+/// Turbo colormap (Google, 2019), as its published degree-5 polynomial fit;
+/// `t` in 0..=1 runs from dark blue (far) through green and yellow to dark red (near).
+pub fn turbo(t: f32) -> [u8; 3] {
+    let x = t.clamp(0.0, 1.0);
+    let poly = |c: [f32; 6]| c[0] + x * (c[1] + x * (c[2] + x * (c[3] + x * (c[4] + x * c[5]))));
+    let r = poly([0.135_721_38, 4.615_392_6, -42.660_322, 132.131_08, -152.942_4, 59.286_38]);
+    let g = poly([0.091_402_61, 2.194_188_4, 4.842_966_6, -14.185_033, 4.277_298_6, 2.829_566]);
+    let b = poly([0.106_673_3, 12.641_946, -60.582_05, 110.362_77, -89.903_11, 27.348_25]);
+    [r, g, b].map(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+}
+
+/// Disparity as RGB through [`turbo`], scaled so that `max` maps to the top of the
+/// colormap; invalid pixels (0 or less) are black.
+pub fn disparity_to_rgb(disparity: &[f32], max: f32) -> Vec<u8> {
+    let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
+    disparity
+        .iter()
+        .flat_map(|&d| if d > 0.0 { turbo(d * inv) } else { [0, 0, 0] })
+        .collect()
+}
+
+/// Largest finite disparity (0 if none is valid).
+pub fn max_disparity(disparity: &[f32]) -> f32 {
+    disparity.iter().copied().filter(|d| d.is_finite()).fold(0.0, f32::max)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("PNG encoding failed: {0}")]
+pub struct PngError(String);
+
+/// Encodes 8-bit RGB (`channels = 3`) or grayscale (`channels = 1`) pixels as PNG.
+pub fn encode_png8(width: u32, height: u32, channels: u8, data: &[u8]) -> Result<Vec<u8>, PngError> {
+    let color = match channels {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        n => return Err(PngError(format!("unsupported channel count {n}"))),
+    };
+    if data.len() != width as usize * height as usize * channels as usize {
+        return Err(PngError(format!("{} bytes for {width}x{height}x{channels}", data.len())));
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(|e| PngError(e.to_string()))?;
+    writer.write_image_data(data).map_err(|e| PngError(e.to_string()))?;
+    writer.finish().map_err(|e| PngError(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_and_png_sizes() {
+        assert_eq!(labels_to_rgb(&[0, 255]), vec![128, 64, 128, 0, 0, 0]);
+        assert_eq!(disparity_to_rgb(&[0.0], 10.0), vec![0, 0, 0]);
+        assert_ne!(turbo(0.0), turbo(1.0));
+        assert_eq!(max_disparity(&[1.0, f32::NAN, 3.0]), 3.0);
+        let png = encode_png8(2, 1, 3, &[1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        assert!(encode_png8(2, 1, 3, &[1, 2, 3]).is_err());
+        assert!(encode_png8(2, 1, 2, &[1, 2, 3, 4]).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! The model zoo as data: `assets/manifest.json` lists every shipped model (id, preset,
+//! lambda, architecture, weight files with sha256, evaluation results). The browser,
+//! the server, the trainer's export and the tests all read it through these types.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::ModelConfig;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub models: Vec<ModelEntry>,
+}
+
+/// One shipped model: an edge and its heads, trained together at one lambda.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// 16 hex digits: the first 8 bytes of the sha256 of the edge weights. Bitstreams
+    /// carry it, so the cloud can refuse features made by another edge.
+    pub id: String,
+    pub name: String,
+    pub lambda: f32,
+    pub bits: u8,
+    pub config: ModelConfig,
+    pub edge: WeightsFile,
+    pub heads: WeightsFile,
+    /// Training steps of the weights (for the record).
+    #[serde(default)]
+    pub train_steps: u64,
+    /// Evaluation results (the output of `splitfeat eval`), if evaluated.
+    #[serde(default)]
+    pub eval: Option<serde_json::Value>,
+}
+
+/// A weights file relative to the assets directory, with its size and sha256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsFile {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZooError {
+    #[error("manifest is not valid: {0}")]
+    Manifest(String),
+    #[error("manifest version {0} is not supported (expected {MANIFEST_VERSION})")]
+    Version(u32),
+    #[error("no model {0:?} in the manifest")]
+    UnknownModel(String),
+    #[error("{path}: sha256 is {found}, manifest says {expected}")]
+    HashMismatch { path: String, expected: String, found: String },
+    #[error("{path}: {found} bytes, manifest says {expected}")]
+    SizeMismatch { path: String, expected: u64, found: u64 },
+    #[error("model {id}: the edge weights hash to model id {found}")]
+    IdMismatch { id: String, found: String },
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The model id of an edge: its weights' sha256, first 8 bytes.
+pub fn model_id(edge_weights: &[u8]) -> [u8; 8] {
+    let digest = Sha256::digest(edge_weights);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    id
+}
+
+impl Manifest {
+    pub fn parse(json: &[u8]) -> Result<Self, ZooError> {
+        let m: Manifest = serde_json::from_slice(json).map_err(|e| ZooError::Manifest(e.to_string()))?;
+        if m.version != MANIFEST_VERSION {
+            return Err(ZooError::Version(m.version));
+        }
+        for e in &m.models {
+            e.config.validate().map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", e.id)))?;
+        }
+        Ok(m)
+    }
+
+    pub fn model(&self, id: &str) -> Result<&ModelEntry, ZooError> {
+        self.models.iter().find(|m| m.id == id).ok_or_else(|| ZooError::UnknownModel(id.to_string()))
+    }
+}
+
+impl WeightsFile {
+    pub fn describe(path: String, bytes: &[u8]) -> Self {
+        Self { path, bytes: bytes.len() as u64, sha256: sha256_hex(bytes) }
+    }
+
+    /// Checks that `bytes` are this file's content.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), ZooError> {
+        if bytes.len() as u64 != self.bytes {
+            return Err(ZooError::SizeMismatch { path: self.path.clone(), expected: self.bytes, found: bytes.len() as u64 });
+        }
+        let found = sha256_hex(bytes);
+        if found != self.sha256 {
+            return Err(ZooError::HashMismatch { path: self.path.clone(), expected: self.sha256.clone(), found });
+        }
+        Ok(())
+    }
+}
+
+impl ModelEntry {
+    /// Verifies the edge weights against the manifest and against the model id.
+    pub fn verify_edge(&self, bytes: &[u8]) -> Result<(), ZooError> {
+        self.edge.verify(bytes)?;
+        let found = hex::encode(model_id(bytes));
+        if found != self.id {
+            return Err(ZooError::IdMismatch { id: self.id.clone(), found });
+        }
+        Ok(())
+    }
+
+    pub fn model_id_bytes(&self) -> Result<[u8; 8], ZooError> {
+        let v = hex::decode(&self.id).map_err(|e| ZooError::Manifest(format!("model id {:?}: {e}", self.id)))?;
+        v.try_into().map_err(|_| ZooError::Manifest(format!("model id {:?} is not 16 hex digits", self.id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Preset;
+
+    fn entry(edge: &[u8], heads: &[u8]) -> ModelEntry {
+        ModelEntry {
+            id: hex::encode(model_id(edge)),
+            name: "t".into(),
+            lambda: 0.0,
+            bits: 8,
+            config: Preset::Test.config(),
+            edge: WeightsFile::describe("e.bpk".into(), edge),
+            heads: WeightsFile::describe("h.bpk".into(), heads),
+            train_steps: 1,
+            eval: None,
+        }
+    }
+
+    #[test]
+    fn verification_catches_tampering_and_round_trips() {
+        let e = entry(b"edge", b"heads");
+        e.verify_edge(b"edge").unwrap();
+        e.heads.verify(b"heads").unwrap();
+        assert!(matches!(e.verify_edge(b"edgE"), Err(ZooError::HashMismatch { .. })));
+        assert!(matches!(e.heads.verify(b"head"), Err(ZooError::SizeMismatch { .. })));
+        let mut wrong_id = e.clone();
+        wrong_id.id = "0000000000000000".into();
+        assert!(matches!(wrong_id.verify_edge(b"edge"), Err(ZooError::IdMismatch { .. })));
+        let m = Manifest { version: MANIFEST_VERSION, models: vec![e.clone()] };
+        let parsed = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed, m);
+        assert_eq!(parsed.model(&e.id).unwrap().model_id_bytes().unwrap(), model_id(b"edge"));
+        assert!(matches!(parsed.model("nope"), Err(ZooError::UnknownModel(_))));
+        assert!(matches!(Manifest::parse(b"{"), Err(ZooError::Manifest(_))));
+        let mut v2 = m;
+        v2.version = 2;
+        assert!(matches!(Manifest::parse(&serde_json::to_vec(&v2).unwrap()), Err(ZooError::Version(2))));
+    }
+}

@@ -1,0 +1,247 @@
+//! Properties of the synthetic scenes: determinism, label and disparity consistency,
+//! class coverage of the validation set, drive sequences, API errors.
+
+use splitfeat_core::classes::{IGNORE_LABEL, NUM_CLASSES};
+use splitfeat_data::stats::Stats;
+use splitfeat_data::{
+    DataError, Dataset, Sample, Split, SyntheticDataset, camera_info, drive_frame, render_batch,
+    render_scene,
+};
+
+const ROAD: u8 = 0;
+const SIDEWALK: u8 = 1;
+const BUILDING: u8 = 2;
+const WALL: u8 = 3;
+const FENCE: u8 = 4;
+const TERRAIN: u8 = 9;
+const SKY: u8 = 10;
+
+fn is_ground(l: u8) -> bool {
+    matches!(l, ROAD | SIDEWALK | TERRAIN)
+}
+
+/// Countable objects standing in the street, always in front of facades.
+fn is_thing(l: u8) -> bool {
+    matches!(l, 5 | 6 | 7 | 11..=18)
+}
+
+fn render(seed: u64) -> Sample {
+    render_scene(seed, 256, 128).expect("valid size")
+}
+
+#[test]
+fn same_seed_gives_same_bytes() {
+    let a = render(17);
+    let b = render(17);
+    assert_eq!(a, b);
+    assert_eq!(a.rgb.len(), 3 * 256 * 128);
+    assert_eq!(a.labels.len(), 256 * 128);
+    assert_eq!(a.disparity.len(), 256 * 128);
+}
+
+#[test]
+fn different_seeds_differ() {
+    let a = render(1);
+    let b = render(2);
+    assert_ne!(a.rgb, b.rgb);
+    assert_ne!(a.labels, b.labels);
+}
+
+#[test]
+fn labels_are_train_ids_and_disparity_is_finite() {
+    for s in render_batch(&[0, 1, 2, 3, 4, 5], 256, 128).unwrap() {
+        for (&l, &d) in s.labels.iter().zip(&s.disparity) {
+            assert!((l as usize) < NUM_CLASSES || l == IGNORE_LABEL, "label {l}");
+            assert!(d.is_finite() && d >= 0.0, "disparity {d}");
+        }
+    }
+}
+
+#[test]
+fn sky_is_exactly_the_invalid_disparity() {
+    for seed in 0..6 {
+        let s = render(seed);
+        for (i, (&l, &d)) in s.labels.iter().zip(&s.disparity).enumerate() {
+            assert_eq!(l == SKY, d == 0.0, "seed {seed} pixel {i}: label {l}, disparity {d}");
+        }
+    }
+}
+
+#[test]
+fn ground_disparity_follows_the_camera_model() {
+    for seed in 0..6 {
+        let s = render(seed);
+        let cam = camera_info(seed, 256, 128);
+        let w = s.width as usize;
+        for r in 0..s.height as usize {
+            let expected = cam.ground_disparity(r as f32 + 0.5);
+            for c in 0..w {
+                let (l, d) = (s.labels[r * w + c], s.disparity[r * w + c]);
+                if is_ground(l) {
+                    assert!((d - expected).abs() < 1e-3 * expected.max(1.0), "seed {seed} ({r},{c})");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn road_disparity_decreases_toward_the_horizon() {
+    for seed in 0..10 {
+        let s = render(seed);
+        let w = s.width as usize;
+        let c = w / 2;
+        let mut prev = f32::INFINITY;
+        let mut road = 0;
+        for r in (0..s.height as usize).rev() {
+            if s.labels[r * w + c] == ROAD {
+                let d = s.disparity[r * w + c];
+                assert!(d < prev, "seed {seed} row {r}: {d} !< {prev}");
+                prev = d;
+                road += 1;
+            }
+        }
+        assert!(road > 10, "seed {seed}: the centre column shows little road");
+    }
+}
+
+#[test]
+fn nearer_surfaces_occlude_farther_ones() {
+    for seed in 0..10 {
+        let s = render(seed);
+        let cam = camera_info(seed, 256, 128);
+        let (w, h) = (s.width as usize, s.height as usize);
+        for r in 0..h {
+            let ground = cam.ground_disparity(r as f32 + 0.5);
+            for c in 0..w {
+                let i = r * w + c;
+                let (l, d) = (s.labels[i], s.disparity[i]);
+                // Everything standing on the ground hides only ground farther away.
+                if !is_ground(l) && l != SKY {
+                    assert!(d >= ground - 1e-3, "seed {seed} ({r},{c}): label {l} behind the ground");
+                }
+                // Street objects are nearer than the facades, walls, fences and sky next to them.
+                if is_thing(l) {
+                    for j in [i.wrapping_sub(1), i + 1, i.wrapping_sub(w), i + w] {
+                        if j < w * h && matches!(s.labels[j], BUILDING | WALL | FENCE | SKY) {
+                            assert!(d >= s.disparity[j], "seed {seed} ({r},{c}): {l} behind {}", s.labels[j]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn validation_set_covers_the_core_classes() {
+    // Half size keeps the test fast; the rarest small objects still show.
+    let ds = SyntheticDataset::val(128, 64).unwrap();
+    let all: Vec<usize> = (0..ds.len()).collect();
+    let stats = Stats::of(&ds.get_many(&all).unwrap());
+    assert_eq!(stats.samples, 200);
+    // (trainId, least number of the 200 scenes showing it)
+    let core = [
+        (0, 200), // road
+        (1, 150), // sidewalk
+        (2, 150), // building
+        (5, 150), // pole
+        (6, 20),  // traffic light
+        (7, 80),  // traffic sign
+        (8, 150), // vegetation
+        (9, 50),  // terrain
+        (10, 190), // sky
+        (11, 80), // person
+        (13, 150), // car
+    ];
+    for (id, least) in core {
+        assert!(
+            stats.class_samples[id] >= least,
+            "class {id} in {} scenes, expected at least {least}",
+            stats.class_samples[id]
+        );
+    }
+    for id in [3, 4, 12, 14, 15, 18] {
+        assert!(stats.class_samples[id] > 0, "class {id} never appears");
+    }
+}
+
+fn mean_abs_diff(a: &Sample, b: &Sample) -> f64 {
+    a.rgb.iter().zip(&b.rgb).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.rgb.len() as f64
+}
+
+fn label_agreement(a: &Sample, b: &Sample) -> f64 {
+    a.labels.iter().zip(&b.labels).filter(|(x, y)| x == y).count() as f64 / a.labels.len() as f64
+}
+
+#[test]
+fn drive_frames_change_smoothly() {
+    let seq = 3;
+    let first = drive_frame(seq, 0, 256, 128).unwrap();
+    assert_eq!(first.labels, render(seq).labels, "frame 0 shows the scene of the same seed");
+    let mut prev = first;
+    for f in 1..6 {
+        let cur = drive_frame(seq, f, 256, 128).unwrap();
+        assert_ne!(cur.labels, prev.labels, "frame {f} did not move");
+        assert!(label_agreement(&prev, &cur) > 0.85, "frame {f} jumped");
+        prev = cur;
+    }
+    let near = mean_abs_diff(&drive_frame(seq, 40, 256, 128).unwrap(), &drive_frame(seq, 41, 256, 128).unwrap());
+    let far = mean_abs_diff(&drive_frame(seq, 40, 256, 128).unwrap(), &drive_frame(seq, 100, 256, 128).unwrap());
+    assert!(near < 0.5 * far, "consecutive {near} vs 60 frames apart {far}");
+}
+
+#[test]
+fn sizes_show_the_same_scene() {
+    let small = render_scene(9, 256, 128).unwrap();
+    let large = render_scene(9, 512, 256).unwrap();
+    let cam_s = camera_info(9, 256, 128);
+    let cam_l = camera_info(9, 512, 256);
+    assert!((cam_l.horizon_row - 2.0 * cam_s.horizon_row).abs() < 1e-3);
+    let mut agree = 0;
+    let mut ratio = Vec::new();
+    for r in 0..128 {
+        for c in 0..256 {
+            let i = r * 256 + c;
+            let j = (2 * r + 1) * 512 + 2 * c + 1;
+            agree += usize::from(small.labels[i] == large.labels[j]);
+            if small.disparity[i] > 0.0 && large.disparity[j] > 0.0 {
+                ratio.push(large.disparity[j] / small.disparity[i]);
+            }
+        }
+    }
+    assert!(agree as f64 / (128.0 * 256.0) > 0.85, "labels agree on {agree} pixels");
+    ratio.sort_by(f32::total_cmp);
+    let median = ratio[ratio.len() / 2];
+    assert!((median - 2.0).abs() < 0.1, "disparity scales with width, median ratio {median}");
+}
+
+#[test]
+fn splits_are_disjoint_seed_ranges() {
+    assert_eq!(Split::Val.seed(0), Some(0));
+    assert_eq!(Split::Val.seed(199), Some(199));
+    assert_eq!(Split::Val.seed(200), None);
+    assert_eq!(Split::Test.seed(0), Some(200));
+    assert_eq!(Split::Test.seed(999_799), Some(999_999));
+    assert_eq!(Split::Test.seed(999_800), None);
+    assert_eq!(Split::Train.seed(0), Some(1_000_000));
+    assert_eq!("val".parse::<Split>().unwrap(), Split::Val);
+    assert!(matches!("dev".parse::<Split>(), Err(DataError::UnknownSplit(_))));
+}
+
+#[test]
+fn dataset_api_reports_bad_requests() {
+    assert!(matches!(render_scene(0, 0, 128), Err(DataError::InvalidSize { .. })));
+    assert!(matches!(drive_frame(0, 0, 256, 100_000), Err(DataError::InvalidSize { .. })));
+    assert!(matches!(
+        SyntheticDataset::new(Split::Val, 201, 256, 128),
+        Err(DataError::SplitTooSmall { max: 200, .. })
+    ));
+    let ds = SyntheticDataset::new(Split::Train, 3, 64, 32).unwrap();
+    assert!(matches!(ds.get(3), Err(DataError::IndexOutOfRange { index: 3, len: 3 })));
+    let bad = SyntheticDataset { split: Split::Val, len: 500, width: 64, height: 32 };
+    assert!(matches!(bad.get(300), Err(DataError::IndexOutOfRange { .. })));
+    let many = ds.get_many(&[2, 0]).unwrap();
+    assert_eq!(many[0], ds.get(2).unwrap());
+    assert_eq!(many[1], render_scene(1_000_000, 64, 32).unwrap());
+}
