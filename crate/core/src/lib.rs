@@ -5,6 +5,7 @@
 pub mod bitstream;
 pub mod classes;
 pub mod codec;
+pub mod evaluate;
 pub mod image;
 pub mod loss;
 pub mod metrics;

@@ -741,12 +741,14 @@ impl World {
         }
     }
 
-    fn tree(rng: &mut Rng, scale_m: f32) -> PropKind {
+    /// A tree whose crown reaches at most `max_rx` metres sideways, so that it does
+    /// not cut into a facade behind it.
+    fn tree(rng: &mut Rng, scale_m: f32, max_rx: f32) -> PropKind {
         let ry = rng.range(1.4, 3.2) * scale_m;
         PropKind::Tree {
             trunk_h: rng.range(1.6, 3.2) * scale_m,
             trunk_w: rng.range(0.14, 0.3) * scale_m.max(0.7),
-            rx: ry * rng.range(0.7, 1.2),
+            rx: (ry * rng.range(0.7, 1.2)).min(max_rx),
             ry,
             leaf: pick_color(rng, &LEAF_COLORS, 0.15),
             bark: jitter(rng, [0.28, 0.24, 0.2], 0.2),
@@ -911,8 +913,8 @@ impl World {
         for _ in 0..n {
             let x = line + s * rng.range(1.5, 12.0);
             let z = rng.range(z0, z1);
-            let size = rng.range(1.0, 2.0);
-            let k = Self::tree(rng, size);
+            let size = rng.range(0.9, 1.5);
+            let k = Self::tree(rng, size, 4.0);
             ch.props.push(Prop { x, z, kind: k });
         }
     }
@@ -951,10 +953,11 @@ impl World {
         };
         if let Some(spacing) = side.tree_spacing {
             let d = if side.verge > 0.0 { side.curb + 0.5 * side.verge } else { side.curb + 0.7 };
+            let max_rx = (side.building_line - d - 0.2).max(1.0);
             let mut z = z0 + rng.range(0.0, spacing);
             while z < z1 {
                 let size = rng.range(0.9, 1.5);
-                let k = Self::tree(rng, size);
+                let k = Self::tree(rng, size, max_rx);
                 ch.props.push(Prop { x: side.x_at(d + rng.range(-0.2, 0.2)), z, kind: k });
                 z += spacing * rng.range(0.8, 1.2);
             }
@@ -1079,17 +1082,20 @@ impl World {
                 },
             });
         }
-        let walk = (side.curb + side.verge + 0.3, side.building_line - 0.3);
+        // People and bicycles are flat figures facing the camera; they keep clear of
+        // the building line by more than their half width so no facade cuts them.
+        let walk = (side.curb + side.verge + 0.3, side.building_line - 0.45);
         let people = rng.below(side.people + 1) + u32::from(rng.chance(0.3)) * 3;
         for _ in 0..people {
             let d = rng.range(walk.0, walk.1.max(walk.0 + 0.1));
             ch.props.push(Prop { x: side.x_at(d), z: rng.range(z0, z1), kind: Self::person(rng) });
         }
-        if rng.chance(0.3) {
+        let bike_d = side.building_line - 1.0;
+        if rng.chance(0.3) && bike_d > side.curb + side.verge + 0.4 {
             for _ in 0..1 + rng.below(3) {
                 let color = pick_color(rng, &CLOTH_COLORS, 0.2);
                 ch.props.push(Prop {
-                    x: side.x_at(walk.1.max(walk.0) - 0.2),
+                    x: side.x_at(bike_d),
                     z: rng.range(z0, z1),
                     kind: PropKind::Bicycle { color, dir: rng.sign() },
                 });

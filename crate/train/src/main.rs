@@ -1,6 +1,7 @@
 //! `splitfeat`: generate data, train, evaluate and export models.
 
 mod checkpoint;
+mod eval;
 mod export;
 mod fsutil;
 mod train;
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
     Train(train::TrainArgs),
+    /// Evaluate a checkpoint or a zoo model on the validation scenes, per codec setting.
+    Eval(eval::EvalArgs),
     /// Write a checkpoint's edge and heads into the assets directory and manifest.
     Export(export::ExportArgs),
 }
@@ -35,6 +38,9 @@ fn main() -> Result<()> {
             ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
             let summary = train::run(&args, stop)?;
             eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
+        }
+        Command::Eval(args) => {
+            eval::run(&args)?;
         }
         Command::Export(args) => {
             let entry = export::run(&args)?;

@@ -1,0 +1,132 @@
+//! `splitfeat eval`: the validation scenes through edge, quantizer, tiling, each codec
+//! setting and the heads; bytes/image, mIoU, disparity RMSE and PSNR per setting.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::prelude::*;
+use indicatif::ProgressBar;
+use splitfeat_core::codec::CodecId;
+use splitfeat_core::evaluate::{EvalReport, Evaluator};
+use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
+use splitfeat_core::multitask::MultiTaskModel;
+use splitfeat_core::runtime::{CloudRuntime, EdgeRuntime};
+use splitfeat_data::{Dataset, SyntheticDataset};
+
+use crate::checkpoint::Checkpoint;
+use crate::export::load_manifest;
+use crate::fsutil::write_atomic;
+
+/// The paper's codec settings plus the entropy coder.
+pub const DEFAULT_CODECS: &str = "png,jpeg95,jpeg90,jpeg85,jpeg80,ans";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// Evaluate a training checkpoint...
+    #[arg(long, conflicts_with = "model")]
+    pub checkpoint: Option<PathBuf>,
+    /// ...or a model of the zoo, by name or id.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value = "assets")]
+    pub assets: PathBuf,
+    /// Number of validation scenes (the standard benchmark is all 200).
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Comma-separated codec settings.
+    #[arg(long, default_value = DEFAULT_CODECS)]
+    pub codecs: String,
+    /// Quantizer bit depth.
+    #[arg(long, default_value_t = 8)]
+    pub bits: u8,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Write the report here (JSON); it is always printed as a table.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Edge and cloud runtimes, built from weight bytes exactly as deployment builds them.
+pub fn runtimes(config: &ModelConfig, edge: &[u8], heads: &[u8], device: &Device) -> Result<(EdgeRuntime, CloudRuntime)> {
+    let edge = EdgeRuntime::load(config.clone(), edge, device)?;
+    let cloud = CloudRuntime::load(config.clone(), heads, edge.model_id, device)?;
+    Ok((edge, cloud))
+}
+
+fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)> {
+    match (&args.checkpoint, &args.model) {
+        (Some(path), None) => {
+            let ckpt = Checkpoint::load(path)?;
+            let config = ckpt.state.run.model.clone();
+            let model = load_module_bytes(MultiTaskModel::new(&config, device), &ckpt.model)?;
+            runtimes(&config, &module_to_bytes(&model.edge)?, &module_to_bytes(&model.heads)?, device)
+        }
+        (None, Some(name)) => {
+            let manifest = load_manifest(&args.assets)?;
+            let entry = manifest
+                .models
+                .iter()
+                .find(|m| &m.name == name || &m.id == name)
+                .with_context(|| format!("no model {name:?} in {}", args.assets.display()))?;
+            let read = |p: &str| std::fs::read(args.assets.join(p)).with_context(|| format!("reading {p}"));
+            let (edge, heads) = (read(&entry.edge.path)?, read(&entry.heads.path)?);
+            entry.verify_edge(&edge)?;
+            entry.heads.verify(&heads)?;
+            runtimes(&entry.config, &edge, &heads, device)
+        }
+        _ => bail!("pass exactly one of --checkpoint or --model"),
+    }
+}
+
+pub fn parse_codecs(list: &str) -> Result<Vec<CodecId>> {
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.parse::<CodecId>().with_context(|| format!("codec {s:?}")))
+        .collect()
+}
+
+/// Evaluates on the first `count` validation scenes.
+pub fn evaluate(edge: &EdgeRuntime, cloud: &CloudRuntime, codecs: &[CodecId], bits: u8, count: usize, batch: usize, bar: &ProgressBar) -> Result<EvalReport> {
+    ensure!(batch >= 1, "--batch must be at least 1");
+    let (h, w) = (edge.config.input_height as u32, edge.config.input_width as u32);
+    let data = SyntheticDataset::new(splitfeat_data::Split::Val, count, w, h)?;
+    let mut ev = Evaluator::new(edge, codecs, bits);
+    let indices: Vec<usize> = (0..count).collect();
+    for chunk in indices.chunks(batch) {
+        let samples = data.get_many(chunk)?;
+        let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
+        let labels: Vec<u8> = samples.iter().flat_map(|s| s.labels.iter().copied()).collect();
+        let disparity: Vec<f32> = samples.iter().flat_map(|s| s.disparity.iter().copied()).collect();
+        ev.add_batch(edge, cloud, &rgb, &labels, &disparity, samples.len())?;
+        bar.inc(samples.len() as u64);
+    }
+    Ok(ev.finish(edge.feature_shape().len())?)
+}
+
+pub fn print_report(report: &EvalReport) {
+    println!("model {} on {} validation scenes, {}-bit features", report.model_id, report.images, report.bits);
+    println!("{:<8} {:>12} {:>10} {:>8} {:>10} {:>9}", "setting", "bytes/image", "bits/elem", "mIoU", "disp RMSE", "PSNR dB");
+    for r in &report.results {
+        println!(
+            "{:<8} {:>12.1} {:>10.3} {:>8.4} {:>10.3} {:>9.2}",
+            r.setting, r.bytes_per_image, r.bits_per_element, r.miou, r.disparity_rmse, r.psnr_db
+        );
+    }
+    println!("majority-class mIoU: {:.4}", report.majority_class_miou);
+}
+
+pub fn run(args: &EvalArgs) -> Result<EvalReport> {
+    splitfeat_core::quant::check_bits(args.bits)?;
+    ensure!(args.count >= 1, "--count must be at least 1");
+    let codecs = parse_codecs(&args.codecs)?;
+    let device = Device::flex();
+    let (edge, cloud) = load(args, &device)?;
+    let bar = ProgressBar::new(args.count as u64);
+    let report = evaluate(&edge, &cloud, &codecs, args.bits, args.count, args.batch, &bar)?;
+    bar.finish_and_clear();
+    print_report(&report);
+    if let Some(out) = &args.out {
+        write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(report)
+}

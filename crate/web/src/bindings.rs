@@ -1,0 +1,133 @@
+//! The JavaScript boundary: every `#[wasm_bindgen]` item of the crate.
+//!
+//! ```js
+//! import init, { EdgeSession } from "./pkg/splitfeat_web.js";
+//! await init();
+//! const session = await EdgeSession.create(manifestEntry, edgeBytes, "auto");
+//! const r = await session.encode(imageData.data, width, height, "ans", 8);
+//! // r.bitstream: Uint8Array, r.byteCount, r.bitsPerElement, r.tiled.{width,height,pixels},
+//! // r.timings.{edgeMs,codeMs,totalMs}, r.resized, ...
+//! ```
+//!
+//! Errors are `Error` objects whose `code` property names the kind of failure
+//! (`bad-entry`, `verify`, `weights`, `device`, `input`, `codec`, `pipeline`,
+//! `read-back`; see [`SessionError::code`]).
+
+use serde::Serialize;
+use splitfeat_core::zoo::ModelEntry;
+use wasm_bindgen::prelude::*;
+
+use crate::device::Preference;
+use crate::session::{self, SessionError};
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(code: &str, message: impl std::fmt::Display) -> JsValue {
+    let error = js_sys::Error::new(&message.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
+impl From<SessionError> for JsValue {
+    fn from(e: SessionError) -> JsValue {
+        js_error(e.code(), &e)
+    }
+}
+
+/// A manifest entry as a JavaScript object (`/v1/models`' `models[i]`) or as JSON text.
+fn entry_from_js(value: JsValue) -> Result<ModelEntry, JsValue> {
+    let parsed = match value.as_string() {
+        Some(text) => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        None => serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| SessionError::Entry(e).into())
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value.serialize(&serde_wasm_bindgen::Serializer::new()).map_err(|e| js_error("internal", e))
+}
+
+/// One model's edge encoder on one device (see the module docs).
+#[wasm_bindgen]
+pub struct EdgeSession {
+    inner: session::EdgeSession,
+}
+
+#[wasm_bindgen]
+impl EdgeSession {
+    /// Verifies `edge_bytes` against the manifest entry (size, sha256, model id),
+    /// initialises the device (`"webgpu"`, `"cpu"` or `"auto"`: WebGPU where it
+    /// initialises, else CPU) and runs a warm-up frame.
+    pub async fn create(manifest_entry: JsValue, edge_bytes: Vec<u8>, prefer: String) -> Result<EdgeSession, JsValue> {
+        let entry = entry_from_js(manifest_entry)?;
+        let preference: Preference = prefer.parse().map_err(|e| js_error("device", e))?;
+        let inner = session::EdgeSession::create(entry, &edge_bytes, preference).await?;
+        Ok(EdgeSession { inner })
+    }
+
+    /// Switches to another model (another lambda) on the same device; on failure the
+    /// session keeps its current model.
+    #[wasm_bindgen(js_name = loadWeights)]
+    pub async fn load_weights(&mut self, manifest_entry: JsValue, edge_bytes: Vec<u8>) -> Result<(), JsValue> {
+        let entry = entry_from_js(manifest_entry)?;
+        self.inner.load_weights(entry, &edge_bytes).await?;
+        Ok(())
+    }
+
+    /// Encodes one frame (RGBA from a canvas, or packed RGB) into a bitstream; see
+    /// the module docs for the result's fields. `bits` undefined: the model's depth.
+    pub async fn encode(
+        &self,
+        pixels: Vec<u8>,
+        width: u32,
+        height: u32,
+        codec: String,
+        bits: Option<u8>,
+    ) -> Result<JsValue, JsValue> {
+        let result = self.inner.encode(&pixels, width as usize, height as usize, &codec, bits).await?;
+        to_js(&result)
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    pub fn backend(&self) -> String {
+        self.inner.backend().name().to_string()
+    }
+
+    /// Why `"auto"` fell back to the CPU, if it did.
+    #[wasm_bindgen(js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.inner.fallback_reason().map(str::to_string)
+    }
+
+    #[wasm_bindgen(js_name = modelId)]
+    pub fn model_id(&self) -> String {
+        self.inner.model_id()
+    }
+
+    #[wasm_bindgen(js_name = warmupMs)]
+    pub fn warmup_ms(&self) -> f64 {
+        self.inner.warmup_ms()
+    }
+
+    /// `{width, height}` of the model input.
+    #[wasm_bindgen(js_name = modelInput)]
+    pub fn model_input(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.model_input())
+    }
+
+    /// `{channels, height, width}` of the features.
+    #[wasm_bindgen(js_name = featureShape)]
+    pub fn feature_shape(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.feature_shape())
+    }
+}
+
+/// The crate version, for the page's footer and logs.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
