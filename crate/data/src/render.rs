@@ -1027,3 +1027,47 @@ fn vehicle_side(veh: &Vehicle, u: f32, v: f32) -> Option<(Rgb, u8)> {
     };
     Some((c, label))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Renders `seed` with all layers, without props and vehicles, and with the
+    /// ground alone.
+    fn layers(seed: u64) -> [Sample; 3] {
+        let world = World::new(seed);
+        let full = View::new(&world, 256, 128, 0.0, 0.0);
+        let mut panels = View::new(&world, 256, 128, 0.0, 0.0);
+        panels.props.clear();
+        panels.vehicles.clear();
+        let mut ground = View::new(&world, 256, 128, 0.0, 0.0);
+        ground.props.clear();
+        ground.vehicles.clear();
+        ground.panels.clear();
+        [full.render(seed), panels.render(seed), ground.render(seed)]
+    }
+
+    #[test]
+    fn objects_are_nearer_than_what_they_hide() {
+        for seed in 0..8 {
+            let [full, panels, ground] = layers(seed);
+            for (front, back, what) in [(&full, &panels, "objects"), (&panels, &ground, "panels")] {
+                let mut changed = 0;
+                for i in 0..front.labels.len() {
+                    if front.labels[i] != back.labels[i] {
+                        changed += 1;
+                        assert!(
+                            front.disparity[i] >= back.disparity[i],
+                            "seed {seed} pixel {i}: {what} label {} at {} hides label {} at {}",
+                            front.labels[i],
+                            front.disparity[i],
+                            back.labels[i],
+                            back.disparity[i]
+                        );
+                    }
+                }
+                assert!(changed > 0, "seed {seed}: {what} cover nothing");
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@ mod checkpoint;
 mod eval;
 mod export;
 mod fsutil;
+mod info;
 mod train;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
     Train(train::TrainArgs),
+    /// Parameters and multiply-accumulates of each preset.
+    Info,
     /// Evaluate a checkpoint or a zoo model on the validation scenes, per codec setting.
     Eval(eval::EvalArgs),
     /// Write a checkpoint's edge and heads into the assets directory and manifest.
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
             let summary = train::run(&args, stop)?;
             eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
         }
+        Command::Info => info::run()?,
         Command::Eval(args) => {
             eval::run(&args)?;
         }

@@ -126,6 +126,13 @@ impl EdgeSession {
     }
 }
 
+/// The 19 segmentation classes `[{train_id, name, color: [r, g, b]}]` by trainId
+/// (the legend when no server catalogue is at hand).
+#[wasm_bindgen]
+pub fn classes() -> Result<JsValue, JsValue> {
+    to_js(&splitfeat_core::classes::CLASSES)
+}
+
 /// The crate version, for the page's footer and logs.
 #[wasm_bindgen]
 pub fn version() -> String {

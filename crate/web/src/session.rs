@@ -1,7 +1,6 @@
 //! The edge session: one model's encoder on one device, turning frames into feature
 //! bitstreams with per-stage timings.
 
-use burn::prelude::*;
 use serde::{Serialize, Serializer};
 use splitfeat_core::codec::{CodecError, CodecId};
 use splitfeat_core::model::WeightsError;
@@ -285,6 +284,7 @@ fn hex_id(id: [u8; 8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::prelude::*;
     use futures_lite::future::block_on;
     use splitfeat_core::model::{CloudHeads, Edge, Preset, module_to_bytes};
     use splitfeat_core::pipeline;

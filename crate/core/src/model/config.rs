@@ -132,6 +132,48 @@ impl ModelConfig {
         [channels, self.input_height / d, self.input_width / d]
     }
 
+    /// Multiply-accumulates of the edge encoder for one image (convolutions only).
+    pub fn edge_macs(&self) -> u64 {
+        let (mut h, mut w) = (self.input_height / 2, self.input_width / 2);
+        let k = self.stem_kernel as u64;
+        let mut macs = (h * w) as u64 * 3 * self.stem_channels as u64 * k * k;
+        if self.stem_max_pool {
+            h /= 2;
+            w /= 2;
+        }
+        let mut cin = self.stem_channels as u64;
+        for stage in &self.stages {
+            for i in 0..stage.blocks {
+                if i == 0 {
+                    h /= stage.stride;
+                    w /= stage.stride;
+                }
+                let cout = stage.channels as u64;
+                let px = (h * w) as u64;
+                macs += px * cin * cout * 9 + px * cout * cout * 9;
+                if cin != cout || (i == 0 && stage.stride != 1) {
+                    macs += px * cin * cout;
+                }
+                cin = cout;
+            }
+        }
+        macs
+    }
+
+    /// Multiply-accumulates of one head with `out_channels` outputs for one image.
+    pub fn head_macs(&self, out_channels: usize) -> u64 {
+        let [mut cin, mut h, mut w] = self.bottleneck_shape();
+        let mut macs = 0u64;
+        for &c in &self.head_channels {
+            h *= 2;
+            w *= 2;
+            let px = (h * w) as u64;
+            macs += px * (cin * c) as u64 + px * (c * c * 9) as u64;
+            cin = c;
+        }
+        macs + (h * w * 4) as u64 * (cin * out_channels) as u64
+    }
+
     /// Checks that the heads bring the bottleneck back to the input resolution.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.downsampling();
@@ -167,6 +209,18 @@ mod tests {
             p.config().validate().unwrap();
             assert_eq!(p.name().parse::<Preset>().unwrap(), p);
         }
+    }
+
+    #[test]
+    fn macs_by_hand_for_the_test_preset() {
+        let c = Preset::Test.config();
+        // Stem 16x32 px * 3*8*9; block 1 at 8x16: 12*8*9 + 12*12*9 + 8*12;
+        // block 2 at 4x8: 16*12*9 + 16*16*9 + 12*16.
+        let edge = 512 * 216 + 128 * (864 + 1296 + 96) + 32 * (1728 + 2304 + 192);
+        assert_eq!(c.edge_macs(), edge);
+        // Up 1 at 8x16: 16*12 + 12*12*9; up 2 at 16x32: 12*8 + 8*8*9; output 32x64: 8*3.
+        let head = 128 * (192 + 1296) + 512 * (96 + 576) + 2048 * 24;
+        assert_eq!(c.head_macs(3), head);
     }
 
     #[test]

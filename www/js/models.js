@@ -1,0 +1,52 @@
+// The model list the page works with: the zoo manifest (assets/manifest.json, the
+// full entries an edge session needs) joined with the server's catalogue
+// (GET /v1/models: which models the server has loaded, the class legend). Without a
+// server the manifest alone gives the list.
+
+import { fetchCatalog } from "./cloud.js";
+
+/**
+ * Returns {models, classes, catalogError, manifestUrl}. `models` are manifest entries in
+ * lambda order, each with `weightsUrl` and `served` (the server knows it; null when
+ * the server could not be asked).
+ */
+export async function loadModels(base, assetsBase = "assets/") {
+  const manifestUrl = new URL(`${assetsBase}manifest.json`, location.href).href;
+  const [catalog, manifest] = await Promise.allSettled([
+    fetchCatalog(base),
+    fetch(manifestUrl, { cache: "no-cache" }).then(async (r) => {
+      if (!r.ok) throw new Error(`${manifestUrl}: HTTP ${r.status}`);
+      return r.json();
+    }),
+  ]);
+  if (manifest.status === "rejected") {
+    throw new Error(`the model manifest could not be loaded (${manifest.reason.message})`);
+  }
+  const served = catalog.status === "fulfilled" ? new Set(catalog.value.models.map((m) => m.id)) : null;
+  const models = [...manifest.value.models]
+    .sort((a, b) => a.lambda - b.lambda || a.name.localeCompare(b.name))
+    .map((entry) => ({
+      ...entry,
+      weightsUrl: new URL(`${assetsBase}${entry.edge.path.replace(/^\.?\//, "")}`, location.href).href,
+      served: served ? served.has(entry.id) : null,
+    }));
+  return {
+    models,
+    classes: catalog.status === "fulfilled" ? catalog.value.classes : null,
+    catalogError: catalog.status === "rejected" ? catalog.reason : null,
+    manifestUrl,
+  };
+}
+
+/** The manifest entry as the edge session takes it (without the page's additions). */
+export function sessionEntry(model) {
+  const { weightsUrl, served, ...entry } = model;
+  return entry;
+}
+
+/** Eval results of a model keyed by setting ("float", "png", "jpeg90", "ans", ...). */
+export function evalBySetting(model) {
+  const out = new Map();
+  for (const r of model?.eval?.results ?? []) out.set(r.setting, r);
+  return out;
+}
