@@ -9,10 +9,10 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use splitfeat_core::bitstream::Limits;
 use splitfeat_core::codec::CodecId;
-use splitfeat_core::pipeline::{decode_features, encode_features, FeatureShape};
+use splitfeat_core::pipeline::{FeatureShape, decode_features, encode_features};
 
 const CODECS: [CodecId; 3] = [CodecId::Png, CodecId::Jpeg { quality: 90 }, CodecId::Ans];
 
@@ -27,9 +27,13 @@ fn pipeline(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("encode", codec), &codec, |b, &codec| {
                 b.iter(|| encode_features(black_box(&values), shape, [0; 8], codec, 8).unwrap())
             });
-            group.bench_with_input(BenchmarkId::new("decode", codec), &encoded.bytes, |b, bytes| {
-                b.iter(|| decode_features(black_box(bytes), &Limits::default()).unwrap())
-            });
+            group.bench_with_input(
+                BenchmarkId::new("decode", codec),
+                &encoded.bytes,
+                |b, bytes| {
+                    b.iter(|| decode_features(black_box(bytes), &Limits::default()).unwrap())
+                },
+            );
         }
         group.finish();
     }

@@ -34,7 +34,10 @@ fn report(name: &str, shape: FeatureShape, values: &[f32]) {
     let (codes, _) = quant::quantize(values, quant::DEFAULT_BITS).unwrap();
     let plane: Plane = tiling::tile(&codes, shape, quant::DEFAULT_BITS).unwrap();
     let n = shape.len();
-    println!("## {name}: {shape} = {n} elements, {:.1} % zeros", 100.0 * common::zero_fraction(values));
+    println!(
+        "## {name}: {shape} = {n} elements, {:.1} % zeros",
+        100.0 * common::zero_fraction(values)
+    );
 
     let r0 = ans::order0_reference(&plane);
     println!(
@@ -48,7 +51,9 @@ fn report(name: &str, shape: FeatureShape, values: &[f32]) {
 
     let choice = AnsCodec::analyze(&plane).unwrap();
     let (ans_len, ans_us) = timed(|| CodecId::Ans.encode(&plane).unwrap().len());
-    let order0_len = AnsCodec::encode_with(&plane, Transform::Identity, false, 0).unwrap().len();
+    let order0_len = AnsCodec::encode_with(&plane, Transform::Identity, false, 0)
+        .unwrap()
+        .len();
     println!(
         "ans payload {ans_len} B ({:.3} bit/elem, {ans_us:.0} us): model {:?}, context {}, k {}, ideal {:.1} B (entropy {:.1} + side {} B)",
         ans_len as f64 * 8.0 / n as f64,
@@ -66,18 +71,50 @@ fn report(name: &str, shape: FeatureShape, values: &[f32]) {
     );
 
     let png_variants: [(&str, DeflateCompression, Filter); 9] = [
-        ("level 6, adaptive (crate default)", DeflateCompression::Level(6), Filter::Adaptive),
-        ("level 9, adaptive", DeflateCompression::Level(9), Filter::Adaptive),
-        ("level 9, min-entropy", DeflateCompression::Level(9), Filter::MinEntropy),
-        ("level 9, none", DeflateCompression::Level(9), Filter::NoFilter),
+        (
+            "level 6, adaptive (crate default)",
+            DeflateCompression::Level(6),
+            Filter::Adaptive,
+        ),
+        (
+            "level 9, adaptive",
+            DeflateCompression::Level(9),
+            Filter::Adaptive,
+        ),
+        (
+            "level 9, min-entropy",
+            DeflateCompression::Level(9),
+            Filter::MinEntropy,
+        ),
+        (
+            "level 9, none",
+            DeflateCompression::Level(9),
+            Filter::NoFilter,
+        ),
         ("level 9, sub", DeflateCompression::Level(9), Filter::Sub),
         ("level 9, up", DeflateCompression::Level(9), Filter::Up),
-        ("level 9, paeth", DeflateCompression::Level(9), Filter::Paeth),
-        ("level 6, none", DeflateCompression::Level(6), Filter::NoFilter),
-        ("fdeflate, up", DeflateCompression::FdeflateUltraFast, Filter::Up),
+        (
+            "level 9, paeth",
+            DeflateCompression::Level(9),
+            Filter::Paeth,
+        ),
+        (
+            "level 6, none",
+            DeflateCompression::Level(6),
+            Filter::NoFilter,
+        ),
+        (
+            "fdeflate, up",
+            DeflateCompression::FdeflateUltraFast,
+            Filter::Up,
+        ),
     ];
     for (label, compression, filter) in png_variants {
-        let (len, us) = timed(|| PngCodec::encode_with(&plane, compression, filter).unwrap().len());
+        let (len, us) = timed(|| {
+            PngCodec::encode_with(&plane, compression, filter)
+                .unwrap()
+                .len()
+        });
         println!("png {label:<34} {len:>7} B  {us:>8.0} us");
     }
     let (png_len, _) = timed(|| CodecId::Png.encode(&plane).unwrap().len());

@@ -312,12 +312,21 @@ mod tests {
     fn write_refuses_invalid_headers() {
         let mut h = header();
         h.min = f32::NAN;
-        assert!(matches!(write(&h, &[]), Err(BitstreamError::NonFiniteRange { .. })));
+        assert!(matches!(
+            write(&h, &[]),
+            Err(BitstreamError::NonFiniteRange { .. })
+        ));
         let mut h = header();
         h.bits = 10;
-        assert!(matches!(write(&h, &[]), Err(BitstreamError::BadBitDepth { .. })));
+        assert!(matches!(
+            write(&h, &[]),
+            Err(BitstreamError::BadBitDepth { .. })
+        ));
         let mut h = header();
         h.shape.width = 0;
-        assert!(matches!(write(&h, &[]), Err(BitstreamError::ShapeOutOfLimits { .. })));
+        assert!(matches!(
+            write(&h, &[]),
+            Err(BitstreamError::ShapeOutOfLimits { .. })
+        ));
     }
 }

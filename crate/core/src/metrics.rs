@@ -292,7 +292,8 @@ fn check_curve(curve: &[RdPoint]) -> Result<(), MetricsError> {
 fn mean_difference(reference: &Cubic, test: &Cubic) -> Result<f64, MetricsError> {
     let lo = reference.x_min.max(test.x_min);
     let hi = reference.x_max.min(test.x_max);
-    if !(hi > lo) {
+    // Both ranges come from finite, checked points, so no NaN reaches here.
+    if hi <= lo {
         return Err(MetricsError::NoOverlap);
     }
     let diff = test.integral(lo, hi) - reference.integral(lo, hi);
@@ -316,53 +317,48 @@ impl Cubic {
         let mut distinct: Vec<f64> = x.to_vec();
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
-        if distinct.len() < 4 || !(x_max > x_min) {
+        if distinct.len() < 4 || x_max <= x_min {
             return Err(MetricsError::Degenerate);
         }
         let center = 0.5 * (x_min + x_max);
         let scale = 0.5 * (x_max - x_min);
-        // Householder QR of the Vandermonde matrix [1 t t^2 t^3].
-        let mut a: Vec<[f64; 4]> = x
-            .iter()
-            .map(|&xi| {
-                let t = (xi - center) / scale;
-                [1.0, t, t * t, t * t * t]
-            })
+        // Householder QR of the Vandermonde matrix [1 t t^2 t^3], stored by
+        // columns, with y carried along as a fifth column (it receives Q^T y).
+        let t: Vec<f64> = x.iter().map(|&xi| (xi - center) / scale).collect();
+        let mut cols: Vec<Vec<f64>> = (0..4)
+            .map(|p| t.iter().map(|&ti| ti.powi(p)).collect())
             .collect();
-        let mut b = y.to_vec();
-        let m = a.len();
+        cols.push(y.to_vec());
         for j in 0..4 {
-            let norm = (j..m).map(|i| a[i][j] * a[i][j]).sum::<f64>().sqrt();
+            let pivot = &cols[j];
+            let norm = pivot[j..].iter().map(|e| e * e).sum::<f64>().sqrt();
             if norm == 0.0 {
                 return Err(MetricsError::Degenerate);
             }
-            let alpha = if a[j][j] > 0.0 { -norm } else { norm };
-            let mut v: Vec<f64> = (j..m).map(|i| a[i][j]).collect();
+            let alpha = if pivot[j] > 0.0 { -norm } else { norm };
+            let mut v: Vec<f64> = pivot[j..].to_vec();
             v[0] -= alpha;
             let vnorm2: f64 = v.iter().map(|e| e * e).sum();
             if vnorm2 == 0.0 {
                 continue;
             }
-            for col in j..4 {
-                let dot: f64 = (j..m).map(|i| v[i - j] * a[i][col]).sum();
+            for col in cols.iter_mut().skip(j) {
+                let dot: f64 = v.iter().zip(&col[j..]).map(|(a, b)| a * b).sum();
                 let f = 2.0 * dot / vnorm2;
-                for i in j..m {
-                    a[i][col] -= f * v[i - j];
+                for (c, vi) in col[j..].iter_mut().zip(&v) {
+                    *c -= f * vi;
                 }
             }
-            let dot: f64 = (j..m).map(|i| v[i - j] * b[i]).sum();
-            let f = 2.0 * dot / vnorm2;
-            for i in j..m {
-                b[i] -= f * v[i - j];
-            }
         }
+        // Back-substitution with R[r][c] = cols[c][r] and Q^T y in cols[4].
         let mut coef = [0.0; 4];
         for j in (0..4).rev() {
-            let s: f64 = (j + 1..4).map(|k| a[j][k] * coef[k]).sum();
-            if a[j][j].abs() < 1e-12 {
+            let s: f64 = (j + 1..4).map(|k| cols[k][j] * coef[k]).sum();
+            let diag = cols[j][j];
+            if diag.abs() < 1e-12 {
                 return Err(MetricsError::Degenerate);
             }
-            coef[j] = (b[j] - s) / a[j][j];
+            coef[j] = (cols[4][j] - s) / diag;
         }
         if coef.iter().any(|c| !c.is_finite()) {
             return Err(MetricsError::Degenerate);
@@ -397,7 +393,10 @@ mod tests {
     #[test]
     fn cubic_fit_reproduces_a_cubic() {
         let x = [1.0, 2.0, 3.0, 5.0, 8.0];
-        let y: Vec<f64> = x.iter().map(|&x| 2.0 - x + 0.5 * x * x - 0.1 * x * x * x).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&x| 2.0 - x + 0.5 * x * x - 0.1 * x * x * x)
+            .collect();
         let c = Cubic::fit(&x, &y).unwrap();
         // integral_1^8 of the cubic, computed by hand from its antiderivative.
         let f = |x: f64| 2.0 * x - x * x / 2.0 + x.powi(3) / 6.0 - 0.1 * x.powi(4) / 4.0;

@@ -245,6 +245,9 @@ mod tests {
     fn bits_per_element_counts_the_whole_stream() {
         let shape = FeatureShape::new(64, 8, 16);
         assert_eq!(bits_per_element(1024, shape), 1.0);
-        assert_eq!(model_id_hex(&model_id_from_digest(&[0xab; 32])), "abababababababab");
+        assert_eq!(
+            model_id_hex(&model_id_from_digest(&[0xab; 32])),
+            "abababababababab"
+        );
     }
 }

@@ -118,7 +118,7 @@ pub fn quantize_with(values: &[f32], params: &QuantParams) -> Vec<u16> {
     let top = f64::from(params.max_code());
     let min = f64::from(params.min);
     let range = f64::from(params.max) - min;
-    if !(range > 0.0) {
+    if range.is_nan() || range <= 0.0 {
         return vec![0; values.len()];
     }
     let scale = top / range;

@@ -282,7 +282,10 @@ mod tests {
         let g = TileGrid::for_shape(256, 16, 32).unwrap();
         assert_eq!((g.rows, g.cols), (16, 16));
         let g = TileGrid::for_shape(1, 3, 5).unwrap();
-        assert_eq!((g.rows, g.cols, g.image_width(), g.image_height()), (1, 1, 5, 3));
+        assert_eq!(
+            (g.rows, g.cols, g.image_width(), g.image_height()),
+            (1, 1, 5, 3)
+        );
     }
 
     #[test]

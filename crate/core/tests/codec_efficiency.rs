@@ -3,8 +3,8 @@
 
 mod common;
 
-use splitfeat_core::codec::ans::{self, AnsCodec, Transform};
 use splitfeat_core::codec::CodecId;
+use splitfeat_core::codec::ans::{self, AnsCodec, Transform};
 use splitfeat_core::pipeline::FeatureShape;
 use splitfeat_core::quant;
 use splitfeat_core::tiling::{self, Plane};
@@ -30,13 +30,25 @@ fn ans_meets_its_targets_on_relu_features() {
             "{channels} ch: ans {ans_len} vs order-0 {}",
             reference.total_bytes()
         );
-        assert!(ans_len < png_len, "{channels} ch: ans {ans_len} png {png_len}");
+        assert!(
+            ans_len < png_len,
+            "{channels} ch: ans {ans_len} png {png_len}"
+        );
         // Even restricted to the plain order-0 model it stays within 2 %.
-        let order0 = AnsCodec::encode_with(&p, Transform::Identity, false, 0).unwrap().len() as f64;
-        assert!(order0 <= 1.02 * reference.total_bytes(), "{channels} ch: {order0}");
+        let order0 = AnsCodec::encode_with(&p, Transform::Identity, false, 0)
+            .unwrap()
+            .len() as f64;
+        assert!(
+            order0 <= 1.02 * reference.total_bytes(),
+            "{channels} ch: {order0}"
+        );
         // The coder itself adds only a few bytes over the model's ideal size.
         let choice = AnsCodec::analyze(&p).unwrap();
-        assert!(ans_len <= choice.ideal_bytes() + 12.0, "{ans_len} vs {}", choice.ideal_bytes());
+        assert!(
+            ans_len <= choice.ideal_bytes() + 12.0,
+            "{ans_len} vs {}",
+            choice.ideal_bytes()
+        );
     }
 }
 
@@ -47,7 +59,12 @@ fn ans_uses_the_residual_on_smooth_features() {
     let choice = AnsCodec::analyze(&p).unwrap();
     assert_eq!(choice.transform, Transform::MedResidual);
     let ans_len = CodecId::Ans.encode(&p).unwrap().len();
-    let identity = AnsCodec::encode_with(&p, Transform::Identity, true, 0).unwrap().len();
+    let identity = AnsCodec::encode_with(&p, Transform::Identity, true, 0)
+        .unwrap()
+        .len();
     let png_len = CodecId::Png.encode(&p).unwrap().len();
-    assert!(ans_len < identity && ans_len < png_len, "{ans_len} {identity} {png_len}");
+    assert!(
+        ans_len < identity && ans_len < png_len,
+        "{ans_len} {identity} {png_len}"
+    );
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use splitfeat_core::bitstream::{self, BitstreamError, Header, Limits, HEADER_LEN, MIN_LEN};
+use splitfeat_core::bitstream::{self, BitstreamError, HEADER_LEN, Header, Limits, MIN_LEN};
 use splitfeat_core::codec::png::PngCodec;
 use splitfeat_core::codec::{CodecError, CodecId, FeatureCodec};
 use splitfeat_core::pipeline::{self, FeatureShape, PipelineError};
@@ -98,17 +98,33 @@ fn header_fields_are_checked_behind_a_valid_crc() {
         BitstreamError::Codec(CodecError::BadParam { tag: 3, param: 5 })
     ));
     for bits in [0u8, 1, 17, 255] {
-        assert!(matches!(patched(15, &[bits]), BitstreamError::BadBitDepth { .. }));
+        assert!(matches!(
+            patched(15, &[bits]),
+            BitstreamError::BadBitDepth { .. }
+        ));
     }
     // JPEG carries 8-bit planes only.
     let mut b = stream(CodecId::Jpeg { quality: 90 });
     b[15] = 12;
     common::fix_crc(&mut b);
-    assert!(matches!(bitstream_err(&b), BitstreamError::BadBitDepth { bits: 12, .. }));
+    assert!(matches!(
+        bitstream_err(&b),
+        BitstreamError::BadBitDepth { bits: 12, .. }
+    ));
     // Oversize and empty shapes.
-    for (at, value) in [(16, 5000u16), (18, 2000), (20, 2000), (16, 0), (18, 0), (20, 0)] {
+    for (at, value) in [
+        (16, 5000u16),
+        (18, 2000),
+        (20, 2000),
+        (16, 0),
+        (18, 0),
+        (20, 0),
+    ] {
         assert!(
-            matches!(patched(at, &value.to_le_bytes()), BitstreamError::ShapeOutOfLimits { .. }),
+            matches!(
+                patched(at, &value.to_le_bytes()),
+                BitstreamError::ShapeOutOfLimits { .. }
+            ),
             "{at} {value}"
         );
     }
@@ -117,7 +133,10 @@ fn header_fields_are_checked_behind_a_valid_crc() {
         b[22..26].copy_from_slice(&min.to_le_bytes());
         b[26..30].copy_from_slice(&max.to_le_bytes());
         common::fix_crc(&mut b);
-        assert!(matches!(bitstream_err(&b), BitstreamError::NonFiniteRange { .. }));
+        assert!(matches!(
+            bitstream_err(&b),
+            BitstreamError::NonFiniteRange { .. }
+        ));
     }
     let mut b = bytes.clone();
     b[40] ^= 0xff;
@@ -135,12 +154,22 @@ fn element_count_limit_applies_even_when_each_dimension_is_allowed() {
         max: 1.0,
     };
     let bytes = bitstream::write(&header, &[]).unwrap();
-    assert!(matches!(bitstream_err(&bytes), BitstreamError::ShapeOutOfLimits { .. }));
+    assert!(matches!(
+        bitstream_err(&bytes),
+        BitstreamError::ShapeOutOfLimits { .. }
+    ));
     let tight = Limits {
         max_payload: 10,
         ..Limits::default()
     };
-    let big = bitstream::write(&Header { shape: FeatureShape::new(1, 1, 1), ..header }, &[0; 11]).unwrap();
+    let big = bitstream::write(
+        &Header {
+            shape: FeatureShape::new(1, 1, 1),
+            ..header
+        },
+        &[0; 11],
+    )
+    .unwrap();
     assert_eq!(
         bitstream::parse(&big, &tight).unwrap_err(),
         BitstreamError::PayloadTooLarge { len: 11, max: 10 }
@@ -151,23 +180,40 @@ fn element_count_limit_applies_even_when_each_dimension_is_allowed() {
 fn payload_length_lies_are_rejected() {
     let bytes = stream(CodecId::Png);
     let real = u32::from_le_bytes(bytes[30..34].try_into().unwrap());
-    for (claimed, shorter) in [(real + 1, true), (real + 1000, true), (real - 1, false), (0, false)] {
+    for (claimed, shorter) in [
+        (real + 1, true),
+        (real + 1000, true),
+        (real - 1, false),
+        (0, false),
+    ] {
         let mut b = bytes.clone();
         b[30..34].copy_from_slice(&claimed.to_le_bytes());
         common::fix_crc(&mut b);
         let err = bitstream_err(&b);
         if shorter {
-            assert!(matches!(err, BitstreamError::Truncated { .. }), "{claimed}: {err:?}");
+            assert!(
+                matches!(err, BitstreamError::Truncated { .. }),
+                "{claimed}: {err:?}"
+            );
         } else {
-            assert!(matches!(err, BitstreamError::TrailingBytes { .. }), "{claimed}: {err:?}");
+            assert!(
+                matches!(err, BitstreamError::TrailingBytes { .. }),
+                "{claimed}: {err:?}"
+            );
         }
     }
     let mut b = bytes.clone();
     b[30..34].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(bitstream_err(&b), BitstreamError::PayloadTooLarge { .. }));
+    assert!(matches!(
+        bitstream_err(&b),
+        BitstreamError::PayloadTooLarge { .. }
+    ));
     let mut b = bytes.clone();
     b.push(0);
-    assert_eq!(bitstream_err(&b), BitstreamError::TrailingBytes { extra: 1 });
+    assert_eq!(
+        bitstream_err(&b),
+        BitstreamError::TrailingBytes { extra: 1 }
+    );
 }
 
 #[test]
@@ -196,7 +242,10 @@ fn payload_of_another_codec_or_garbage_is_a_codec_error() {
             let own = i < CODECS.len() && CODECS[i] == codec;
             assert_eq!(result.is_ok(), own, "{codec} given payload {i}: {result:?}");
             if !own {
-                assert!(matches!(result, Err(PipelineError::Codec(_))), "{codec} {i}: {result:?}");
+                assert!(
+                    matches!(result, Err(PipelineError::Codec(_))),
+                    "{codec} {i}: {result:?}"
+                );
             }
         }
     }
@@ -204,7 +253,12 @@ fn payload_of_another_codec_or_garbage_is_a_codec_error() {
 
 /// A PNG whose IHDR claims `width x height` (chunk CRC fixed), built from a real one.
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let plane = Plane { width: 4, height: 2, bits: 8, data: vec![1; 8] };
+    let plane = Plane {
+        width: 4,
+        height: 2,
+        bits: 8,
+        data: vec![1; 8],
+    };
     let mut png = PngCodec.encode(&plane).unwrap();
     png[16..20].copy_from_slice(&width.to_be_bytes());
     png[20..24].copy_from_slice(&height.to_be_bytes());
@@ -218,11 +272,18 @@ fn decoders_check_dimensions_before_allocating() {
     let huge = png_claiming(60000, 60000);
     assert!(matches!(
         PngCodec.decode(&huge, 4, 2, 8),
-        Err(CodecError::DimensionMismatch { got_width: 60000, got_height: 60000, .. })
+        Err(CodecError::DimensionMismatch {
+            got_width: 60000,
+            got_height: 60000,
+            ..
+        })
     ));
     // Even when the caller expects that size, a 3.6 GB image cannot come out of a
     // payload this short, so it is refused before anything is allocated.
-    assert!(matches!(PngCodec.decode(&huge, 60000, 60000, 8), Err(CodecError::Png(_))));
+    assert!(matches!(
+        PngCodec.decode(&huge, 60000, 60000, 8),
+        Err(CodecError::Png(_))
+    ));
     assert!(matches!(
         PngCodec.decode(&png_claiming(4, 2), 4, 2, 16),
         Err(CodecError::FormatMismatch { .. })
@@ -234,12 +295,29 @@ fn decoders_check_dimensions_before_allocating() {
     let plane = tiling::tile(&q, shape, 8).unwrap();
     for codec in CODECS {
         let payload = codec.encode(&plane).unwrap();
-        assert!(codec.decode(&payload, plane.width + 1, plane.height, 8).is_err(), "{codec}");
-        assert!(codec.decode(&payload, plane.width, plane.height * 2, 8).is_err(), "{codec}");
+        assert!(
+            codec
+                .decode(&payload, plane.width + 1, plane.height, 8)
+                .is_err(),
+            "{codec}"
+        );
+        assert!(
+            codec
+                .decode(&payload, plane.width, plane.height * 2, 8)
+                .is_err(),
+            "{codec}"
+        );
         assert!(codec.decode(&payload, 0, 0, 8).is_err(), "{codec}");
     }
     // PNG samples above the stream's bit depth are rejected.
-    let png8 = PngCodec.encode(&Plane { width: 2, height: 1, bits: 8, data: vec![0, 200] }).unwrap();
+    let png8 = PngCodec
+        .encode(&Plane {
+            width: 2,
+            height: 1,
+            bits: 8,
+            data: vec![0, 200],
+        })
+        .unwrap();
     assert!(matches!(
         PngCodec.decode(&png8, 2, 1, 6),
         Err(CodecError::InvalidPlane(_))

@@ -2,8 +2,8 @@
 
 use splitfeat_core::classes::NUM_CLASSES;
 use splitfeat_core::metrics::{
-    bd_quality, bd_rate, psnr_u8, psnr_unit, ConfusionMatrix, MetricsError, RdPoint,
-    RmseAccumulator,
+    ConfusionMatrix, MetricsError, RdPoint, RmseAccumulator, bd_quality, bd_rate, psnr_u8,
+    psnr_unit,
 };
 
 // Target / prediction pairs; the last two pixels are ignored (target 255).
@@ -54,15 +54,24 @@ fn confusion_matrices_merge_and_reject_bad_input() {
     let before = whole.clone();
     assert_eq!(
         whole.update(&PRED[..3], &TARGET),
-        Err(MetricsError::LengthMismatch { pred: 3, target: 10 })
+        Err(MetricsError::LengthMismatch {
+            pred: 3,
+            target: 10
+        })
     );
     assert_eq!(
         whole.update(&[0, 19], &[0, 0]),
-        Err(MetricsError::LabelOutOfRange { label: 19, classes: 19 })
+        Err(MetricsError::LabelOutOfRange {
+            label: 19,
+            classes: 19
+        })
     );
     assert_eq!(
         whole.update(&[0], &[19]),
-        Err(MetricsError::LabelOutOfRange { label: 19, classes: 19 })
+        Err(MetricsError::LabelOutOfRange {
+            label: 19,
+            classes: 19
+        })
     );
     // A failed update counts nothing.
     assert_eq!(whole, before);
@@ -78,7 +87,8 @@ fn confusion_matrices_merge_and_reject_bad_input() {
 fn rmse_over_valid_pixels() {
     let mut acc = RmseAccumulator::new();
     // Valid where target > 0: errors 0, -2, +2 -> sqrt(8 / 3).
-    acc.update(&[1.0, 2.0, 3.0, 4.0], &[1.0, 0.0, 5.0, 2.0]).unwrap();
+    acc.update(&[1.0, 2.0, 3.0, 4.0], &[1.0, 0.0, 5.0, 2.0])
+        .unwrap();
     assert_eq!(acc.count, 3);
     assert!((acc.rmse().unwrap() - (8.0f64 / 3.0).sqrt()).abs() < 1e-12);
     let mut other = RmseAccumulator::new();
@@ -141,31 +151,55 @@ fn bd_matches_an_exact_rational_reference() {
     // Expected values from an exact (rational arithmetic) least-squares cubic fit and
     // integration of the same method, evaluated independently of this code.
     let reference = curve(&RATES, &QUALITY);
-    let test = curve(&[90.0, 140.0, 200.0, 290.0, 450.0], &[30.2, 32.1, 33.9, 35.4, 37.1]);
+    let test = curve(
+        &[90.0, 140.0, 200.0, 290.0, 450.0],
+        &[30.2, 32.1, 33.9, 35.4, 37.1],
+    );
     let rate = bd_rate(&reference, &test).unwrap();
     assert!((rate - -10.553_292_223_153_864).abs() < 1e-9, "{rate}");
     let quality = bd_quality(&reference, &test).unwrap();
-    assert!((quality - 0.482_110_538_747_807_4).abs() < 1e-9, "{quality}");
+    assert!(
+        (quality - 0.482_110_538_747_807_4).abs() < 1e-9,
+        "{quality}"
+    );
 }
 
 #[test]
 fn bd_rejects_bad_curves() {
     let good = curve(&RATES, &QUALITY);
     let three = curve(&RATES[..3], &QUALITY[..3]);
-    assert_eq!(bd_rate(&good, &three), Err(MetricsError::TooFewPoints { got: 3, min: 4 }));
-    assert_eq!(bd_quality(&three, &good), Err(MetricsError::TooFewPoints { got: 3, min: 4 }));
+    assert_eq!(
+        bd_rate(&good, &three),
+        Err(MetricsError::TooFewPoints { got: 3, min: 4 })
+    );
+    assert_eq!(
+        bd_quality(&three, &good),
+        Err(MetricsError::TooFewPoints { got: 3, min: 4 })
+    );
     let zero = curve(&[0.0, 1.0, 2.0, 3.0], &QUALITY[..4]);
-    assert_eq!(bd_rate(&good, &zero), Err(MetricsError::NonPositiveRate(0.0)));
+    assert_eq!(
+        bd_rate(&good, &zero),
+        Err(MetricsError::NonPositiveRate(0.0))
+    );
     let negative = curve(&[-1.0, 1.0, 2.0, 3.0], &QUALITY[..4]);
-    assert_eq!(bd_quality(&good, &negative), Err(MetricsError::NonPositiveRate(-1.0)));
+    assert_eq!(
+        bd_quality(&good, &negative),
+        Err(MetricsError::NonPositiveRate(-1.0))
+    );
     let nan = curve(&RATES, &[30.0, f64::NAN, 33.0, 34.0, 35.0]);
     assert_eq!(bd_rate(&good, &nan), Err(MetricsError::NonFinite));
     let inf = curve(&[1.0, 2.0, f64::INFINITY, 4.0], &QUALITY[..4]);
     assert_eq!(bd_rate(&good, &inf), Err(MetricsError::NonFinite));
     let far_q: Vec<f64> = QUALITY.iter().map(|q| q + 100.0).collect();
-    assert_eq!(bd_rate(&good, &curve(&RATES, &far_q)), Err(MetricsError::NoOverlap));
+    assert_eq!(
+        bd_rate(&good, &curve(&RATES, &far_q)),
+        Err(MetricsError::NoOverlap)
+    );
     let far_r: Vec<f64> = RATES.iter().map(|r| r * 1e6).collect();
-    assert_eq!(bd_quality(&good, &curve(&far_r, &QUALITY)), Err(MetricsError::NoOverlap));
+    assert_eq!(
+        bd_quality(&good, &curve(&far_r, &QUALITY)),
+        Err(MetricsError::NoOverlap)
+    );
     let flat = curve(&RATES[..4], &[30.0, 30.0, 31.0, 31.0]);
     assert_eq!(bd_rate(&good, &flat), Err(MetricsError::Degenerate));
 }

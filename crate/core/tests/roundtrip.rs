@@ -71,7 +71,13 @@ fn codes(n: usize, bits: u8, seed: u64) -> Vec<u16> {
     let top = quant::max_code(bits);
     // Mostly zeros, like quantized ReLU output, with arbitrary codes in between.
     (0..n)
-        .map(|_| if rng.random::<f32>() < 0.5 { 0 } else { rng.random_range(0..=top) })
+        .map(|_| {
+            if rng.random::<f32>() < 0.5 {
+                0
+            } else {
+                rng.random_range(0..=top)
+            }
+        })
         .collect()
 }
 
@@ -177,7 +183,11 @@ fn reported_sizes_are_the_written_sizes() {
         let enc = pipeline::encode_features(&x, shape, [7; 8], codec, 8).unwrap();
         // The stream is header + payload + CRC, and the payload is what the codec
         // alone produces for the same plane.
-        assert_eq!(enc.bytes.len(), bitstream::stream_len(payload.len()), "{codec}");
+        assert_eq!(
+            enc.bytes.len(),
+            bitstream::stream_len(payload.len()),
+            "{codec}"
+        );
         let (_, body) = bitstream::parse(&enc.bytes, &Limits::default()).unwrap();
         assert_eq!(body, &payload[..], "{codec}");
         let bpe = enc.bits_per_element();
@@ -197,7 +207,8 @@ fn jpeg_is_close_and_eight_bit_only() {
     let exact = quant::dequantize(&q, &p);
     let mut last_size = usize::MAX;
     for quality in [95u8, 90, 85, 80] {
-        let enc = pipeline::encode_features(&x, shape, [0; 8], CodecId::Jpeg { quality }, 8).unwrap();
+        let enc =
+            pipeline::encode_features(&x, shape, [0; 8], CodecId::Jpeg { quality }, 8).unwrap();
         // Lower quality, fewer bytes.
         assert!(enc.bytes.len() < last_size, "jpeg{quality}");
         last_size = enc.bytes.len();
@@ -214,9 +225,19 @@ fn jpeg_is_close_and_eight_bit_only() {
         let rms_steps = mse.sqrt() / p.step();
         assert!(rms_steps < 12.0, "jpeg{quality}: rms {rms_steps} steps");
     }
-    let deep = Plane { bits: 10, ..plane.clone() };
+    let deep = Plane {
+        bits: 10,
+        ..plane.clone()
+    };
     assert!(CodecId::Jpeg { quality: 90 }.encode(&deep).is_err());
-    assert!(CodecId::Jpeg { quality: 90 }
-        .decode(&CodecId::Jpeg { quality: 90 }.encode(&plane).unwrap(), plane.width, plane.height, 10)
-        .is_err());
+    assert!(
+        CodecId::Jpeg { quality: 90 }
+            .decode(
+                &CodecId::Jpeg { quality: 90 }.encode(&plane).unwrap(),
+                plane.width,
+                plane.height,
+                10
+            )
+            .is_err()
+    );
 }

@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn turbo_runs_blue_to_red() {
-        let lo = turbo(0.0);
+        let lo = turbo(0.1);
         let hi = turbo(1.0);
         assert!(lo[2] > lo[0]);
         assert!(hi[0] > hi[2]);

@@ -125,6 +125,11 @@ impl std::str::FromStr for Split {
     }
 }
 
+/// Number of threads that [`Dataset::get_many`] and [`render_batch`] spread work over.
+pub fn worker_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 /// A finite, indexable source of samples, shared across worker threads.
 pub trait Dataset: Send + Sync {
     fn len(&self) -> usize;

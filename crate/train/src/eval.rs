@@ -14,7 +14,7 @@ use splitfeat_core::runtime::{CloudRuntime, EdgeRuntime};
 use splitfeat_data::{Dataset, SyntheticDataset};
 
 use crate::checkpoint::Checkpoint;
-use crate::export::load_manifest;
+use crate::export::{load_manifest, save_manifest};
 use crate::fsutil::write_atomic;
 
 /// The paper's codec settings plus the entropy coder.
@@ -44,6 +44,9 @@ pub struct EvalArgs {
     /// Write the report here (JSON); it is always printed as a table.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Store the report in the manifest entry of the --model evaluated.
+    #[arg(long, requires = "model")]
+    pub record: bool,
 }
 
 /// Edge and cloud runtimes, built from weight bytes exactly as deployment builds them.
@@ -127,6 +130,16 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     print_report(&report);
     if let Some(out) = &args.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if args.record {
+        let mut manifest = load_manifest(&args.assets)?;
+        let entry = manifest
+            .models
+            .iter_mut()
+            .find(|m| m.id == report.model_id)
+            .context("the evaluated model is no longer in the manifest")?;
+        entry.eval = Some(serde_json::to_value(&report)?);
+        save_manifest(&args.assets, &manifest)?;
     }
     Ok(report)
 }

@@ -23,9 +23,6 @@ pub struct ExportArgs {
     /// Assets directory holding manifest.json.
     #[arg(long, default_value = "assets")]
     pub assets: PathBuf,
-    /// Evaluation JSON (from `splitfeat eval`) to record with the model.
-    #[arg(long)]
-    pub eval: Option<PathBuf>,
 }
 
 pub fn load_manifest(assets: &Path) -> Result<Manifest> {
@@ -59,10 +56,6 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     let heads_path = format!("{dir}/heads.bpk");
     write_atomic(&args.assets.join(&edge_path), &edge)?;
     write_atomic(&args.assets.join(&heads_path), &heads)?;
-    let eval = match &args.eval {
-        Some(p) => Some(serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)?),
-        None => None,
-    };
     let entry = ModelEntry {
         id: hex::encode(model_id(&edge)),
         name: args.name.clone(),
@@ -72,7 +65,8 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
         edge: WeightsFile::describe(edge_path, &edge),
         heads: WeightsFile::describe(heads_path, &heads),
         train_steps: ckpt.state.step,
-        eval,
+        // Evaluate the exported files with `splitfeat eval --model NAME --record`.
+        eval: None,
     };
     let mut manifest = load_manifest(&args.assets)?;
     manifest.models.retain(|m| m.name != entry.name);

@@ -29,7 +29,7 @@ use constriction::stream::stack::DefaultAnsCoder;
 use constriction::stream::{Decode, Encode};
 
 use super::varint;
-use super::{checked_samples, try_zeroed, CodecError, CodecId, FeatureCodec};
+use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
 use crate::quant::max_code;
 use crate::tiling::Plane;
 
@@ -191,7 +191,9 @@ impl FeatureCodec for AnsCodec {
         let side = SideInfo::parse(payload, n as u64, bits)?;
         let words = side.words;
         if words.len() % 4 != 0 {
-            return Err(CodecError::Corrupt("ANS data is not a whole number of words"));
+            return Err(CodecError::Corrupt(
+                "ANS data is not a whole number of words",
+            ));
         }
         let compressed: Vec<u32> = words
             .chunks_exact(4)
@@ -213,9 +215,7 @@ impl FeatureCodec for AnsCodec {
                 0
             };
             let fg = match models.flag.get(ctx) {
-                Some(FlagModel::Coded(model)) => {
-                    decode_one(&mut coder, model.as_view())? == 1
-                }
+                Some(FlagModel::Coded(model)) => decode_one(&mut coder, model.as_view())? == 1,
                 Some(FlagModel::Always(fg)) => *fg,
                 None => return Err(CodecError::Corrupt("context without a model")),
             };
@@ -251,7 +251,9 @@ impl FeatureCodec for AnsCodec {
             return Err(CodecError::Corrupt("ANS data left after the last sample"));
         }
         if flag_seen != side.flag_counts || prefix_seen != side.prefix_counts {
-            return Err(CodecError::Corrupt("decoded counts differ from the side information"));
+            return Err(CodecError::Corrupt(
+                "decoded counts differ from the side information",
+            ));
         }
         if side.transform == Transform::MedResidual {
             inverse_med(&mut data, w, bits);
@@ -560,7 +562,9 @@ impl<'a> SideInfo<'a> {
         let top = u64::from(max_code(bits));
         let background = r.read().ok_or(truncated.clone())?;
         if background > top {
-            return Err(CodecError::Corrupt("background symbol outside the bit depth"));
+            return Err(CodecError::Corrupt(
+                "background symbol outside the bit depth",
+            ));
         }
         let contexts = if context { 3 } else { 1 };
         let mut flag_counts = Vec::with_capacity(contexts);
@@ -576,7 +580,9 @@ impl<'a> SideInfo<'a> {
             flag_counts.push([bg, fg]);
         }
         if total != samples {
-            return Err(CodecError::Corrupt("flag counts do not add up to the image size"));
+            return Err(CodecError::Corrupt(
+                "flag counts do not add up to the image size",
+            ));
         }
 
         let top_prefix = top >> k;
@@ -615,7 +621,9 @@ impl<'a> SideInfo<'a> {
             prefix_counts.push(n);
         }
         if prefix_total != fg_total {
-            return Err(CodecError::Corrupt("prefix counts do not add up to the foreground"));
+            return Err(CodecError::Corrupt(
+                "prefix counts do not add up to the foreground",
+            ));
         }
         Ok(Self {
             transform,
@@ -691,7 +699,10 @@ fn categorical(counts: &[u64]) -> Result<DefaultContiguousCategoricalEntropyMode
         .enumerate()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
         .map(|(i, _)| i);
-    match (top.and_then(|i| probs.get_mut(i)), one.checked_sub(assigned)) {
+    match (
+        top.and_then(|i| probs.get_mut(i)),
+        one.checked_sub(assigned),
+    ) {
         (Some(p), Some(rest)) => *p += rest as u32,
         _ => return Err(bad),
     }
@@ -818,7 +829,13 @@ mod tests {
     #[test]
     fn every_forced_model_round_trips() {
         let data: Vec<u16> = (0..96u32)
-            .map(|i| if i % 3 == 0 { 0 } else { ((i * 37) % 200) as u16 })
+            .map(|i| {
+                if i % 3 == 0 {
+                    0
+                } else {
+                    ((i * 37) % 200) as u16
+                }
+            })
             .collect();
         let p = plane(12, 8, 8, data);
         for transform in [Transform::Identity, Transform::MedResidual] {
@@ -847,7 +864,9 @@ mod tests {
             let bytes = AnsCodec.encode(&p).unwrap();
             assert_eq!(AnsCodec.decode(&bytes, 1, 1, bits).unwrap(), p);
         }
-        let data: Vec<u16> = (0..256u32).map(|i| (i.wrapping_mul(2654435761) >> 16) as u16).collect();
+        let data: Vec<u16> = (0..256u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 16) as u16)
+            .collect();
         let p = plane(16, 16, 16, data);
         let bytes = AnsCodec.encode(&p).unwrap();
         assert_eq!(AnsCodec.decode(&bytes, 16, 16, 16).unwrap(), p);

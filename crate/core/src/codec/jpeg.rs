@@ -10,7 +10,7 @@ use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
-use super::{checked_samples, try_zeroed, CodecError, CodecId, FeatureCodec};
+use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
 use crate::tiling::Plane;
 
 /// The JPEG codec at a fixed quality (1..=100).

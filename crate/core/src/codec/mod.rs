@@ -204,8 +204,13 @@ pub trait FeatureCodec: Send + Sync {
 
     /// Decodes a payload into a `width x height` plane of `bits` bits; errors when the
     /// payload describes anything else.
-    fn decode(&self, payload: &[u8], width: u32, height: u32, bits: u8)
-    -> Result<Plane, CodecError>;
+    fn decode(
+        &self,
+        payload: &[u8],
+        width: u32,
+        height: u32,
+        bits: u8,
+    ) -> Result<Plane, CodecError>;
 }
 
 /// Why a plane could not be coded or a payload decoded.
@@ -254,9 +259,10 @@ pub(crate) fn checked_samples(width: u32, height: u32) -> Result<usize, CodecErr
 /// A zeroed buffer of `len` elements; an allocation failure is an error, not an abort.
 pub(crate) fn try_zeroed<T: Clone + Default>(len: usize) -> Result<Vec<T>, CodecError> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| CodecError::Allocation {
-        bytes: len.saturating_mul(std::mem::size_of::<T>()),
-    })?;
+    v.try_reserve_exact(len)
+        .map_err(|_| CodecError::Allocation {
+            bytes: len.saturating_mul(std::mem::size_of::<T>()),
+        })?;
     v.resize(len, T::default());
     Ok(v)
 }
@@ -272,12 +278,30 @@ mod tests {
             let (tag, param) = id.to_tag();
             assert_eq!(CodecId::from_tag(tag, param).unwrap(), id);
         }
-        assert_eq!("JPEG-80".parse::<CodecId>().unwrap(), CodecId::Jpeg { quality: 80 });
-        assert_eq!("jpeg:1".parse::<CodecId>().unwrap(), CodecId::Jpeg { quality: 1 });
-        assert!(matches!("jpeg0".parse::<CodecId>(), Err(CodecError::BadQuality(0))));
-        assert!(matches!("jpeg101".parse::<CodecId>(), Err(CodecError::BadQuality(101))));
-        assert!(matches!("jpeg".parse::<CodecId>(), Err(CodecError::UnknownName(_))));
-        assert!(matches!("webp".parse::<CodecId>(), Err(CodecError::UnknownName(_))));
+        assert_eq!(
+            "JPEG-80".parse::<CodecId>().unwrap(),
+            CodecId::Jpeg { quality: 80 }
+        );
+        assert_eq!(
+            "jpeg:1".parse::<CodecId>().unwrap(),
+            CodecId::Jpeg { quality: 1 }
+        );
+        assert!(matches!(
+            "jpeg0".parse::<CodecId>(),
+            Err(CodecError::BadQuality(0))
+        ));
+        assert!(matches!(
+            "jpeg101".parse::<CodecId>(),
+            Err(CodecError::BadQuality(101))
+        ));
+        assert!(matches!(
+            "jpeg".parse::<CodecId>(),
+            Err(CodecError::UnknownName(_))
+        ));
+        assert!(matches!(
+            "webp".parse::<CodecId>(),
+            Err(CodecError::UnknownName(_))
+        ));
     }
 
     #[test]
@@ -286,9 +310,15 @@ mod tests {
         assert_eq!(CodecId::from_tag(9, 0), Err(CodecError::UnknownTag(9)));
         assert_eq!(
             CodecId::from_tag(TAG_PNG, 3),
-            Err(CodecError::BadParam { tag: TAG_PNG, param: 3 })
+            Err(CodecError::BadParam {
+                tag: TAG_PNG,
+                param: 3
+            })
         );
-        assert_eq!(CodecId::from_tag(TAG_JPEG, 0), Err(CodecError::BadQuality(0)));
+        assert_eq!(
+            CodecId::from_tag(TAG_JPEG, 0),
+            Err(CodecError::BadQuality(0))
+        );
     }
 
     #[test]

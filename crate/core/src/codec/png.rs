@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 use png::{BitDepth, ColorType, DeflateCompression, Filter};
 
-use super::{checked_samples, try_zeroed, CodecError, CodecId, FeatureCodec};
+use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
 use crate::tiling::Plane;
 
 /// zlib level 9: on feature images about 1 % smaller than level 6, at roughly
@@ -99,7 +99,10 @@ impl FeatureCodec for PngCodec {
             .ok_or(CodecError::TooLarge { width, height })?;
         // Filtered PNG data: one filter byte per row plus the samples.
         let raw_bytes = image_bytes.saturating_add(height as usize);
-        let max_raw = payload.len().saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
+        let max_raw = payload
+            .len()
+            .saturating_mul(MAX_DEFLATE_RATIO)
+            .saturating_add(1024);
         if raw_bytes > max_raw {
             return Err(CodecError::Png(format!(
                 "{}-byte payload cannot hold a {width}x{height} image",

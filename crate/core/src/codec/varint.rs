@@ -62,7 +62,16 @@ mod tests {
 
     #[test]
     fn round_trips_and_lengths() {
-        for (v, n) in [(0, 1), (1, 1), (127, 1), (128, 2), (300, 2), (16383, 2), (16384, 3), (u64::MAX, 10)] {
+        for (v, n) in [
+            (0, 1),
+            (1, 1),
+            (127, 1),
+            (128, 2),
+            (300, 2),
+            (16383, 2),
+            (16384, 3),
+            (u64::MAX, 10),
+        ] {
             let mut out = Vec::new();
             write(&mut out, v);
             assert_eq!(out.len(), n, "{v}");

@@ -66,7 +66,11 @@ pub fn features_with_correlation(
             let sd = var.sqrt().max(1e-12);
             field.iter_mut().for_each(|v| *v /= sd);
         }
-        out.extend(field.iter().map(|&v| (scale * (v + offset)).max(0.0) as f32));
+        out.extend(
+            field
+                .iter()
+                .map(|&v| (scale * (v + offset)).max(0.0) as f32),
+        );
     }
     out
 }

@@ -1,0 +1,104 @@
+// Measures the page for docs/results-web.md: wasm size, load to first result, edge
+// time per frame on WebGPU (SwiftShader here) and CPU in the same page, and frames/s
+// in drive mode. Prints JSON and writes tests/artifacts/measurements.json.
+//
+//   cd tests && node measure.mjs [--frames 20] [--drive-seconds 15]
+
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+import { launch, waitReady } from "./support/browser.js";
+import { ARTIFACTS, ROOT, requireWasm, startCloud } from "./support/env.js";
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const FRAMES = arg("frames", 20);
+const DRIVE_SECONDS = arg("drive-seconds", 15);
+
+const stats = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, median: q(0.5), p10: q(0.1), p90: q(0.9), mean: s.reduce((a, b) => a + b, 0) / s.length };
+};
+
+requireWasm();
+const wasmPath = join(ROOT, "www", "pkg", "splitfeat_web_bg.wasm");
+const wasm = readFileSync(wasmPath);
+const result = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} x ${cpus()[0]?.model}`,
+  wasm: { bytes: wasm.length, gzip9: gzipSync(wasm, { level: 9 }).length, js_glue_bytes: statSync(join(ROOT, "www", "pkg", "splitfeat_web.js")).size },
+};
+
+const cloud = await startCloud();
+const { page, close } = await launch({ webgpu: true });
+try {
+  const t0 = Date.now();
+  await page.goto(`${cloud.url}/?backend=auto&codec=ans&sample=0`);
+  await page.waitForFunction(() => Number(document.body.dataset.frames || 0) >= 1, null, { timeout: 180_000 });
+  const firstResultMs = Date.now() - t0;
+  await waitReady(page);
+  const page_ = await page.evaluate(() => ({
+    firstResultInPageMs: window.splitfeat.state.firstResultMs,
+    comparison: window.splitfeat.state.comparison,
+    chosen: window.splitfeat.state.backend,
+    gpu: window.splitfeat.state.gpu,
+    sessions: window.splitfeat.state.sessions,
+    userAgent: navigator.userAgent,
+  }));
+  result.load = { navigationToFirstResultMs: firstResultMs, pageStartToFirstResultMs: page_.firstResultInPageMs };
+  result.browser = page_.userAgent;
+  result.adapter = page_.gpu;
+  result.warmupMs = Object.fromEntries(Object.entries(page_.sessions).map(([k, v]) => [k, v.warmupMs]));
+  result.autoChoice = { ...page_.comparison, chosen: page_.chosen };
+
+  // Edge time per frame, both devices, same page, same frame, interleaved.
+  const perFrame = await page.evaluate(async (n) => {
+    const { state, edge } = window.splitfeat;
+    const out = { cpu: { edge: [], code: [], total: [], bytes: [] }, webgpu: { edge: [], code: [], total: [], bytes: [] } };
+    for (let i = 0; i < n; i++) {
+      for (const b of ["cpu", "webgpu"]) {
+        if (!state.sessions[b]) continue;
+        const r = await edge.encode(b, state.lastFrame, "ans", 8);
+        out[b].edge.push(r.timings.edgeMs);
+        out[b].code.push(r.timings.codeMs);
+        out[b].total.push(r.timings.totalMs);
+        out[b].bytes.push(r.byteCount);
+      }
+    }
+    return out;
+  }, FRAMES);
+  result.edgePerFrameMs = {};
+  for (const [b, v] of Object.entries(perFrame)) {
+    if (!v.edge.length) continue;
+    result.edgePerFrameMs[b] = { edge: stats(v.edge), code: stats(v.code), total: stats(v.total), bytes: stats(v.bytes) };
+  }
+
+  // Drive mode: frames through edge and cloud per second, on each device.
+  result.drive = {};
+  for (const backend of ["cpu", "webgpu"]) {
+    if (!page_.sessions[backend]) continue;
+    await page.evaluate((b) => window.splitfeat.setBackend(b), backend);
+    await page.locator('[data-tab="drive"]').click();
+    await page.locator("#drive-toggle").click();
+    await page.waitForTimeout(2000);
+    const f0 = await page.evaluate(() => Number(document.body.dataset.frames));
+    const s0 = Date.now();
+    await page.waitForTimeout(DRIVE_SECONDS * 1000);
+    const f1 = await page.evaluate(() => Number(document.body.dataset.frames));
+    const seconds = (Date.now() - s0) / 1000;
+    const shown = await page.evaluate(() => ({ kbps: document.querySelector("#kpi-kbps").textContent, label: document.querySelector("#kpi-kbps-label").textContent }));
+    await page.locator("#drive-toggle").click();
+    await page.evaluate(() => window.splitfeat.waitForIdle());
+    result.drive[backend] = { frames: f1 - f0, seconds, fps: (f1 - f0) / seconds, shown };
+  }
+} finally {
+  await close();
+  await cloud.stop();
+}
+writeFileSync(join(ARTIFACTS, "measurements.json"), JSON.stringify(result, null, 2));
+console.log(JSON.stringify(result, null, 2));

@@ -1,0 +1,198 @@
+// The page end to end with the shipped models (assets/): edge in Chromium, cloud
+// server on a free port. Run: `cd tests && npm test` (needs www/pkg built).
+
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { banners, chromiumAvailable, launch, screenshot, waitFrames, waitReady } from "./support/browser.js";
+import { ARTIFACTS, requireWasm, startCloud, tempDir, webExample } from "./support/env.js";
+
+const skip = chromiumAvailable() ? false : "no /usr/bin/chromium (apt-get install chromium)";
+
+/** What the page shows after a frame, read from the DOM. */
+async function shown(page) {
+  return page.evaluate(() => ({
+    bytes: Number(document.querySelector("#kpi-bytes").dataset.value),
+    bytesText: document.querySelector("#kpi-bytes").textContent,
+    bpe: Number(document.querySelector("#kpi-bpe").textContent),
+    kbps: document.querySelector("#kpi-kbps").textContent,
+    backend: document.querySelector("#backend-badge").dataset.backend,
+    badge: document.querySelector("#backend-badge").textContent.trim(),
+    cloud: document.querySelector("#cloud-badge").dataset.status,
+    disp: document.querySelector("#disp-img").src.startsWith("data:image/png"),
+    recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
+    legend: document.querySelectorAll("#legend li").length,
+    timings: document.querySelectorAll("#timings-body tr").length,
+    segDrawn: (() => {
+      const c = document.querySelector("#seg-canvas");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let lit = 0;
+      for (let i = 0; i < d.length; i += 4) lit += d[i] + d[i + 1] + d[i + 2] > 0 ? 1 : 0;
+      return lit / (d.length / 4);
+    })(),
+    note: document.querySelector("#input-note").textContent,
+    modelId: window.splitfeat.state.lastEncode?.modelId,
+    cloudFrames: Number(document.body.dataset.cloudFrames || 0),
+  }));
+}
+
+describe("page with the shipped models", { skip }, () => {
+  let cloud;
+  let manifest;
+
+  before(async () => {
+    requireWasm();
+    cloud = await startCloud();
+    manifest = await (await fetch(`${cloud.url}/assets/manifest.json`)).json();
+  });
+
+  after(async () => {
+    await cloud?.stop();
+  });
+
+  test("loads, encodes on the CPU, and renders the cloud's outputs", async (t) => {
+    const { page, messages, close } = await launch();
+    t.after(close);
+    try {
+      const t0 = Date.now();
+      await page.goto(`${cloud.url}/?backend=cpu`);
+      assert.equal(await waitReady(page), "ready", JSON.stringify(await banners(page)));
+      const s = await shown(page);
+      assert.ok(s.bytes > 0, `byte count shown: ${s.bytesText}`);
+      assert.ok(s.bpe > 0 && s.bpe < 32, `bits per element ${s.bpe}`);
+      assert.equal(s.backend, "cpu");
+      assert.equal(s.cloud, "ok");
+      assert.ok(s.disp && s.recon, "disparity and reconstruction images");
+      assert.ok(s.segDrawn > 0.9, "segmentation overlay drawn");
+      assert.ok(s.legend > 0, "legend lists classes");
+      assert.equal(s.timings, 6);
+      assert.equal(s.modelId, manifest.models[0].id);
+      assert.deepEqual(await banners(page), {});
+      console.log(`# first result after ${Date.now() - t0} ms (navigation to ready)`);
+      await screenshot(page, "page-cpu");
+    } catch (err) {
+      console.log(messages.join("\n"));
+      throw err;
+    }
+  });
+
+  test("says when an image of another size is resized", async (t) => {
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu`);
+    await waitReady(page);
+    const wide = page.locator("#sample-list .thumb", { hasText: "x" }).last();
+    await wide.click();
+    await waitFrames(page, 1);
+    const s = await shown(page);
+    assert.match(s.note, /Resized from 512×256 to 256×128/);
+    assert.ok(s.bytes > 0);
+  });
+
+  test("a larger lambda lowers the bitrate of the same image", async (t) => {
+    const models = manifest.models;
+    if (models.length < 2) {
+      t.skip(`assets/manifest.json has ${models.length} model(s); the lambda comparison needs two or more`);
+      return;
+    }
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu&codec=ans`);
+    await waitReady(page);
+    const rates = [];
+    for (let i = 0; i < models.length; i++) {
+      const before = await page.evaluate(() => Number(document.body.dataset.frames || 0));
+      await page.locator("#lambda").fill(String(i));
+      if (i !== 0 || before === 0) {
+        await page.waitForFunction((id) => window.splitfeat.state.lastEncode?.modelId === id, models[i].id, { timeout: 60_000 });
+      }
+      await page.evaluate(() => window.splitfeat.waitForIdle());
+      const s = await shown(page);
+      assert.equal(s.modelId, models[i].id);
+      rates.push({ lambda: models[i].lambda, bytes: s.bytes, bpe: s.bpe });
+    }
+    console.log(`# bytes per frame by lambda: ${JSON.stringify(rates)}`);
+    const [lo, hi] = [rates[0], rates[rates.length - 1]];
+    assert.ok(hi.lambda > lo.lambda);
+    assert.ok(hi.bytes < lo.bytes, `lambda ${hi.lambda}: ${hi.bytes} bytes, lambda ${lo.lambda}: ${lo.bytes} bytes`);
+    await screenshot(page, "page-high-lambda");
+  });
+
+  test("the browser's CPU bitstream equals the native one for a fixed image", async (t) => {
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu&codec=ans&sample=0`);
+    await waitReady(page);
+    const sample = await page.evaluate(async () => (await (await fetch("samples/index.json")).json()).samples[0].file);
+    const browser = await page.evaluate(() => Array.from(window.splitfeat.state.lastEncode.bitstream));
+    const dir = tempDir("splitfeat-bytes-");
+    const file = join(dir, "browser.bin");
+    writeFileSync(file, Uint8Array.from(browser));
+    const report = JSON.parse(
+      webExample("native_encode", ["--assets", "assets", "--model", manifest.models[0].id, "--image", `www/samples/${sample}`, "--codec", "ans", "--compare", file]),
+    );
+    writeFileSync(join(ARTIFACTS, "bitstream-cpu-vs-native.json"), JSON.stringify(report, null, 2));
+    console.log(`# native vs browser (CPU): ${JSON.stringify(report.compare)}`);
+    assert.ok(report.compare.same_shape_codec_bits);
+    if (!report.compare.identical) {
+      // Summation order in the convolutions may differ between native and wasm SIMD
+      // kernels; then codes may differ by one quantization step, rarely.
+      assert.ok(report.compare.max_code_difference <= 1, JSON.stringify(report.compare));
+      assert.ok(report.compare.codes_differing / report.compare.codes < 0.01, JSON.stringify(report.compare));
+    }
+  });
+
+  test("keeps encoding and says so when the cloud goes down", async (t) => {
+    const own = await startCloud();
+    const { page, close } = await launch();
+    t.after(async () => {
+      await close();
+      await own.stop();
+    });
+    await page.goto(`${own.url}/?backend=cpu`);
+    await waitReady(page);
+    const before = await shown(page);
+    await own.stop();
+    await page.locator("#sample-list .thumb").nth(1).click();
+    await waitFrames(page, 1);
+    const s = await shown(page);
+    const b = await banners(page);
+    assert.equal(s.cloud, "down");
+    assert.match(b.cloud ?? "", /^error: The cloud is down or unreachable/);
+    assert.ok(s.bytes > 0 && s.bytes !== before.bytes, "the edge still encodes the new image");
+    await screenshot(page, "page-cloud-down");
+  });
+
+  test("reports a model whose weights fail verification", async (t) => {
+    const { page, close } = await launch();
+    t.after(close);
+    await page.route("**/edge.bpk", async (route) => {
+      const response = await route.fetch();
+      const body = Buffer.from(await response.body());
+      body[body.length - 1] ^= 0xff;
+      await route.fulfill({ response, body });
+    });
+    await page.goto(`${cloud.url}/?backend=cpu`);
+    assert.equal(await waitReady(page), "failed");
+    const b = await banners(page);
+    assert.match(b.fatal ?? "", /failed to load: edge weights rejected: .*sha256/);
+  });
+
+  test("runs the webcam through the edge (fake camera)", async (t) => {
+    const { page, close } = await launch({ camera: true });
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu`);
+    await waitReady(page);
+    await page.locator('[data-tab="webcam"]').click();
+    await page.locator("#webcam-toggle").click();
+    await waitFrames(page, 3);
+    const s = await shown(page);
+    assert.match(s.note, /centre-cropped/);
+    assert.ok(s.bytes > 0);
+    assert.match(s.kbps, /^\d/);
+    await page.locator("#webcam-toggle").click();
+    await screenshot(page, "page-webcam");
+  });
+});
