@@ -34,7 +34,7 @@ function sessionFor(backend) {
 
 const handlers = {
   async init() {
-    loaded ??= init();
+    loaded ??= init({ module_or_path: new URL("../pkg/splitfeat_web_bg.wasm", import.meta.url) });
     await loaded;
     return { version: version(), classes: classes() };
   },

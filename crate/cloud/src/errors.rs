@@ -66,7 +66,9 @@ impl ApiError {
             ApiError::NoTasks => (S::BAD_REQUEST, "no_tasks"),
             ApiError::BadParam(_) => (S::BAD_REQUEST, "bad_param"),
             ApiError::UnknownModel(_) => (S::NOT_FOUND, "unknown_model"),
-            ApiError::UnsupportedMediaType(_) => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType(_) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::EmptyBody => (S::BAD_REQUEST, "empty_body"),
             ApiError::BodyRead(_) => (S::BAD_REQUEST, "body_read_error"),
@@ -81,7 +83,10 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: self.status_and_code().1, message: self.to_string() }
+        ErrorBody {
+            error: self.status_and_code().1,
+            message: self.to_string(),
+        }
     }
 }
 
@@ -95,7 +100,9 @@ fn pipeline_status_and_code(e: &PipelineError) -> (StatusCode, &'static str) {
         PipelineError::ModelMismatch { .. } => (S::CONFLICT, "model_mismatch"),
         PipelineError::ShapeMismatch { .. } => (S::CONFLICT, "shape_mismatch"),
         PipelineError::Bitstream(b) => match b {
-            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => (S::BAD_REQUEST, "truncated"),
+            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => {
+                (S::BAD_REQUEST, "truncated")
+            }
             BitstreamError::BadMagic(_) => (S::BAD_REQUEST, "bad_magic"),
             BitstreamError::UnsupportedVersion(_) => (S::BAD_REQUEST, "unsupported_version"),
             BitstreamError::BadCrc { .. } => (S::BAD_REQUEST, "bad_crc"),
@@ -116,10 +123,18 @@ fn pipeline_status_and_code(e: &PipelineError) -> (StatusCode, &'static str) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, _) = self.status_and_code();
+        let (status, code) = self.status_and_code();
+        // Logged inside the request span, so the line carries the request id.
+        if status.is_server_error() {
+            tracing::error!(error = code, "{self}");
+        } else {
+            tracing::info!(error = code, "refused: {self}");
+        }
         let mut response = (status, Json(self.body())).into_response();
         if matches!(self, ApiError::Overloaded { .. }) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -137,17 +152,61 @@ mod tests {
         let cases = [
             (ApiError::MissingModel, 400, "missing_model"),
             (ApiError::UnknownModel("x".into()), 404, "unknown_model"),
-            (ApiError::UnsupportedMediaType(None), 415, "unsupported_media_type"),
-            (ApiError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
-            (PipelineError::Bitstream(BitstreamError::BadCrc { stored: 1, computed: 2 }).into(), 400, "bad_crc"),
-            (PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(), 400, "truncated"),
-            (PipelineError::ModelMismatch { expected: "a".into(), found: "b".into() }.into(), 409, "model_mismatch"),
-            (PipelineError::ShapeMismatch { expected: shape, found: shape }.into(), 409, "shape_mismatch"),
-            (PipelineError::Codec(CodecError::Corrupt("x")).into(), 400, "corrupt_payload"),
+            (
+                ApiError::UnsupportedMediaType(None),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                PipelineError::Bitstream(BitstreamError::BadCrc {
+                    stored: 1,
+                    computed: 2,
+                })
+                .into(),
+                400,
+                "bad_crc",
+            ),
+            (
+                PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(),
+                400,
+                "truncated",
+            ),
+            (
+                PipelineError::ModelMismatch {
+                    expected: "a".into(),
+                    found: "b".into(),
+                }
+                .into(),
+                409,
+                "model_mismatch",
+            ),
+            (
+                PipelineError::ShapeMismatch {
+                    expected: shape,
+                    found: shape,
+                }
+                .into(),
+                409,
+                "shape_mismatch",
+            ),
+            (
+                PipelineError::Codec(CodecError::Corrupt("x")).into(),
+                400,
+                "corrupt_payload",
+            ),
             (ApiError::Overloaded { queued: 3 }, 503, "overloaded"),
         ];
         for (err, status, code) in cases {
-            assert_eq!(err.status_and_code(), (StatusCode::from_u16(status).unwrap(), code), "{err}");
+            assert_eq!(
+                err.status_and_code(),
+                (StatusCode::from_u16(status).unwrap(), code),
+                "{err}"
+            );
             assert_eq!(err.body().error, code);
         }
     }

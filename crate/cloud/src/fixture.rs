@@ -9,7 +9,9 @@ use burn::prelude::Device;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::model::{CloudHeads, Edge, ModelConfig, Preset, module_to_bytes};
 use splitfeat_core::runtime::EdgeRuntime;
-use splitfeat_core::zoo::{MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id};
+use splitfeat_core::zoo::{
+    MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id,
+};
 
 /// A model written by [`write_assets`], with its edge ready to make bitstreams.
 #[derive(Debug)]
@@ -26,8 +28,17 @@ impl FixtureModel {
 }
 
 /// The edge half of the pipeline, as the browser runs it: features, read-back, code.
-pub fn encode_image(edge: &EdgeRuntime, rgb: &[u8], height: usize, width: usize) -> Result<Vec<u8>> {
-    let features = edge.features(rgb, height, width)?.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+pub fn encode_image(
+    edge: &EdgeRuntime,
+    rgb: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<Vec<u8>> {
+    let features = edge
+        .features(rgb, height, width)?
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(edge.encode(&features, CodecId::Png, 8)?.bytes)
 }
 
@@ -44,7 +55,8 @@ pub fn write_assets(assets: &Path, names: &[&str]) -> Result<Vec<FixtureModel>> 
         let dir = format!("models/{name}");
         let edge_path = format!("{dir}/edge.bpk");
         let heads_path = format!("{dir}/heads.bpk");
-        std::fs::create_dir_all(assets.join(&dir)).with_context(|| format!("creating {}", assets.join(&dir).display()))?;
+        std::fs::create_dir_all(assets.join(&dir))
+            .with_context(|| format!("creating {}", assets.join(&dir).display()))?;
         std::fs::write(assets.join(&edge_path), &edge_bytes)?;
         std::fs::write(assets.join(&heads_path), &heads_bytes)?;
         let entry = ModelEntry {
@@ -61,8 +73,14 @@ pub fn write_assets(assets: &Path, names: &[&str]) -> Result<Vec<FixtureModel>> 
         let edge = EdgeRuntime::load(config.clone(), &edge_bytes, &device)?;
         out.push(FixtureModel { entry, edge });
     }
-    let manifest = Manifest { version: MANIFEST_VERSION, models: out.iter().map(|m| m.entry.clone()).collect() };
-    std::fs::write(assets.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        models: out.iter().map(|m| m.entry.clone()).collect(),
+    };
+    std::fs::write(
+        assets.join(MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
     Ok(out)
 }
 

@@ -17,6 +17,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use splitfeat_core::classes::NUM_CLASSES;
 use splitfeat_core::pipeline::{Decoded, bits_per_element};
@@ -65,9 +66,10 @@ pub struct Timings {
     pub decode: f64,
     /// Each head's forward pass, including reading its output back.
     pub heads: HeadTimings,
-    /// Argmax (seg), scaling (disp) and conversion to pixels (recon).
+    /// Argmax (seg), scaling (disp) and conversion to pixels (recon), summed over
+    /// the tasks (which run in parallel, so their wall time is less than the sum).
     pub postprocess: f64,
-    /// Colouring, PNG encoding and base64 of all outputs.
+    /// Colouring, PNG encoding and base64, summed over the tasks like `postprocess`.
     pub encode_png: f64,
     /// From the handler's start (body read included) to the response being built.
     pub total: f64,
@@ -93,7 +95,10 @@ impl HeadTimings {
     }
 
     pub fn sum(&self) -> f64 {
-        [self.seg, self.disp, self.recon].into_iter().flatten().sum()
+        [self.seg, self.disp, self.recon]
+            .into_iter()
+            .flatten()
+            .sum()
     }
 }
 
@@ -140,16 +145,32 @@ pub async fn infer(
     let deadline = Instant::now() + state.config.timeout();
 
     let Query(params) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    let model_id = params.model.filter(|m| !m.is_empty()).ok_or(ApiError::MissingModel)?;
+    let model_id = params
+        .model
+        .filter(|m| !m.is_empty())
+        .ok_or(ApiError::MissingModel)?;
     let tasks = parse_tasks(params.tasks.as_deref())?;
     if let Some(d) = params.max_disparity
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(ApiError::BadParam(format!("max_disparity must be a positive number, got {d}")));
+        return Err(ApiError::BadParam(format!(
+            "max_disparity must be a positive number, got {d}"
+        )));
     }
-    let model = state.models.get(&model_id).cloned().ok_or_else(|| ApiError::UnknownModel(model_id.clone()))?;
+    let model = state
+        .models
+        .get(&model_id)
+        .cloned()
+        .ok_or_else(|| ApiError::UnknownModel(model_id.clone()))?;
     check_octet_stream(&headers)?;
-    let bytes = read_body(&headers, body, state.config.max_body_bytes, deadline, timeout_ms).await?;
+    let bytes = read_body(
+        &headers,
+        body,
+        state.config.max_body_bytes,
+        deadline,
+        timeout_ms,
+    )
+    .await?;
     if bytes.is_empty() {
         return Err(ApiError::EmptyBody);
     }
@@ -170,11 +191,17 @@ pub async fn infer(
     let job = tokio::task::spawn_blocking(move || {
         // The permit lives as long as the computation, even if the request is gone.
         let _permit = permit;
-        catch_unwind(AssertUnwindSafe(|| compute(&job_model, &decoded, &job_tasks, params.max_disparity)))
+        catch_unwind(AssertUnwindSafe(|| {
+            compute(&job_model, &decoded, &job_tasks, params.max_disparity)
+        }))
     });
     let computed = match timeout_at(deadline, job).await {
         Err(_) => return Err(ApiError::Timeout { ms: timeout_ms }),
-        Ok(Err(join_error)) => return Err(ApiError::Internal(format!("inference task failed: {join_error}"))),
+        Ok(Err(join_error)) => {
+            return Err(ApiError::Internal(format!(
+                "inference task failed: {join_error}"
+            )));
+        }
         Ok(Ok(Err(panic))) => {
             let msg = panic_message(panic.as_ref());
             tracing::error!(model = %model_id, panic = %msg, "panic during inference");
@@ -194,7 +221,7 @@ pub async fn infer(
         bytes = bytes.len(),
         queue_ms = timings.queue,
         decode_ms = timings.decode,
-        heads_ms = timings.heads.sum(),
+        heads_ms = (timings.heads.sum() * 1e3).round() / 1e3,
         png_ms = timings.encode_png,
         total_ms = timings.total,
         "inference"
@@ -228,49 +255,108 @@ struct Computed {
     timings: Timings,
 }
 
-/// The model's part of a request, on a blocking thread: heads, post-processing and
-/// PNG encoding, one task after another so that each is timed on its own.
-fn compute(model: &LoadedModel, decoded: &Decoded, tasks: &[Task], max_disparity: Option<f32>) -> Result<Computed, ApiError> {
+/// The model's part of a request, on a blocking thread. The heads run one after
+/// another so that each is timed on its own (each already uses every core). The
+/// outputs' post-processing and PNG encoding are single-threaded per task, so the
+/// tasks run in parallel on rayon's pool.
+fn compute(
+    model: &LoadedModel,
+    decoded: &Decoded,
+    tasks: &[Task],
+    max_disparity: Option<f32>,
+) -> Result<Computed, ApiError> {
     let rt = &model.runtime;
-    let (width, height) = model.input_size();
     let mut timings = Timings::default();
-    let mut outputs = Outputs::default();
+    let mut heads = Vec::with_capacity(tasks.len());
     for &task in tasks {
         let t = StdInstant::now();
         let mut results = rt.run_heads(decoded, &[task]);
         let values = match results.pop() {
-            Some((_, tensor)) => tensor
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| ApiError::Internal(format!("reading back the {} head: {e:?}", task.name())))?,
-            None => return Err(ApiError::Internal(format!("the {} head returned nothing", task.name()))),
+            Some((_, tensor)) => tensor.into_data().try_to_vec::<f32>().map_err(|e| {
+                ApiError::Internal(format!("reading back the {} head: {e:?}", task.name()))
+            })?,
+            None => {
+                return Err(ApiError::Internal(format!(
+                    "the {} head returned nothing",
+                    task.name()
+                )));
+            }
         };
         timings.heads.set(task, ms_since(t));
+        heads.push((task, values));
+    }
 
-        let t = StdInstant::now();
-        let output = rt.postprocess(task, &values);
-        timings.postprocess += ms_since(t);
-
-        let t = StdInstant::now();
-        let top = match (&output, max_disparity) {
-            (_, Some(d)) => d,
-            (TaskOutput::Disp(d), None) => viz::max_disparity(d),
-            _ => 0.0,
-        };
-        let png = output
-            .to_png(width as u32, height as u32, top)
-            .map_err(|e| ApiError::Internal(format!("{} output: {e}", task.name())))?;
-        let png = BASE64.encode(png);
-        match output {
-            TaskOutput::Seg(labels) => {
-                outputs.seg = Some(SegOutput { png, class_pixels: class_histogram(&labels) });
-            }
-            TaskOutput::Disp(_) => outputs.disp = Some(DispOutput { png, max_disparity: top }),
-            TaskOutput::Recon(_) => outputs.recon = Some(ReconOutput { png }),
+    let finished: Vec<Result<Finished, ApiError>> = heads
+        .into_par_iter()
+        .map(|(task, values)| finish(model, task, &values, max_disparity))
+        .collect();
+    let mut outputs = Outputs::default();
+    for f in finished {
+        let f = f?;
+        timings.postprocess += f.postprocess_ms;
+        timings.encode_png += f.encode_ms;
+        match f.output {
+            FinishedOutput::Seg(o) => outputs.seg = Some(o),
+            FinishedOutput::Disp(o) => outputs.disp = Some(o),
+            FinishedOutput::Recon(o) => outputs.recon = Some(o),
         }
-        timings.encode_png += ms_since(t);
     }
     Ok(Computed { outputs, timings })
+}
+
+struct Finished {
+    output: FinishedOutput,
+    postprocess_ms: f64,
+    encode_ms: f64,
+}
+
+enum FinishedOutput {
+    Seg(SegOutput),
+    Disp(DispOutput),
+    Recon(ReconOutput),
+}
+
+/// One head's read-back values to its response entry.
+fn finish(
+    model: &LoadedModel,
+    task: Task,
+    values: &[f32],
+    max_disparity: Option<f32>,
+) -> Result<Finished, ApiError> {
+    let (width, height) = model.input_size();
+    let t = StdInstant::now();
+    let output = model.runtime.postprocess(task, values);
+    let postprocess_ms = ms_since(t);
+
+    let t = StdInstant::now();
+    let top = match (&output, max_disparity) {
+        (_, Some(d)) => d,
+        (TaskOutput::Disp(d), None) => viz::max_disparity(d),
+        _ => 0.0,
+    };
+    let png = crate::png::encode_rgb(
+        width as u32,
+        height as u32,
+        &crate::png::output_rgb(&output, top),
+    )
+    .map_err(|e| ApiError::Internal(format!("{} output: {e}", task.name())))?;
+    let png = BASE64.encode(png);
+    let output = match output {
+        TaskOutput::Seg(labels) => FinishedOutput::Seg(SegOutput {
+            png,
+            class_pixels: class_histogram(&labels),
+        }),
+        TaskOutput::Disp(_) => FinishedOutput::Disp(DispOutput {
+            png,
+            max_disparity: top,
+        }),
+        TaskOutput::Recon(_) => FinishedOutput::Recon(ReconOutput { png }),
+    };
+    Ok(Finished {
+        output,
+        postprocess_ms,
+        encode_ms: ms_since(t),
+    })
 }
 
 fn class_histogram(labels: &[u8]) -> Vec<u32> {
@@ -287,8 +373,9 @@ fn task_names(tasks: &[Task]) -> String {
     tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
 }
 
+/// Milliseconds since `t`, to the microsecond (finer is noise at this scale).
 fn ms_since(t: StdInstant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
+    (t.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -308,10 +395,15 @@ mod tests {
     #[test]
     fn task_parameter() {
         assert_eq!(parse_tasks(None).unwrap(), Task::ALL.to_vec());
-        assert_eq!(parse_tasks(Some("recon,seg")).unwrap(), vec![Task::Recon, Task::Seg]);
+        assert_eq!(
+            parse_tasks(Some("recon,seg")).unwrap(),
+            vec![Task::Recon, Task::Seg]
+        );
         assert!(matches!(parse_tasks(Some("")), Err(ApiError::NoTasks)));
         assert!(matches!(parse_tasks(Some(" , ")), Err(ApiError::NoTasks)));
-        assert!(matches!(parse_tasks(Some("seg,depth")), Err(ApiError::UnknownTask(m)) if m.contains("depth")));
+        assert!(
+            matches!(parse_tasks(Some("seg,depth")), Err(ApiError::UnknownTask(m)) if m.contains("depth"))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod fixture;
 pub mod infer;
 pub mod limits;
 pub mod models;
+pub mod png;
 pub mod routes;
 
 use std::future::Future;
@@ -51,7 +52,13 @@ impl AppState {
         let models = models::load(&config.assets, &config.models, &Device::flex())?;
         let catalog_json = Bytes::from(serde_json::to_vec(&Catalog::new(&models))?);
         let limiter = InferLimiter::new(config.max_concurrent, config.max_queue);
-        Ok(Self { config: Arc::new(config), models: Arc::new(models), catalog_json, limiter, cors })
+        Ok(Self {
+            config: Arc::new(config),
+            models: Arc::new(models),
+            catalog_json,
+            limiter,
+            cors,
+        })
     }
 }
 
@@ -67,8 +74,9 @@ pub async fn bind(config: Config) -> Result<Server> {
     // Loading decodes and self-tests every model: CPU work kept off the async threads.
     let state = tokio::task::spawn_blocking(move || AppState::new(config)).await??;
     let requested = SocketAddr::new(state.config.addr, state.config.port);
-    let listener =
-        tokio::net::TcpListener::bind(requested).await.with_context(|| format!("cannot listen on {requested}"))?;
+    let listener = tokio::net::TcpListener::bind(requested)
+        .await
+        .with_context(|| format!("cannot listen on {requested}"))?;
     let addr = listener.local_addr()?;
     for m in state.models.values() {
         tracing::info!(id = %m.entry.id, name = %m.entry.name, lambda = m.entry.lambda, "model loaded");
@@ -76,7 +84,11 @@ pub async fn bind(config: Config) -> Result<Server> {
     if !state.config.www.is_dir() {
         tracing::warn!(www = %state.config.www.display(), "static directory not found; / will answer 404");
     }
-    Ok(Server { listener, state, addr })
+    Ok(Server {
+        listener,
+        state,
+        addr,
+    })
 }
 
 impl Server {
@@ -96,7 +108,9 @@ impl Server {
     /// returns once every in-flight request has been answered.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = app(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         tracing::info!("server stopped");
         Ok(())
     }
@@ -104,7 +118,10 @@ impl Server {
 
 /// Loads, binds, prints `listening on http://ADDR:PORT` on stdout (the line scripts
 /// wait for), and serves until `shutdown` resolves.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let server = bind(config).await?;
     {
         use std::io::Write;

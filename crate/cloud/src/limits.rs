@@ -56,7 +56,11 @@ impl InferLimiter {
     /// Waits for a slot until `deadline`. The permit is meant to move into the
     /// blocking job, so that a job outliving its request (timeout, disconnect) still
     /// holds its slot until the computation really ends.
-    pub async fn acquire(&self, deadline: Instant, timeout_ms: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn acquire(
+        &self,
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Ok(permit);
         }
@@ -73,7 +77,8 @@ impl InferLimiter {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.max_concurrent.saturating_sub(self.slots.available_permits())
+        self.max_concurrent
+            .saturating_sub(self.slots.available_permits())
     }
 
     pub fn queued(&self) -> usize {
@@ -90,9 +95,12 @@ pub fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
         .map(str::trim);
     match essence {
         Some(e) if e.eq_ignore_ascii_case("application/octet-stream") => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(
-            value.map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(100).collect()),
-        )),
+        _ => Err(ApiError::UnsupportedMediaType(value.map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(100)
+                .collect()
+        }))),
     }
 }
 
@@ -127,7 +135,9 @@ pub async fn read_body(
         }
         Ok(Bytes::from(buf))
     };
-    timeout_at(deadline, read).await.map_err(|_| ApiError::BodyTimeout { ms: timeout_ms })?
+    timeout_at(deadline, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout { ms: timeout_ms })?
 }
 
 /// The CORS policy: none at all without `--allow-origin` (same-origin pages only),
@@ -164,8 +174,11 @@ fn parse_origin(o: &str) -> Result<HeaderValue> {
     let Some((scheme, rest)) = o.split_once("://") else {
         bail!("--allow-origin {o:?}: expected scheme://host[:port]");
     };
-    if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        bail!("--allow-origin {o:?}: expected http(s)://host[:port] with no path or trailing slash");
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains(['/', '?', '#', ' '])
+    {
+        bail!(
+            "--allow-origin {o:?}: expected http(s)://host[:port] with no path or trailing slash"
+        );
     }
     Ok(HeaderValue::from_str(o)?)
 }
@@ -180,8 +193,13 @@ pub struct RequestIds {
 
 impl RequestIds {
     pub fn new() -> Self {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Self { prefix: now.as_millis() as u32, next: Arc::new(AtomicU64::new(1)) }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            prefix: now.as_millis() as u32,
+            next: Arc::new(AtomicU64::new(1)),
+        }
     }
 }
 
@@ -194,7 +212,9 @@ impl Default for RequestIds {
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:08x}-{n}", self.prefix)).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{:08x}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -237,9 +257,15 @@ mod tests {
     fn content_type_check() {
         let mut h = HeaderMap::new();
         assert!(check_octet_stream(&h).is_err());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/Octet-Stream; x=1"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/Octet-Stream; x=1"),
+        );
         assert!(check_octet_stream(&h).is_ok());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         assert!(check_octet_stream(&h).is_err());
     }
 
@@ -247,7 +273,11 @@ mod tests {
     fn origins_are_validated() {
         assert!(cors_layer(&[]).unwrap().is_none());
         assert!(cors_layer(&["*".into()]).unwrap().is_some());
-        assert!(cors_layer(&["http://localhost:3000".into()]).unwrap().is_some());
+        assert!(
+            cors_layer(&["http://localhost:3000".into()])
+                .unwrap()
+                .is_some()
+        );
         assert!(cors_layer(&["http://localhost:3000/".into()]).is_err());
         assert!(cors_layer(&["localhost".into()]).is_err());
         assert!(cors_layer(&["*".into(), "http://a.test".into()]).is_err());
@@ -255,9 +285,18 @@ mod tests {
 
     #[test]
     fn static_types() {
-        assert_eq!(static_content_type("/pkg/edge_bg.wasm"), Some("application/wasm"));
-        assert_eq!(static_content_type("/app.js"), Some("text/javascript; charset=utf-8"));
-        assert_eq!(static_content_type("/models/tiny/edge.bpk"), Some("application/octet-stream"));
+        assert_eq!(
+            static_content_type("/pkg/edge_bg.wasm"),
+            Some("application/wasm")
+        );
+        assert_eq!(
+            static_content_type("/app.js"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert_eq!(
+            static_content_type("/models/tiny/edge.bpk"),
+            Some("application/octet-stream")
+        );
         assert_eq!(static_content_type("/img.png"), None);
         assert_eq!(static_content_type("/"), None);
     }
@@ -268,10 +307,16 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(50);
         let held = limiter.acquire(deadline, 50).await.unwrap();
         assert_eq!(limiter.in_flight(), 1);
-        assert!(matches!(limiter.acquire(deadline, 50).await, Err(ApiError::Overloaded { .. })));
+        assert!(matches!(
+            limiter.acquire(deadline, 50).await,
+            Err(ApiError::Overloaded { .. })
+        ));
         let limiter = InferLimiter::new(1, 4);
         let _held2 = limiter.acquire(deadline, 50).await.unwrap();
-        assert!(matches!(limiter.acquire(deadline, 50).await, Err(ApiError::Timeout { .. })));
+        assert!(matches!(
+            limiter.acquire(deadline, 50).await,
+            Err(ApiError::Timeout { .. })
+        ));
         assert_eq!(limiter.queued(), 0);
         drop(held);
     }

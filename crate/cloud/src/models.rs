@@ -25,7 +25,10 @@ pub struct LoadedModel {
 
 impl LoadedModel {
     pub fn input_size(&self) -> (usize, usize) {
-        (self.runtime.config.input_width, self.runtime.config.input_height)
+        (
+            self.runtime.config.input_width,
+            self.runtime.config.input_height,
+        )
     }
 }
 
@@ -38,10 +41,18 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
     let manifest_path = assets.join(MANIFEST_FILE);
     let json = std::fs::read(&manifest_path)
         .with_context(|| format!("cannot read the model manifest {}", manifest_path.display()))?;
-    let manifest = Manifest::parse(&json).with_context(|| format!("{}", manifest_path.display()))?;
+    let manifest =
+        Manifest::parse(&json).with_context(|| format!("{}", manifest_path.display()))?;
     for wanted in select {
-        if !manifest.models.iter().any(|m| &m.id == wanted || &m.name == wanted) {
-            bail!("--model {wanted:?}: no model of that name or id in {}", manifest_path.display());
+        if !manifest
+            .models
+            .iter()
+            .any(|m| &m.id == wanted || &m.name == wanted)
+        {
+            bail!(
+                "--model {wanted:?}: no model of that name or id in {}",
+                manifest_path.display()
+            );
         }
     }
     let chosen: Vec<&ModelEntry> = manifest
@@ -49,13 +60,22 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
         .iter()
         .filter(|m| select.is_empty() || select.iter().any(|s| s == &m.id || s == &m.name))
         .collect();
-    ensure!(!chosen.is_empty(), "{} lists no models", manifest_path.display());
+    ensure!(
+        !chosen.is_empty(),
+        "{} lists no models",
+        manifest_path.display()
+    );
 
     let mut models = Models::new();
     for entry in chosen {
-        let model = load_one(assets, entry, device).with_context(|| format!("model {:?} ({})", entry.name, entry.id))?;
+        let model = load_one(assets, entry, device)
+            .with_context(|| format!("model {:?} ({})", entry.name, entry.id))?;
         if models.insert(entry.id.clone(), Arc::new(model)).is_some() {
-            bail!("{}: model id {} is listed twice", manifest_path.display(), entry.id);
+            bail!(
+                "{}: model id {} is listed twice",
+                manifest_path.display(),
+                entry.id
+            );
         }
     }
     Ok(models)
@@ -64,8 +84,12 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
 fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<LoadedModel> {
     let id = entry.model_id_bytes()?;
     let heads_path = asset_path(assets, &entry.heads.path)?;
-    let heads = std::fs::read(&heads_path).with_context(|| format!("cannot read {}", heads_path.display()))?;
-    entry.heads.verify(&heads).with_context(|| format!("{} does not match the manifest", heads_path.display()))?;
+    let heads = std::fs::read(&heads_path)
+        .with_context(|| format!("cannot read {}", heads_path.display()))?;
+    entry
+        .heads
+        .verify(&heads)
+        .with_context(|| format!("{} does not match the manifest", heads_path.display()))?;
 
     // The server needs only the heads, but when the edge file is there too it must be
     // the one the id names: otherwise browsers would make streams this server refuses.
@@ -80,9 +104,17 @@ fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<Loaded
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", edge_path.display())),
     }
 
-    let runtime = CloudRuntime::load(entry.config.clone(), &heads, id, device)
-        .with_context(|| format!("{} does not fit the architecture in the manifest", heads_path.display()))?;
-    let model = LoadedModel { entry: entry.clone(), runtime };
+    let runtime =
+        CloudRuntime::load(entry.config.clone(), &heads, id, device).with_context(|| {
+            format!(
+                "{} does not fit the architecture in the manifest",
+                heads_path.display()
+            )
+        })?;
+    let model = LoadedModel {
+        entry: entry.clone(),
+        runtime,
+    };
     warm_up(&model).with_context(|| format!("self-test of {} failed", heads_path.display()))?;
     Ok(model)
 }
@@ -92,7 +124,8 @@ fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<Loaded
 fn asset_path(assets: &Path, relative: &str) -> Result<PathBuf> {
     let rel = Path::new(relative);
     ensure!(
-        rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+        rel.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
         "manifest path {relative:?} must stay inside the assets directory"
     );
     Ok(assets.join(rel))
@@ -109,8 +142,12 @@ fn warm_up(model: &LoadedModel) -> Result<()> {
     let decoded = rt.decode(&stream.bytes)?;
     let (width, height) = model.input_size();
     for (task, tensor) in rt.run_heads(&decoded, &Task::ALL) {
-        let values = tensor.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        rt.postprocess(task, &values).to_png(width as u32, height as u32, 1.0)?;
+        let values = tensor
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        rt.postprocess(task, &values)
+            .to_png(width as u32, height as u32, 1.0)?;
     }
     Ok(())
 }
@@ -163,8 +200,16 @@ impl Catalog {
     pub fn new(models: &Models) -> Self {
         let mut list: Vec<ModelInfo> = models.values().map(|m| ModelInfo::new(&m.entry)).collect();
         // Lambda order is the order of the page's slider.
-        list.sort_by(|a, b| a.lambda.total_cmp(&b.lambda).then_with(|| a.name.cmp(&b.name)));
-        Catalog { models: list, tasks: Task::ALL, classes: &CLASSES }
+        list.sort_by(|a, b| {
+            a.lambda
+                .total_cmp(&b.lambda)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Catalog {
+            models: list,
+            tasks: Task::ALL,
+            classes: &CLASSES,
+        }
     }
 }
 
@@ -177,8 +222,15 @@ impl ModelInfo {
             lambda: e.lambda,
             bits: e.bits,
             preset: e.config.preset.name().to_string(),
-            input: Size2 { width: e.config.input_width, height: e.config.input_height },
-            bottleneck: Shape3 { channels, height, width },
+            input: Size2 {
+                width: e.config.input_width,
+                height: e.config.input_height,
+            },
+            bottleneck: Shape3 {
+                channels,
+                height,
+                width,
+            },
             edge: WeightsInfo {
                 url: format!("/assets/{}", e.edge.path.trim_start_matches("./")),
                 bytes: e.edge.bytes,
@@ -197,7 +249,10 @@ mod tests {
     #[test]
     fn asset_paths_stay_inside() {
         let a = Path::new("/srv/assets");
-        assert_eq!(asset_path(a, "models/x/heads.bpk").unwrap(), a.join("models/x/heads.bpk"));
+        assert_eq!(
+            asset_path(a, "models/x/heads.bpk").unwrap(),
+            a.join("models/x/heads.bpk")
+        );
         assert!(asset_path(a, "../secret").is_err());
         assert!(asset_path(a, "/etc/passwd").is_err());
         assert!(asset_path(a, "models/../../x").is_err());

@@ -55,20 +55,28 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn make_span(request: &Request<Body>) -> Span {
-    let id = request.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
 }
 
+/// The access log line. Client errors are logged at info: they are the client's
+/// problem, and the refusal itself is logged with its code by [`ApiError`].
 fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
-    let ms = latency.as_secs_f64() * 1e3;
+    let ms = round3(latency.as_secs_f64() * 1e3);
     if status >= 500 {
         tracing::error!(status, ms, "response");
-    } else if status >= 400 {
-        tracing::warn!(status, ms, "response");
     } else {
         tracing::info!(status, ms, "response");
     }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
 }
 
 /// A panic outside the model call (which has its own guard) still becomes a JSON 500
@@ -85,13 +93,19 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         "in_flight": state.limiter.in_flight(),
         "queued": state.limiter.queued(),
     });
-    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], axum::Json(body))
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
 }
 
 async fn models(State(state): State<AppState>) -> impl IntoResponse {
     // Serialized once at start: the catalog never changes while the server runs.
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         state.catalog_json.clone(),
     )
 }

@@ -36,7 +36,11 @@ fn help_lists_the_options() {
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -57,15 +61,23 @@ fn serves_on_an_ephemeral_port_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("first line: {line:?}"));
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("first line: {line:?}"));
     assert!(url.starts_with("127.0.0.1:"), "{url}");
 
     let reply = http_get(url, "/healthz");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("\"status\":\"ok\""), "{reply}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let code = child.wait().unwrap();
     assert!(code.success(), "exit status after SIGTERM: {code:?}");
@@ -77,7 +89,11 @@ fn a_bad_model_file_stops_start_up_with_its_name() {
     let models = write_assets(dir.path(), &["a"]).unwrap();
     let heads = dir.path().join(&models[0].entry.heads.path);
     std::fs::write(&heads, b"not weights").unwrap();
-    let out = Command::new(BIN).args(["--port", "0", "--assets"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--assets"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&heads.display().to_string()), "{err}");

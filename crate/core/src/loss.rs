@@ -2,7 +2,6 @@
 //! losses, and homoscedastic-uncertainty weighting of the tasks.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
 use crate::classes::IGNORE_LABEL;
 
@@ -83,6 +82,30 @@ pub fn compressibility_loss(features: Tensor<4>, bits: u8) -> Tensor<1> {
     dct2(dpcm_residual(scaled)).abs().mean()
 }
 
+/// Maximum over the channels of `[b, c, h, w]`, shaped `[b, 1, h, w]`: the values of
+/// `max_dim(1)`, computed as a chain of element-wise maxima of channel slices. (On the
+/// CPU backend `max_dim` over a dimension other than the last is a scalar strided loop,
+/// several times slower on the segmentation logits than these `c - 1` vectorised ops.)
+pub fn channel_max(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let mut max = x.clone().slice([0..b, 0..1, 0..h, 0..w]);
+    for k in 1..c {
+        max = max.max_pair(x.clone().slice([0..b, k..k + 1, 0..h, 0..w]));
+    }
+    max
+}
+
+/// `log_softmax(logits, 1)`, composed exactly as burn composes it (shift by the
+/// per-pixel maximum as a constant, subtract the log-sum-exp), with the maximum taken by
+/// [`channel_max`] on a copy without autodiff, so it is neither recorded nor
+/// differentiated.
+pub fn log_softmax_channels(logits: Tensor<4>) -> Tensor<4> {
+    let max = channel_max(logits.clone().without_autodiff());
+    let shifted = logits - max;
+    let log_sum_exp = shifted.clone().exp().sum_dim(1).log();
+    shifted - log_sum_exp
+}
+
 /// Cross-entropy over classes, averaged over pixels whose label is not
 /// [`IGNORE_LABEL`]. `logits`: `[b, classes, h, w]`; `labels`: `[b, h, w]`.
 pub fn segmentation_loss(logits: Tensor<4>, labels: Tensor<3, Int>) -> Tensor<1> {
@@ -90,7 +113,7 @@ pub fn segmentation_loss(logits: Tensor<4>, labels: Tensor<3, Int>) -> Tensor<1>
     let valid = labels.clone().not_equal_elem(IGNORE_LABEL as i64);
     // Ignored pixels gather class 0 and are then masked out.
     let safe = labels.mask_fill(valid.clone().bool_not(), 0).reshape([b, 1, h, w]);
-    let picked = log_softmax(logits, 1).gather(1, safe).reshape([b, h, w]);
+    let picked = log_softmax_channels(logits).gather(1, safe).reshape([b, h, w]);
     let valid = valid.float();
     let count = valid.clone().sum().clamp_min(1.0);
     (picked * valid).sum().neg() / count
@@ -261,6 +284,35 @@ mod tests {
         let got = values(segmentation_loss(logits, labels))[0];
         let expected = (2f32.ln() + 4f32.ln()) / 2.0;
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    }
+
+    #[test]
+    fn channel_max_equals_max_dim() {
+        for (b, c, h, w) in [(2, 19, 4, 8), (1, 1, 3, 5), (3, 2, 2, 2)] {
+            let x = Tensor::<4>::from_data(TensorData::new(pseudo_random(b * c * h * w, 5), [b, c, h, w]), &device());
+            assert_eq!(values(channel_max(x.clone())), values(x.max_dim(1)), "{b}x{c}x{h}x{w}");
+        }
+    }
+
+    #[test]
+    fn log_softmax_channels_matches_burn_bit_for_bit_with_the_same_gradient() {
+        use burn::tensor::activation::log_softmax;
+        let device = Device::flex().autodiff();
+        let (b, c, h, w) = (2, 19, 4, 8);
+        let data: Vec<f32> = pseudo_random(b * c * h * w, 9).iter().map(|v| v * 30.0).collect();
+        let weights = Tensor::<4>::from_data(TensorData::new(pseudo_random(b * c * h * w, 13), [b, c, h, w]), &device);
+        let run = |ours: bool| {
+            let leaf = Tensor::<4>::from_data(TensorData::new(data.clone(), [b, c, h, w]), &device).require_grad();
+            // A computed tensor, like the head's logits.
+            let logits = leaf.clone() * 1.0;
+            let out = if ours { log_softmax_channels(logits) } else { log_softmax(logits, 1) };
+            let grads = (out.clone() * weights.clone()).sum().backward();
+            (values(out), values(leaf.grad(&grads).unwrap()))
+        };
+        let (ours, ours_grad) = run(true);
+        let (burn, burn_grad) = run(false);
+        assert_eq!(ours, burn);
+        assert_eq!(ours_grad, burn_grad);
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Plane {
             .iter()
             .map(|&v| {
                 if self.bits >= 8 {
-                    (v >> (self.bits - 8)) as u8
+                    v.checked_shr(u32::from(self.bits - 8)).unwrap_or(0) as u8
                 } else {
                     (u32::from(v) * 255 / top) as u8
                 }
@@ -352,6 +352,20 @@ mod tests {
             untile(&plane, shape),
             Err(TilingError::PlaneDataLength { .. })
         ));
+    }
+
+    #[test]
+    fn display_scaling() {
+        let p = |bits, data| Plane {
+            width: 2,
+            height: 1,
+            bits,
+            data,
+        };
+        assert_eq!(p(8, vec![0, 255]).to_u8_display(), vec![0, 255]);
+        assert_eq!(p(16, vec![256, 65535]).to_u8_display(), vec![1, 255]);
+        assert_eq!(p(2, vec![1, 3]).to_u8_display(), vec![85, 255]);
+        assert_eq!(p(40, vec![1, 3]).to_u8_display(), vec![0, 0]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use splitfeat_core::quant::{self, QuantParams};
 use splitfeat_core::tiling::{self, Plane, TileGrid};
 
 /// Largest tensor a case may use, so that the unoptimized test build stays fast.
-const MAX_ELEMENTS: usize = 12_000;
+const MAX_ELEMENTS: usize = 8_192;
 
 /// Shapes with 1..=600 channels (powers of two or not) and 1..=32 rows/columns,
 /// the spatial size shrunk where needed to stay under [`MAX_ELEMENTS`].

@@ -60,10 +60,19 @@ pub struct CityscapesDataset {
 impl CityscapesDataset {
     /// Lists the frames of `split` under `root`, checking that each image has its
     /// label and disparity files. Samples come out at `width` x `height`.
-    pub fn open(root: impl AsRef<Path>, split: Split, width: u32, height: u32) -> Result<Self, DataError> {
+    pub fn open(
+        root: impl AsRef<Path>,
+        split: Split,
+        width: u32,
+        height: u32,
+    ) -> Result<Self, DataError> {
         let root = root.as_ref();
         if width == 0 || height == 0 || width > crate::MAX_SIDE || height > crate::MAX_SIDE {
-            return Err(DataError::InvalidSize { width, height, max: crate::MAX_SIDE });
+            return Err(DataError::InvalidSize {
+                width,
+                height,
+                max: crate::MAX_SIDE,
+            });
         }
         let split_dir = root.join("leftImg8bit").join(split.dir_name());
         let mut frames = Vec::new();
@@ -71,7 +80,11 @@ impl CityscapesDataset {
             if !city_dir.is_dir() {
                 continue;
             }
-            let Some(city) = city_dir.file_name().and_then(|c| c.to_str()).map(str::to_owned) else {
+            let Some(city) = city_dir
+                .file_name()
+                .and_then(|c| c.to_str())
+                .map(str::to_owned)
+            else {
                 continue;
             };
             for file in sorted_entries(&city_dir)? {
@@ -85,7 +98,10 @@ impl CityscapesDataset {
                 let frame = FramePaths::new(root, split, &city, stem);
                 for path in [&frame.labels, &frame.disparity] {
                     if !path.is_file() {
-                        return Err(DataError::MissingFile { path: path.clone(), image: frame.image.clone() });
+                        return Err(DataError::MissingFile {
+                            path: path.clone(),
+                            image: frame.image.clone(),
+                        });
                     }
                 }
                 frames.push(frame);
@@ -94,7 +110,12 @@ impl CityscapesDataset {
         if frames.is_empty() {
             return Err(DataError::Empty { path: split_dir });
         }
-        Ok(CityscapesDataset { split, width, height, frames })
+        Ok(CityscapesDataset {
+            split,
+            width,
+            height,
+            frames,
+        })
     }
 
     /// The files of frame `index`.
@@ -109,10 +130,10 @@ impl Dataset for CityscapesDataset {
     }
 
     fn get(&self, index: usize) -> Result<Sample, DataError> {
-        let frame = self
-            .frames
-            .get(index)
-            .ok_or(DataError::IndexOutOfRange { index, len: self.frames.len() })?;
+        let frame = self.frames.get(index).ok_or(DataError::IndexOutOfRange {
+            index,
+            len: self.frames.len(),
+        })?;
         let full = load_frame(frame)?;
         Ok(resize_sample(&full, self.width, self.height))
     }
@@ -123,20 +144,36 @@ pub fn load_frame(frame: &FramePaths) -> Result<Sample, DataError> {
     let image = read_png(&frame.image)?;
     let rgb = match (image.color, image.depth) {
         (png::ColorType::Rgb, png::BitDepth::Eight) => image.data,
-        (png::ColorType::Rgba, png::BitDepth::Eight) => {
-            image.data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
-        }
+        (png::ColorType::Rgba, png::BitDepth::Eight) => image
+            .data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
         (c, d) => return Err(format_error(&frame.image, "8-bit RGB", c, d)),
     };
     let (width, height) = (image.width, image.height);
 
     let labels = read_png(&frame.labels)?;
-    check_gray(&labels, &frame.labels, png::BitDepth::Eight, "8-bit greyscale labelIds")?;
+    check_gray(
+        &labels,
+        &frame.labels,
+        png::BitDepth::Eight,
+        "8-bit greyscale labelIds",
+    )?;
     check_size(&labels, &frame.labels, width, height)?;
-    let labels = labels.data.iter().map(|&id| label_id_to_train_id(id)).collect();
+    let labels = labels
+        .data
+        .iter()
+        .map(|&id| label_id_to_train_id(id))
+        .collect();
 
     let disp = read_png(&frame.disparity)?;
-    check_gray(&disp, &frame.disparity, png::BitDepth::Sixteen, "16-bit greyscale disparity")?;
+    check_gray(
+        &disp,
+        &frame.disparity,
+        png::BitDepth::Sixteen,
+        "16-bit greyscale disparity",
+    )?;
     check_size(&disp, &frame.disparity, width, height)?;
     let disparity = disp
         .data
@@ -147,7 +184,13 @@ pub fn load_frame(frame: &FramePaths) -> Result<Sample, DataError> {
         })
         .collect();
 
-    Ok(Sample { width, height, rgb, labels, disparity })
+    Ok(Sample {
+        width,
+        height,
+        rgb,
+        labels,
+        disparity,
+    })
 }
 
 /// Writes a sample as one frame of a Cityscapes tree (trainIds back to labelIds,
@@ -161,12 +204,22 @@ pub fn write_frame(frame: &FramePaths, sample: &Sample) -> Result<(), DataError>
     let (w, h) = (sample.width, sample.height);
     write_png(&frame.image, w, h, PixelFormat::Rgb, &sample.rgb)?;
     let to_label_id = train_to_label_ids();
-    let ids: Vec<u8> = sample.labels.iter().map(|&t| to_label_id[t as usize]).collect();
+    let ids: Vec<u8> = sample
+        .labels
+        .iter()
+        .map(|&t| to_label_id[t as usize])
+        .collect();
     write_png(&frame.labels, w, h, PixelFormat::Gray, &ids)?;
     let disp: Vec<u16> = sample
         .disparity
         .iter()
-        .map(|&d| if d > 0.0 { (d * 256.0 + 1.0).round().min(65535.0) as u16 } else { 0 })
+        .map(|&d| {
+            if d > 0.0 {
+                (d * 256.0 + 1.0).round().min(65535.0) as u16
+            } else {
+                0
+            }
+        })
         .collect();
     write_png_gray16(&frame.disparity, w, h, &disp)
 }
@@ -202,8 +255,13 @@ struct Decoded {
 
 fn read_png(path: &Path) -> Result<Decoded, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let decode = |source| DataError::Decode { path: path.to_owned(), source };
-    let mut reader = png::Decoder::new(BufReader::new(file)).read_info().map_err(decode)?;
+    let decode = |source| DataError::Decode {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = png::Decoder::new(BufReader::new(file))
+        .read_info()
+        .map_err(decode)?;
     let (w, h) = {
         let info = reader.info();
         (info.width, info.height)
@@ -215,22 +273,44 @@ fn read_png(path: &Path) -> Result<Decoded, DataError> {
             found: format!("{w}x{h}"),
         });
     }
-    let size = reader.output_buffer_size().ok_or_else(|| DataError::Format {
-        path: path.to_owned(),
-        expected: "an image that fits in memory",
-        found: format!("{w}x{h}"),
-    })?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| DataError::Format {
+            path: path.to_owned(),
+            expected: "an image that fits in memory",
+            found: format!("{w}x{h}"),
+        })?;
     let mut data = vec![0; size];
     let out = reader.next_frame(&mut data).map_err(decode)?;
     data.truncate(out.buffer_size());
-    Ok(Decoded { width: out.width, height: out.height, color: out.color_type, depth: out.bit_depth, data })
+    Ok(Decoded {
+        width: out.width,
+        height: out.height,
+        color: out.color_type,
+        depth: out.bit_depth,
+        data,
+    })
 }
 
-fn format_error(path: &Path, expected: &'static str, c: png::ColorType, d: png::BitDepth) -> DataError {
-    DataError::Format { path: path.to_owned(), expected, found: format!("{c:?} at {} bits", d as u8) }
+fn format_error(
+    path: &Path,
+    expected: &'static str,
+    c: png::ColorType,
+    d: png::BitDepth,
+) -> DataError {
+    DataError::Format {
+        path: path.to_owned(),
+        expected,
+        found: format!("{c:?} at {} bits", d as u8),
+    }
 }
 
-fn check_gray(img: &Decoded, path: &Path, depth: png::BitDepth, expected: &'static str) -> Result<(), DataError> {
+fn check_gray(
+    img: &Decoded,
+    path: &Path,
+    depth: png::BitDepth,
+    expected: &'static str,
+) -> Result<(), DataError> {
     if img.color == png::ColorType::Grayscale && img.depth == depth {
         Ok(())
     } else {
@@ -303,7 +383,11 @@ fn axis_weights(src: usize, dst: usize) -> Vec<(usize, Vec<f32>)> {
                 let c = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f64);
                 let j = (c.floor() as usize).min(src.saturating_sub(2));
                 let t = (c - j as f64) as f32;
-                if src == 1 { (0, vec![1.0]) } else { (j, vec![1.0 - t, t]) }
+                if src == 1 {
+                    (0, vec![1.0])
+                } else {
+                    (j, vec![1.0 - t, t])
+                }
             }
         })
         .collect()
@@ -374,7 +458,8 @@ mod tests {
         };
         let r = resize_sample(&s, 2, 1);
         // First output pixel: mean of source pixels (0,0),(1,0),(0,1),(1,1), red channel.
-        assert_eq!(r.rgb[0], ((0 + 30 + 120 + 150) / 4) as u8);
+        let red = [0u32, 30, 120, 150];
+        assert_eq!(r.rgb[0] as u32, red.iter().sum::<u32>() / 4);
         assert_eq!(r.labels, vec![6, 8]);
         assert_eq!(r.disparity, vec![4.0, 4.0]);
     }

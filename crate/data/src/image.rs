@@ -1,11 +1,12 @@
-//! PNG output and false-colour views of samples: the class palette for labels and a
-//! turbo colormap for disparity.
+//! PNG files and false-colour views of samples: the class palette for labels and the
+//! turbo colormap for disparity (the colourising itself lives in
+//! `splitfeat_core::viz`, shared with the cloud and the browser).
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use splitfeat_core::classes::label_color;
+pub use splitfeat_core::viz::{disparity_to_rgb, labels_to_rgb, max_disparity, turbo};
 
 use crate::{DataError, Sample};
 
@@ -35,7 +36,12 @@ pub fn write_png(
 ) -> Result<(), DataError> {
     let expected = width as usize * height as usize * format.channels();
     if pixels.len() != expected {
-        return Err(DataError::BufferLength { width, height, expected, found: pixels.len() });
+        return Err(DataError::BufferLength {
+            width,
+            height,
+            expected,
+            found: pixels.len(),
+        });
     }
     let color = match format {
         PixelFormat::Gray => png::ColorType::Grayscale,
@@ -45,13 +51,30 @@ pub fn write_png(
 }
 
 /// Writes a 16-bit greyscale PNG (as Cityscapes stores disparity).
-pub fn write_png_gray16(path: &Path, width: u32, height: u32, values: &[u16]) -> Result<(), DataError> {
+pub fn write_png_gray16(
+    path: &Path,
+    width: u32,
+    height: u32,
+    values: &[u16],
+) -> Result<(), DataError> {
     let expected = width as usize * height as usize;
     if values.len() != expected {
-        return Err(DataError::BufferLength { width, height, expected, found: values.len() });
+        return Err(DataError::BufferLength {
+            width,
+            height,
+            expected,
+            found: values.len(),
+        });
     }
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
-    encode(path, width, height, png::ColorType::Grayscale, png::BitDepth::Sixteen, &bytes)
+    encode(
+        path,
+        width,
+        height,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &bytes,
+    )
 }
 
 fn encode(
@@ -66,41 +89,13 @@ fn encode(
     let mut enc = png::Encoder::new(BufWriter::new(file), width, height);
     enc.set_color(color);
     enc.set_depth(depth);
-    let fail = |source| DataError::Encode { path: path.to_owned(), source };
+    let fail = |source| DataError::Encode {
+        path: path.to_owned(),
+        source,
+    };
     let mut writer = enc.write_header().map_err(fail)?;
     writer.write_image_data(data).map_err(fail)?;
     writer.finish().map_err(fail)
-}
-
-/// Labels as RGB in the Cityscapes class palette; ignore is black.
-pub fn labels_to_rgb(labels: &[u8]) -> Vec<u8> {
-    labels.iter().flat_map(|&l| label_color(l)).collect()
-}
-
-/// Turbo colormap (Google, 2019), as its published degree-5 polynomial fit;
-/// `t` in 0..=1 runs from dark blue (far) through green and yellow to dark red (near).
-pub fn turbo(t: f32) -> [u8; 3] {
-    let x = t.clamp(0.0, 1.0);
-    let poly = |c: [f32; 6]| c[0] + x * (c[1] + x * (c[2] + x * (c[3] + x * (c[4] + x * c[5]))));
-    let r = poly([0.135_721_38, 4.615_392_6, -42.660_322, 132.131_08, -152.942_4, 59.286_38]);
-    let g = poly([0.091_402_61, 2.194_188_4, 4.842_966_6, -14.185_033, 4.277_298_6, 2.829_566]);
-    let b = poly([0.106_673_3, 12.641_946, -60.582_05, 110.362_77, -89.903_11, 27.348_25]);
-    [r, g, b].map(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
-}
-
-/// Disparity as RGB through [`turbo`], scaled so that `max` maps to the top of the
-/// colormap; invalid pixels (0) are black.
-pub fn disparity_to_rgb(disparity: &[f32], max: f32) -> Vec<u8> {
-    let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
-    disparity
-        .iter()
-        .flat_map(|&d| if d > 0.0 { turbo(d * inv) } else { [0, 0, 0] })
-        .collect()
-}
-
-/// Largest disparity of a sample (0 if none is valid).
-pub fn max_disparity(disparity: &[f32]) -> f32 {
-    disparity.iter().copied().filter(|d| d.is_finite()).fold(0.0, f32::max)
 }
 
 /// Image, colourised labels and colourised disparity side by side, separated by
@@ -127,17 +122,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turbo_runs_blue_to_red() {
-        let lo = turbo(0.1);
-        let hi = turbo(1.0);
-        assert!(lo[2] > lo[0]);
-        assert!(hi[0] > hi[2]);
-        assert_eq!(disparity_to_rgb(&[0.0], 10.0), vec![0, 0, 0]);
+    fn panel_puts_three_views_side_by_side() {
+        let s = Sample {
+            width: 2,
+            height: 1,
+            rgb: vec![1, 2, 3, 4, 5, 6],
+            labels: vec![0, 255],
+            disparity: vec![0.0, 4.0],
+        };
+        let (w, h, px) = preview_panel(&s, 1);
+        assert_eq!((w, h), (8, 1));
+        assert_eq!(&px[..6], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(&px[6..9], &[255, 255, 255]);
+        assert_eq!(&px[9..15], &[128, 64, 128, 0, 0, 0]);
+        assert_eq!(&px[18..21], &[0, 0, 0]);
+        assert_eq!(&px[21..24], &turbo(1.0));
     }
 
     #[test]
     fn wrong_buffer_length_is_an_error() {
-        let err = write_png(Path::new("/nonexistent/x.png"), 2, 2, PixelFormat::Rgb, &[0; 5]);
-        assert!(matches!(err, Err(DataError::BufferLength { expected: 12, .. })));
+        let err = write_png(
+            Path::new("/nonexistent/x.png"),
+            2,
+            2,
+            PixelFormat::Rgb,
+            &[0; 5],
+        );
+        assert!(matches!(
+            err,
+            Err(DataError::BufferLength { expected: 12, .. })
+        ));
     }
 }

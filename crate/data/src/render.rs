@@ -1,10 +1,10 @@
 //! Rasterises a [`World`] seen from one camera position into a [`Sample`].
 //!
-//! Order: sky, ground plane, vertical panels (facades, walls, fences, hedges,
-//! vehicle sides), then upright props from far to near (painter's algorithm). Every
-//! write after the ground passes a test against the disparity buffer (larger
-//! disparity = nearer), which resolves surfaces that span many depths, such as a
-//! facade running along the street behind a car.
+//! Layers: sky, ground plane, vertical panels (facades, walls, fences, hedges,
+//! vehicle sides), then upright props sorted by depth. Occlusion is decided per
+//! pixel by disparity (larger = nearer), as the painter's algorithm would decide it
+//! for non-intersecting objects, but also right for facades that span many depths
+//! behind a car. Props go nearest first so that hidden pixels are never shaded.
 
 use crate::Sample;
 use crate::camera::{Camera, NEAR_M};
@@ -111,7 +111,14 @@ impl<'a> View<'a> {
             p.at += pos_z;
             panels.push(p);
         }
-        View { world, cam, table, panels, props, vehicles }
+        View {
+            world,
+            cam,
+            table,
+            panels,
+            props,
+            vehicles,
+        }
     }
 
     pub fn render(&self, noise_seed: u64) -> Sample {
@@ -132,7 +139,11 @@ impl<'a> View<'a> {
         for p in &self.panels {
             self.panel(&mut cv, p);
         }
-        let lit_left = if self.world.light.sun_side > 0.0 { 0.8 } else { 0.15 };
+        let lit_left = if self.world.light.sun_side > 0.0 {
+            0.8
+        } else {
+            0.15
+        };
         for v in &self.vehicles {
             let (xc, _) = self.cam.to_camera(v.x, v.z);
             let hw = 0.5 * v.width;
@@ -200,8 +211,12 @@ impl<'a> View<'a> {
                 // Clouds flatten toward the horizon, like a layer seen at a grazing angle.
                 let n = fbm2(nx * 2.5 / (ny + 0.08), ny * 14.0, seed);
                 let amount = ((n - 1.0 + l.cloudiness) * 3.0).clamp(0.0, 1.0);
-                let shade = 0.85 + 0.15 * value(nx * 9.0, ny * 30.0, seed ^ 0x55);
-                cv.rgb[r * cv.width + c] = mix(base, scale(l.cloud, shade), amount * 0.9);
+                cv.rgb[r * cv.width + c] = if amount > 0.0 {
+                    let shade = 0.85 + 0.15 * value(nx * 9.0, ny * 30.0, seed ^ 0x55);
+                    mix(base, scale(l.cloud, shade), amount * 0.9)
+                } else {
+                    base
+                };
             }
         }
     }
@@ -231,7 +246,11 @@ impl<'a> View<'a> {
                 let light = if shadow { shade } else { lit };
                 let i = r * cv.width + c;
                 cv.rgb[i] = mix(
-                    [albedo[0] * light[0], albedo[1] * light[1], albedo[2] * light[2]],
+                    [
+                        albedo[0] * light[0],
+                        albedo[1] * light[1],
+                        albedo[2] * light[2],
+                    ],
                     l.sky_horizon,
                     fog,
                 );
@@ -250,8 +269,9 @@ impl<'a> View<'a> {
         if x >= st.road[0] && x <= st.road[1] {
             let patch = value(x * 0.3, z * 0.08, seed);
             let mut k = 0.82 + 0.3 * patch + grain;
-            if value(x * 0.15 + 31.0, z * 0.04, seed ^ 7) > 0.8 {
-                k *= 0.82;
+            // The darkest patches read as repaired asphalt.
+            if patch < 0.18 {
+                k *= 0.85;
             }
             for &(lx, _) in &st.lanes {
                 let t = ((x - lx).abs() - 0.75).abs();
@@ -301,8 +321,8 @@ impl<'a> View<'a> {
         }
         let walk_end = side.curb + side.verge + side.sidewalk;
         let verge = d < side.curb + side.verge;
-        let paved = !verge
-            && (d < walk_end || self.table.bin(z).is_some_and(|b| self.table.paved[si][b]));
+        let paved =
+            !verge && (d < walk_end || self.table.bin(z).is_some_and(|b| self.table.paved[si][b]));
         if paved {
             let t = side.tile_m;
             let (u, v) = (d / t, z / t);
@@ -312,12 +332,17 @@ impl<'a> View<'a> {
             if px_m < 0.3 * t && (fu < 0.06 || fv < 0.06) {
                 k *= 0.8;
             }
-            let c = if d < walk_end { side.sidewalk_color } else { scale(side.sidewalk_color, 0.92) };
+            let c = if d < walk_end {
+                side.sidewalk_color
+            } else {
+                scale(side.sidewalk_color, 0.92)
+            };
             return (scale(c, k), SIDEWALK);
         }
         let n = fbm2(x * 0.6, z * 0.3, seed ^ 5);
         let mut c = scale(side.terrain_color, 0.7 + 0.5 * n + 2.0 * grain);
-        if value(x * 0.25, z * 0.1, seed ^ 9) > 0.72 {
+        if n > 0.7 {
+            // Bare soil where the grass is thinnest.
             c = mix(c, [0.45, 0.38, 0.3], 0.5);
         }
         (c, TERRAIN)
@@ -395,7 +420,11 @@ impl<'a> View<'a> {
                 let v = cam.height_at(r as f32 + 0.5, zc);
                 if let Some((albedo, label)) = self.surface(&p.surface, u, v, p.top) {
                     cv.rgb[i] = mix(
-                        [albedo[0] * light[0], albedo[1] * light[1], albedo[2] * light[2]],
+                        [
+                            albedo[0] * light[0],
+                            albedo[1] * light[1],
+                            albedo[2] * light[2],
+                        ],
                         l.sky_horizon,
                         fog,
                     );
@@ -571,7 +600,12 @@ impl<'a> View<'a> {
 }
 
 /// Bins overlapping z range `a..b` for which `keep` returns an index.
-fn for_bins(t: &GroundTable, a: f32, b: f32, mut keep: impl FnMut(usize) -> Option<usize>) -> Vec<usize> {
+fn for_bins(
+    t: &GroundTable,
+    a: f32,
+    b: f32,
+    mut keep: impl FnMut(usize) -> Option<usize>,
+) -> Vec<usize> {
     let n = t.shadow.len();
     let lo = ((a - t.z0) / BIN_M).floor().max(0.0) as usize;
     let hi = (((b - t.z0) / BIN_M).ceil().max(0.0) as usize).min(n);
@@ -602,7 +636,15 @@ fn prop_bounds(k: &PropKind) -> (f32, f32, f32) {
         PropKind::Person { height, .. } => (-0.35, 0.35, *height),
         PropKind::Rider { .. } => (-0.4, 0.4, 1.75),
         PropKind::Bicycle { .. } => (-0.9, 0.9, 1.05),
-        PropKind::Pole { height, width, arm, arm_dir, sign, light, .. } => {
+        PropKind::Pole {
+            height,
+            width,
+            arm,
+            arm_dir,
+            sign,
+            light,
+            ..
+        } => {
             let mut lo = -0.5 * width;
             let mut hi = 0.5 * width;
             let reach = arm + 0.3;
@@ -621,22 +663,39 @@ fn prop_bounds(k: &PropKind) -> (f32, f32, f32) {
                 lo = lo.min(-0.2);
                 hi = hi.max(0.2);
             }
-            let top = sign.map_or(0.0, |s| s.1 + 0.55).max(light.map_or(0.0, |l| l.0 + 1.0));
+            let top = sign
+                .map_or(0.0, |s| s.1 + 0.55)
+                .max(light.map_or(0.0, |l| l.0 + 1.0));
             (lo, hi, height.max(top))
         }
-        PropKind::Tree { trunk_h, rx, ry, .. } => (-1.2 * rx, 1.2 * rx, trunk_h + 2.2 * ry),
+        PropKind::Tree {
+            trunk_h, rx, ry, ..
+        } => (-1.2 * rx, 1.2 * rx, trunk_h + 2.2 * ry),
         PropKind::VehicleFace(v) => (-0.5 * v.width, 0.5 * v.width, v.height),
     }
 }
 
 fn prop_shade(k: &PropKind, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8)> {
     match k {
-        PropKind::Person { height, skin, hair, top, legs, coat, stride, back } => {
+        PropKind::Person {
+            height,
+            skin,
+            hair,
+            top,
+            legs,
+            coat,
+            stride,
+            back,
+        } => {
             let h = *height;
             let head_r = 0.115 * h / 1.75;
             let head_c = h - head_r;
             if sq(u) + sq(v - head_c) < sq(head_r) {
-                let c = if *back || v > head_c + 0.35 * head_r { *hair } else { *skin };
+                let c = if *back || v > head_c + 0.35 * head_r {
+                    *hair
+                } else {
+                    *skin
+                };
                 return Some((c, PERSON));
             }
             let shoulder = h - 2.0 * head_r - 0.04;
@@ -667,7 +726,13 @@ fn prop_shade(k: &PropKind, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8)> 
             }
             None
         }
-        PropKind::Rider { skin, top, legs, bike, helmet } => {
+        PropKind::Rider {
+            skin,
+            top,
+            legs,
+            bike,
+            helmet,
+        } => {
             if sq(u) + sq(v - 1.58) < sq(0.115) {
                 return Some((helmet.unwrap_or([0.1, 0.08, 0.06]), RIDER));
             }
@@ -716,36 +781,60 @@ fn prop_shade(k: &PropKind, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8)> 
                 (0.42, 0.82, 0.52, r),
                 (0.42, 0.82, 0.45, 0.95),
             ];
-            if frame.iter().any(|&(ax, ay, bx, by)| seg_dist2(u, v, ax, ay, bx, by) < t2) {
+            if frame
+                .iter()
+                .any(|&(ax, ay, bx, by)| seg_dist2(u, v, ax, ay, bx, by) < t2)
+            {
                 return Some((*color, BICYCLE));
             }
-            if (v - 0.85).abs() < 0.03 && (u + 0.17).abs() < 0.11 || (v - 0.95).abs() < 0.025 && (u - 0.42).abs() < 0.08 {
+            if (v - 0.85).abs() < 0.03 && (u + 0.17).abs() < 0.11
+                || (v - 0.95).abs() < 0.025 && (u - 0.42).abs() < 0.08
+            {
                 return Some(([0.08, 0.08, 0.08], BICYCLE));
             }
             None
         }
-        PropKind::Pole { height, width, color, arm, arm_dir, sign, light: tl, hanging_light } => {
-            if let Some((shape, hs, face, mark)) = sign {
-                if let Some(c) = sign_shade(*shape, u, v - hs, *face, *mark) {
-                    return Some((c, TRAFFIC_SIGN));
-                }
+        PropKind::Pole {
+            height,
+            width,
+            color,
+            arm,
+            arm_dir,
+            sign,
+            light: tl,
+            hanging_light,
+        } => {
+            if let Some((shape, hs, face, mark)) = sign
+                && let Some(c) = sign_shade(*shape, u, v - hs, *face, *mark)
+            {
+                return Some((c, TRAFFIC_SIGN));
             }
-            if let Some((hl, housing, on)) = tl {
-                if let Some(c) = light_shade(u, v - hl, *housing, *on) {
-                    return Some((c, TRAFFIC_LIGHT));
-                }
+            if let Some((hl, housing, on)) = tl
+                && let Some(c) = light_shade(u, v - hl, *housing, *on)
+            {
+                return Some((c, TRAFFIC_LIGHT));
             }
             let a = u * arm_dir;
-            if let Some((housing, on)) = hanging_light {
-                if let Some(c) = light_shade(a - (arm - 0.25), v - (height - 1.1), *housing, *on) {
-                    return Some((c, TRAFFIC_LIGHT));
-                }
+            if let Some((housing, on)) = hanging_light
+                && let Some(c) = light_shade(a - (arm - 0.25), v - (height - 1.1), *housing, *on)
+            {
+                return Some((c, TRAFFIC_LIGHT));
             }
             if *arm > 0.0 && a > 0.0 && a < *arm && v > height - 0.1 && v < *height {
                 return Some((*color, POLE));
             }
-            if *arm > 0.0 && hanging_light.is_none() && a > arm - 0.6 && a < *arm && v > height - 0.22 && v < *height {
-                let glow = if light.lit_windows > 0.0 { [1.5, 1.4, 1.1] } else { [0.75, 0.75, 0.72] };
+            if *arm > 0.0
+                && hanging_light.is_none()
+                && a > arm - 0.6
+                && a < *arm
+                && v > height - 0.22
+                && v < *height
+            {
+                let glow = if light.lit_windows > 0.0 {
+                    [1.5, 1.4, 1.1]
+                } else {
+                    [0.75, 0.75, 0.72]
+                };
                 return Some((if v < height - 0.12 { glow } else { *color }, POLE));
             }
             let hw = 0.5 * width;
@@ -756,7 +845,15 @@ fn prop_shade(k: &PropKind, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8)> 
             }
             None
         }
-        PropKind::Tree { trunk_h, trunk_w, rx, ry, leaf, bark, seed } => {
+        PropKind::Tree {
+            trunk_h,
+            trunk_w,
+            rx,
+            ry,
+            leaf,
+            bark,
+            seed,
+        } => {
             let cy = trunk_h + 0.95 * ry;
             let dx = u / rx;
             let dy = (v - cy) / ry;
@@ -770,7 +867,10 @@ fn prop_shade(k: &PropKind, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8)> 
             }
             let tw = 0.5 * trunk_w * (1.0 + 0.4 * (1.0 - v / trunk_h).max(0.0));
             if u.abs() < tw && v < cy {
-                return Some((scale(*bark, 0.8 + 0.4 * value(u * 8.0, v * 2.0, *seed)), VEGETATION));
+                return Some((
+                    scale(*bark, 0.8 + 0.4 * value(u * 8.0, v * 2.0, *seed)),
+                    VEGETATION,
+                ));
             }
             None
         }
@@ -789,7 +889,15 @@ fn sign_shade(shape: SignShape, u: f32, v: f32, face: Rgb, mark: Rgb) -> Option<
             if face[0] > face[2] {
                 Some(if d2 > sq(0.22) { face } else { mark })
             } else {
-                Some(if u.abs() < 0.05 && v.abs() < 0.18 || (v > 0.08 && v < 0.18 && u.abs() < 0.2 - (v - 0.08)) { mark } else { face })
+                Some(
+                    if u.abs() < 0.05 && v.abs() < 0.18
+                        || (v > 0.08 && v < 0.18 && u.abs() < 0.2 - (v - 0.08))
+                    {
+                        mark
+                    } else {
+                        face
+                    },
+                )
             }
         }
         SignShape::Triangle => {
@@ -801,26 +909,29 @@ fn sign_shade(shape: SignShape, u: f32, v: f32, face: Rgb, mark: Rgb) -> Option<
             if u.abs() > hw {
                 return None;
             }
-            Some(if u.abs() > hw - 0.07 || t < 0.06 { face } else { mark })
-        }
-        SignShape::Square => {
-            (u.abs() < 0.3 && v.abs() < 0.3).then(|| {
-                if u.abs() > 0.26 || v.abs() > 0.26 || (u.abs() < 0.08 && v.abs() < 0.16) { mark } else { face }
+            Some(if u.abs() > hw - 0.07 || t < 0.06 {
+                face
+            } else {
+                mark
             })
         }
-        SignShape::Wide => (u.abs() < 0.5 && v.abs() < 0.25).then(|| {
-            let line = floor_i(v * 10.0);
-            if u.abs() > 0.46 || v.abs() > 0.21 {
-                mark
-            } else if line % 2 == 0 && u.abs() < 0.35 && hashf(floor_i(u * 12.0), line, 3) > 0.3 {
+        SignShape::Square => (u.abs() < 0.3 && v.abs() < 0.3).then(|| {
+            if u.abs() > 0.26 || v.abs() > 0.26 || (u.abs() < 0.08 && v.abs() < 0.16) {
                 mark
             } else {
                 face
             }
         }),
+        SignShape::Wide => (u.abs() < 0.5 && v.abs() < 0.25).then(|| {
+            let line = floor_i(v * 10.0);
+            // A border and lines of "text" in the mark colour.
+            let border = u.abs() > 0.46 || v.abs() > 0.21;
+            let text = line % 2 == 0 && u.abs() < 0.35 && hashf(floor_i(u * 12.0), line, 3) > 0.3;
+            if border || text { mark } else { face }
+        }),
         SignShape::Diamond => {
             let d = u.abs() + v.abs();
-            (d < 0.35).then(|| if d > 0.27 { mark } else { face })
+            (d < 0.35).then_some(if d > 0.27 { mark } else { face })
         }
         SignShape::Back => (u.abs() < 0.3 && v.abs() < 0.3).then_some(face),
     }
@@ -858,8 +969,16 @@ fn vehicle_face(veh: &Vehicle, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8
     let hw = 0.5 * veh.width;
     let au = u.abs();
     let h = veh.height;
-    let lamp: Rgb = if veh.rear { [0.75, 0.05, 0.04] } else { [1.1, 1.1, 1.0] };
-    let plate: Rgb = if hashf(0, 0, veh.seed) < 0.8 { [0.9, 0.9, 0.88] } else { [0.85, 0.72, 0.1] };
+    let lamp: Rgb = if veh.rear {
+        [0.75, 0.05, 0.04]
+    } else {
+        [1.1, 1.1, 1.0]
+    };
+    let plate: Rgb = if hashf(0, 0, veh.seed) < 0.8 {
+        [0.9, 0.9, 0.88]
+    } else {
+        [0.85, 0.72, 0.1]
+    };
     let c = match veh.kind {
         VehicleKind::Car => {
             let belt = h * if h > 1.7 { 0.5 } else { 0.56 };
@@ -872,7 +991,11 @@ fn vehicle_face(veh: &Vehicle, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8
                     return None;
                 }
                 if v < 0.36 {
-                    if hashf(1, 0, veh.seed) < 0.5 { [0.1, 0.1, 0.1] } else { scale(veh.body, 0.8) }
+                    if hashf(1, 0, veh.seed) < 0.5 {
+                        [0.1, 0.1, 0.1]
+                    } else {
+                        scale(veh.body, 0.8)
+                    }
                 } else if au < 0.26 && v > 0.4 && v < 0.51 {
                     plate
                 } else if v > belt - 0.22 && v < belt - 0.06 && au > hw - 0.38 {
@@ -901,9 +1024,17 @@ fn vehicle_face(veh: &Vehicle, u: f32, v: f32, light: &Light) -> Option<(Rgb, u8
             } else if v < 0.45 {
                 return None;
             } else if v < 0.7 {
-                if v < 0.66 && au > hw - 0.3 { lamp } else { [0.1, 0.1, 0.1] }
+                if v < 0.66 && au > hw - 0.3 {
+                    lamp
+                } else {
+                    [0.1, 0.1, 0.1]
+                }
             } else if veh.rear {
-                if au < 0.02 || au > hw - 0.03 { scale(veh.cargo, 0.6) } else { veh.cargo }
+                if au < 0.02 || au > hw - 0.03 {
+                    scale(veh.cargo, 0.6)
+                } else {
+                    veh.cargo
+                }
             } else {
                 let cab = h.min(2.9);
                 if v > cab {
@@ -961,7 +1092,13 @@ fn vehicle_side(veh: &Vehicle, u: f32, v: f32) -> Option<(Rgb, u8)> {
     let wheel = |axles: &[f32], r: f32| -> Option<Rgb> {
         axles.iter().find_map(|&ax| {
             let d2 = sq(a - ax) + sq(v - r);
-            (d2 < sq(r)).then(|| if d2 < sq(0.55 * r) { [0.45, 0.45, 0.46] } else { TYRE })
+            (d2 < sq(r)).then(|| {
+                if d2 < sq(0.55 * r) {
+                    [0.45, 0.45, 0.46]
+                } else {
+                    TYRE
+                }
+            })
         })
     };
     let c = match veh.kind {
@@ -973,11 +1110,19 @@ fn vehicle_side(veh: &Vehicle, u: f32, v: f32) -> Option<(Rgb, u8)> {
             } else {
                 let belt = h * if h > 1.7 { 0.5 } else { 0.56 };
                 if v < belt {
-                    let nose = if a > l - 0.5 { (a - (l - 0.5)) * 0.5 } else { 0.0 };
+                    let nose = if a > l - 0.5 {
+                        (a - (l - 0.5)) * 0.5
+                    } else {
+                        0.0
+                    };
                     if v > belt - nose {
                         return None;
                     }
-                    if (v - belt + 0.08).abs() < 0.02 { scale(veh.body, 0.75) } else { veh.body }
+                    if (v - belt + 0.08).abs() < 0.02 {
+                        scale(veh.body, 0.75)
+                    } else {
+                        veh.body
+                    }
                 } else {
                     let t = (v - belt) / (h - belt);
                     let van = h > 1.7;
@@ -1004,7 +1149,11 @@ fn vehicle_side(veh: &Vehicle, u: f32, v: f32) -> Option<(Rgb, u8)> {
                 if v > h.min(2.9) {
                     return None;
                 }
-                if v > 1.7 && v < 2.7 && a > l - 1.2 && a < l - 0.1 { GLASS } else { veh.body }
+                if v > 1.7 && v < 2.7 && a > l - 1.2 && a < l - 0.1 {
+                    GLASS
+                } else {
+                    veh.body
+                }
             } else if a > l - 2.45 {
                 return None;
             } else if v < 0.9 {

@@ -502,7 +502,11 @@ impl World {
         let n_oncoming = if two_way { n_lanes / 2 } else { 0 };
         let park = [rng.chance(0.45), rng.chance(0.45)];
         let park_w = 2.3;
-        let total = n_lanes as f32 * lane_w + park.map(|p| if p { park_w } else { 0.0 }).iter().sum::<f32>();
+        let total = n_lanes as f32 * lane_w
+            + park
+                .map(|p| if p { park_w } else { 0.0 })
+                .iter()
+                .sum::<f32>();
         let road = [-0.5 * total, 0.5 * total];
         let first_lane = road[0] + if park[0] { park_w } else { 0.0 };
 
@@ -526,9 +530,19 @@ impl World {
             let x = first_lane + i as f32 * lane_w;
             if two_way && i == n_oncoming {
                 let color = if rng.chance(0.3) { yellow } else { white };
-                lines.push(LaneLine { x, solid: rng.chance(0.6), double: rng.chance(0.4), color });
+                lines.push(LaneLine {
+                    x,
+                    solid: rng.chance(0.6),
+                    double: rng.chance(0.4),
+                    color,
+                });
             } else {
-                lines.push(LaneLine { x, solid: false, double: false, color: white });
+                lines.push(LaneLine {
+                    x,
+                    solid: false,
+                    double: false,
+                    color: white,
+                });
             }
         }
         if rng.chance(0.6) {
@@ -538,8 +552,17 @@ impl World {
                 } else {
                     first_lane + n_lanes as f32 * lane_w
                 };
-                let inset = if p { 0.0 } else { -0.3 * if s == 0 { -1.0 } else { 1.0 } };
-                lines.push(LaneLine { x: x + inset, solid: true, double: false, color: white });
+                let inset = if p {
+                    0.0
+                } else {
+                    -0.3 * if s == 0 { -1.0 } else { 1.0 }
+                };
+                lines.push(LaneLine {
+                    x: x + inset,
+                    solid: true,
+                    double: false,
+                    color: white,
+                });
             }
         }
 
@@ -684,7 +707,7 @@ impl World {
         let r = rng.below(100);
         let body = pick_color(rng, &CAR_COLORS, 0.08);
         let seed = rng.next_u32();
-        if r < 7 {
+        if r < 4 {
             Vehicle {
                 kind: VehicleKind::Truck,
                 x,
@@ -693,11 +716,20 @@ impl World {
                 height: rng.range(2.8, 3.8),
                 length: rng.range(6.0, 10.0),
                 body,
-                cargo: pick_color(rng, &[[0.85, 0.85, 0.85], [0.6, 0.62, 0.64], [0.7, 0.2, 0.15], [0.2, 0.3, 0.5]], 0.1),
+                cargo: pick_color(
+                    rng,
+                    &[
+                        [0.85, 0.85, 0.85],
+                        [0.6, 0.62, 0.64],
+                        [0.7, 0.2, 0.15],
+                        [0.2, 0.3, 0.5],
+                    ],
+                    0.1,
+                ),
                 rear,
                 seed,
             }
-        } else if r < 11 {
+        } else if r < 6 {
             Vehicle {
                 kind: VehicleKind::Bus,
                 x,
@@ -705,7 +737,16 @@ impl World {
                 width: 2.55,
                 height: rng.range(3.0, 3.3),
                 length: rng.range(11.0, 13.0),
-                body: pick_color(rng, &[[0.85, 0.85, 0.82], [0.75, 0.15, 0.12], [0.85, 0.7, 0.15], [0.2, 0.4, 0.6]], 0.08),
+                body: pick_color(
+                    rng,
+                    &[
+                        [0.85, 0.85, 0.82],
+                        [0.75, 0.15, 0.12],
+                        [0.85, 0.7, 0.15],
+                        [0.2, 0.4, 0.6],
+                    ],
+                    0.08,
+                ),
                 cargo: body,
                 rear,
                 seed,
@@ -717,8 +758,16 @@ impl World {
                 x,
                 z,
                 width: rng.range(1.7, 1.95),
-                height: if van { rng.range(1.8, 2.1) } else { rng.range(1.35, 1.6) },
-                length: if van { rng.range(4.8, 5.4) } else { rng.range(3.8, 4.9) },
+                height: if van {
+                    rng.range(1.8, 2.1)
+                } else {
+                    rng.range(1.35, 1.6)
+                },
+                length: if van {
+                    rng.range(4.8, 5.4)
+                } else {
+                    rng.range(3.8, 4.9)
+                },
                 body,
                 cargo: body,
                 rear,
@@ -732,9 +781,28 @@ impl World {
         PropKind::Person {
             height: rng.range(1.55, 1.95),
             skin: pick_color(rng, &SKIN_COLORS, 0.08),
-            hair: pick_color(rng, &[[0.08, 0.06, 0.05], [0.25, 0.17, 0.1], [0.55, 0.45, 0.3], [0.6, 0.6, 0.6]], 0.1),
+            hair: pick_color(
+                rng,
+                &[
+                    [0.08, 0.06, 0.05],
+                    [0.25, 0.17, 0.1],
+                    [0.55, 0.45, 0.3],
+                    [0.6, 0.6, 0.6],
+                ],
+                0.1,
+            ),
             top: pick_color(rng, &CLOTH_COLORS, 0.15),
-            legs: pick_color(rng, &[[0.1, 0.1, 0.12], [0.15, 0.2, 0.35], [0.35, 0.33, 0.3], [0.55, 0.5, 0.4], [0.2, 0.2, 0.2]], 0.1),
+            legs: pick_color(
+                rng,
+                &[
+                    [0.1, 0.1, 0.12],
+                    [0.15, 0.2, 0.35],
+                    [0.35, 0.33, 0.3],
+                    [0.55, 0.5, 0.4],
+                    [0.2, 0.2, 0.2],
+                ],
+                0.1,
+            ),
             coat,
             stride: rng.range(0.0, 0.25),
             back: rng.chance(0.5),
@@ -784,7 +852,11 @@ impl World {
     fn lots(&self, rng: &mut Rng, ch: &mut Chunk, si: usize, side: &Side, z0: f32, z1: f32) {
         let s = side.sign;
         let line = side.x_at(side.building_line);
-        let lit = if s == -self.light.sun_side { 0.85 } else { 0.12 };
+        let lit = if s == -self.light.sun_side {
+            0.85
+        } else {
+            0.12
+        };
         let mut z = z0;
         while z < z1 {
             let r = rng.f32();
@@ -800,7 +872,11 @@ impl World {
                     1 => rng.range(5.0, 14.0),
                     _ => rng.range(4.0, 9.0),
                 };
-                let setback = if side.style == 0 && rng.chance(0.8) { 0.0 } else { rng.range(0.0, 4.0) };
+                let setback = if side.style == 0 && rng.chance(0.8) {
+                    0.0
+                } else {
+                    rng.range(0.0, 4.0)
+                };
                 let x = line + s * setback;
                 let f = Self::facade(rng, height, side.style);
                 let depth = rng.range(8.0, 20.0);
@@ -827,7 +903,8 @@ impl World {
                     surface: Surface::Facade(f),
                 });
                 if self.light.shadow_per_m > 0.0 && s == self.light.sun_side {
-                    ch.shadows.push((z, z + len, x - s * height * self.light.shadow_per_m));
+                    ch.shadows
+                        .push((z, z + len, x - s * height * self.light.shadow_per_m));
                 }
                 if setback > 1.0 && rng.chance(0.5) {
                     self.hedge(rng, ch, line + s * 0.3, z, z + len, lit);
@@ -842,10 +919,18 @@ impl World {
             } else if r < p_building + p_wall + p_fence {
                 let len = rng.range(10.0, 30.0).min(z1 - z);
                 let wall = r < p_building + p_wall;
-                let h = if wall { rng.range(1.0, 2.8) } else { rng.range(1.0, 2.0) };
+                let h = if wall {
+                    rng.range(1.0, 2.8)
+                } else {
+                    rng.range(1.0, 2.0)
+                };
                 let surface = if wall {
                     let c = pick_color(rng, &WALL_COLORS, 0.1);
-                    Surface::Wall { color: c, cap: scale(c, rng.range(0.7, 1.15)), seed: rng.next_u32() }
+                    Surface::Wall {
+                        color: c,
+                        cap: scale(c, rng.range(0.7, 1.15)),
+                        seed: rng.next_u32(),
+                    }
                 } else {
                     let kind = rng.below(3);
                     let color = match kind {
@@ -853,7 +938,11 @@ impl World {
                         1 => jitter(rng, [0.5, 0.38, 0.25], 0.2),
                         _ => jitter(rng, [0.55, 0.57, 0.58], 0.15),
                     };
-                    Surface::Fence { kind, color, seed: rng.next_u32() }
+                    Surface::Fence {
+                        kind,
+                        color,
+                        seed: rng.next_u32(),
+                    }
                 };
                 ch.panels.push(Panel {
                     along_x: false,
@@ -878,7 +967,11 @@ impl World {
     /// Returns its length.
     fn yard(&self, rng: &mut Rng, ch: &mut Chunk, si: usize, side: &Side, z: f32, z1: f32) -> f32 {
         let len = rng.range(4.0, 25.0).min(z1 - z).max(0.5);
-        let lit = if side.sign == -self.light.sun_side { 0.85 } else { 0.12 };
+        let lit = if side.sign == -self.light.sun_side {
+            0.85
+        } else {
+            0.12
+        };
         if rng.chance(0.3) {
             ch.paved.push((si, z, z + len));
         }
@@ -952,13 +1045,21 @@ impl World {
             jitter(rng, g, 0.1)
         };
         if let Some(spacing) = side.tree_spacing {
-            let d = if side.verge > 0.0 { side.curb + 0.5 * side.verge } else { side.curb + 0.7 };
+            let d = if side.verge > 0.0 {
+                side.curb + 0.5 * side.verge
+            } else {
+                side.curb + 0.7
+            };
             let max_rx = (side.building_line - d - 0.2).max(1.0);
             let mut z = z0 + rng.range(0.0, spacing);
             while z < z1 {
                 let size = rng.range(0.9, 1.5);
                 let k = Self::tree(rng, size, max_rx);
-                ch.props.push(Prop { x: side.x_at(d + rng.range(-0.2, 0.2)), z, kind: k });
+                ch.props.push(Prop {
+                    x: side.x_at(d + rng.range(-0.2, 0.2)),
+                    z,
+                    kind: k,
+                });
                 z += spacing * rng.range(0.8, 1.2);
             }
         }
@@ -1029,11 +1130,23 @@ impl World {
             let color = pole_grey(rng);
             let tall = rng.chance(0.5);
             ch.props.push(Prop {
-                x: side.x_at(if tall { side.curb + 0.3 } else { side.curb + rng.range(0.2, side.sidewalk) }),
+                x: side.x_at(if tall {
+                    side.curb + 0.3
+                } else {
+                    side.curb + rng.range(0.2, side.sidewalk)
+                }),
                 z: rng.range(z0, z1),
                 kind: PropKind::Pole {
-                    height: if tall { rng.range(3.0, 8.0) } else { rng.range(0.8, 1.2) },
-                    width: if tall { rng.range(0.1, 0.25) } else { rng.range(0.12, 0.2) },
+                    height: if tall {
+                        rng.range(3.0, 8.0)
+                    } else {
+                        rng.range(0.8, 1.2)
+                    },
+                    width: if tall {
+                        rng.range(0.1, 0.25)
+                    } else {
+                        rng.range(0.12, 0.2)
+                    },
                     color,
                     arm: 0.0,
                     arm_dir: 0.0,
@@ -1044,7 +1157,12 @@ impl World {
             });
         }
         let light_housing = |rng: &mut Rng| {
-            rng.pick(&[[0.08, 0.08, 0.08], [0.15, 0.15, 0.14], [0.75, 0.6, 0.1], [0.25, 0.3, 0.25]])
+            rng.pick(&[
+                [0.08, 0.08, 0.08],
+                [0.15, 0.15, 0.14],
+                [0.75, 0.6, 0.1],
+                [0.25, 0.3, 0.25],
+            ])
         };
         if let Some((cz0, _)) = crosswalk {
             let color = pole_grey(rng);
@@ -1054,7 +1172,11 @@ impl World {
                 x: side.x_at(side.curb + 0.35),
                 z: cz0 - 0.5,
                 kind: PropKind::Pole {
-                    height: if over { rng.range(5.5, 6.5) } else { rng.range(3.0, 3.6) },
+                    height: if over {
+                        rng.range(5.5, 6.5)
+                    } else {
+                        rng.range(3.0, 3.6)
+                    },
                     width: rng.range(0.1, 0.16),
                     color,
                     arm: if over { rng.range(3.0, 6.0) } else { 0.0 },
@@ -1088,7 +1210,11 @@ impl World {
         let people = rng.below(side.people + 1) + u32::from(rng.chance(0.3)) * 3;
         for _ in 0..people {
             let d = rng.range(walk.0, walk.1.max(walk.0 + 0.1));
-            ch.props.push(Prop { x: side.x_at(d), z: rng.range(z0, z1), kind: Self::person(rng) });
+            ch.props.push(Prop {
+                x: side.x_at(d),
+                z: rng.range(z0, z1),
+                kind: Self::person(rng),
+            });
         }
         let bike_d = side.building_line - 1.0;
         if rng.chance(0.3) && bike_d > side.curb + side.verge + 0.4 {
@@ -1097,18 +1223,29 @@ impl World {
                 ch.props.push(Prop {
                     x: side.x_at(bike_d),
                     z: rng.range(z0, z1),
-                    kind: PropKind::Bicycle { color, dir: rng.sign() },
+                    kind: PropKind::Bicycle {
+                        color,
+                        dir: rng.sign(),
+                    },
                 });
             }
         }
     }
 
     /// Vehicles in the lanes and parking lanes, riders, people on crosswalks.
-    fn traffic(&self, rng: &mut Rng, ch: &mut Chunk, z0: f32, z1: f32, crosswalk: Option<(f32, f32)>) {
+    fn traffic(
+        &self,
+        rng: &mut Rng,
+        ch: &mut Chunk,
+        z0: f32,
+        z1: f32,
+        crosswalk: Option<(f32, f32)>,
+    ) {
         let st = &self.street;
         let half = 0.5 * st.lane_w;
         let clear_of_ego = |x: f32, w: f32| (x - self.cam_x).abs() > half + 0.5 * w + 0.2;
-        let blocked = |z: f32, len: f32| crosswalk.is_some_and(|(a, b)| z < b + 1.0 && z + len > a - 1.0);
+        let blocked =
+            |z: f32, len: f32| crosswalk.is_some_and(|(a, b)| z < b + 1.0 && z + len > a - 1.0);
         for &(x, dir) in &st.lanes {
             if !clear_of_ego(x, 1.8) {
                 continue;
@@ -1154,14 +1291,22 @@ impl World {
                     bike: pick_color(rng, &CLOTH_COLORS, 0.2),
                     helmet: rng.chance(0.5).then(|| pick_color(rng, &CLOTH_COLORS, 0.2)),
                 };
-                ch.props.push(Prop { x, z: rng.range(z0, z1), kind: k });
+                ch.props.push(Prop {
+                    x,
+                    z: rng.range(z0, z1),
+                    kind: k,
+                });
             }
         }
         if let Some((a, b)) = crosswalk {
             for _ in 0..rng.below(5) {
                 let x = rng.range(st.road[0] + 0.3, st.road[1] - 0.3);
                 if clear_of_ego(x, 0.6) {
-                    ch.props.push(Prop { x, z: rng.range(a + 0.3, b - 0.3), kind: Self::person(rng) });
+                    ch.props.push(Prop {
+                        x,
+                        z: rng.range(a + 0.3, b - 0.3),
+                        kind: Self::person(rng),
+                    });
                 }
             }
         }

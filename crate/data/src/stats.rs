@@ -73,11 +73,17 @@ impl Stats {
 
     /// Fraction of all pixels labelled `train_id`.
     pub fn class_fraction(&self, train_id: usize) -> f64 {
-        self.class_pixels.get(train_id).map_or(0.0, |&n| n as f64 / self.pixels.max(1) as f64)
+        self.class_pixels
+            .get(train_id)
+            .map_or(0.0, |&n| n as f64 / self.pixels.max(1) as f64)
     }
 
     /// Mean of the valid disparities (0 if none).
     pub fn disparity_mean(&self) -> f64 {
-        if self.valid_disparity == 0 { 0.0 } else { self.disparity_sum / self.valid_disparity as f64 }
+        if self.valid_disparity == 0 {
+            0.0
+        } else {
+            self.disparity_sum / self.valid_disparity as f64
+        }
     }
 }

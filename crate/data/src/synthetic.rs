@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use crate::render::View;
 use crate::rng::derive;
 use crate::scene::World;
-use crate::{Dataset, DataError, Sample, Split};
+use crate::{DataError, Dataset, Sample, Split};
 
 /// Largest accepted width or height of a rendered sample.
 pub const MAX_SIDE: u32 = 4096;
@@ -16,7 +16,11 @@ pub const DRIVE_STEP_M: f32 = 0.4;
 
 fn check_size(width: u32, height: u32) -> Result<(), DataError> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-        return Err(DataError::InvalidSize { width, height, max: MAX_SIDE });
+        return Err(DataError::InvalidSize {
+            width,
+            height,
+            max: MAX_SIDE,
+        });
     }
     Ok(())
 }
@@ -80,7 +84,15 @@ impl CameraInfo {
 /// The camera of the scene (or drive sequence) of `seed` at `width` x `height`.
 pub fn camera_info(seed: u64, width: u32, height: u32) -> CameraInfo {
     let world = World::new(seed);
-    let cam = crate::camera::Camera::new(width, height, world.horizon_frac, world.cam_height, world.sin_yaw, 0.0, 0.0);
+    let cam = crate::camera::Camera::new(
+        width,
+        height,
+        world.horizon_frac,
+        world.cam_height,
+        world.sin_yaw,
+        0.0,
+        0.0,
+    );
     CameraInfo {
         focal_px: cam.focal,
         baseline_m: crate::BASELINE_M,
@@ -92,7 +104,10 @@ pub fn camera_info(seed: u64, width: u32, height: u32) -> CameraInfo {
 /// Renders several scenes in parallel (rayon), in the order of `seeds`.
 pub fn render_batch(seeds: &[u64], width: u32, height: u32) -> Result<Vec<Sample>, DataError> {
     check_size(width, height)?;
-    seeds.par_iter().map(|&s| render_scene(s, width, height)).collect()
+    seeds
+        .par_iter()
+        .map(|&s| render_scene(s, width, height))
+        .collect()
 }
 
 /// The synthetic scenes of a split: sample `i` is the scene of `split.seed(i)`.
@@ -109,9 +124,18 @@ impl SyntheticDataset {
     pub fn new(split: Split, len: usize, width: u32, height: u32) -> Result<Self, DataError> {
         check_size(width, height)?;
         if let Some(max) = split.max_len().filter(|&m| len > m) {
-            return Err(DataError::SplitTooSmall { split, max, requested: len });
+            return Err(DataError::SplitTooSmall {
+                split,
+                max,
+                requested: len,
+            });
         }
-        Ok(SyntheticDataset { split, len, width, height })
+        Ok(SyntheticDataset {
+            split,
+            len,
+            width,
+            height,
+        })
     }
 
     /// The whole fixed validation set (200 scenes).
@@ -126,7 +150,10 @@ impl Dataset for SyntheticDataset {
     }
 
     fn get(&self, index: usize) -> Result<Sample, DataError> {
-        let out_of_range = || DataError::IndexOutOfRange { index, len: self.len };
+        let out_of_range = || DataError::IndexOutOfRange {
+            index,
+            len: self.len,
+        };
         if index >= self.len {
             return Err(out_of_range());
         }

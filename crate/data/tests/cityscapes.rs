@@ -8,7 +8,9 @@ use splitfeat_data::{CityscapesDataset, DataError, Dataset, Sample, Split, rende
 
 /// A fresh, empty directory for one test.
 fn tree(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cityscapes-tests").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cityscapes-tests")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -33,7 +35,12 @@ fn written_frames_read_back() {
     let [a, b] = two_frames(&root);
     let ds = CityscapesDataset::open(&root, Split::Val, 64, 32).unwrap();
     assert_eq!(ds.len(), 2);
-    assert!(ds.frame(0).unwrap().image.ends_with("aachen/aachen_000000_000007_leftImg8bit.png"));
+    assert!(
+        ds.frame(0)
+            .unwrap()
+            .image
+            .ends_with("aachen/aachen_000000_000007_leftImg8bit.png")
+    );
     for (i, want) in [a, b].iter().enumerate() {
         let got = ds.get(i).unwrap();
         assert_eq!(got.rgb, want.rgb);
@@ -42,7 +49,10 @@ fn written_frames_read_back() {
             assert!((g - w).abs() <= 1.0 / 512.0 + 1e-6, "{g} vs {w}");
         }
     }
-    assert!(matches!(ds.get(2), Err(DataError::IndexOutOfRange { index: 2, len: 2 })));
+    assert!(matches!(
+        ds.get(2),
+        Err(DataError::IndexOutOfRange { index: 2, len: 2 })
+    ));
 }
 
 #[test]
@@ -56,7 +66,10 @@ fn label_ids_and_disparity_codes_are_decoded() {
     // labelIds: unlabeled, road, car, license plate (-1 -> ignore)
     write_png(&f.labels, 4, 1, PixelFormat::Gray, &[0, 7, 26, 34]).unwrap();
     write_png_gray16(&f.disparity, 4, 1, &[0, 1, 257, 2561]).unwrap();
-    let s = CityscapesDataset::open(&root, Split::Val, 4, 1).unwrap().get(0).unwrap();
+    let s = CityscapesDataset::open(&root, Split::Val, 4, 1)
+        .unwrap()
+        .get(0)
+        .unwrap();
     assert_eq!(s.labels, vec![255, 0, 13, 255]);
     assert_eq!(s.disparity, vec![0.0, 0.0, 1.0, 10.0]);
 }
@@ -78,7 +91,10 @@ fn resizing_scales_disparity_with_width() {
             assert!((s.disparity[r * 32 + c] - want).abs() <= 0.5 / 512.0 + 1e-6);
         }
     }
-    let up = CityscapesDataset::open(&root, Split::Val, 128, 64).unwrap().get(0).unwrap();
+    let up = CityscapesDataset::open(&root, Split::Val, 128, 64)
+        .unwrap()
+        .get(0)
+        .unwrap();
     assert_eq!(up.labels.len(), 128 * 64);
 }
 
@@ -122,7 +138,10 @@ fn wrong_sizes_are_named() {
     two_frames(&root);
     let f = frame(&root, "aachen", 7);
     write_png_gray16(&f.disparity, 60, 32, &[1; 60 * 32]).unwrap();
-    let err = CityscapesDataset::open(&root, Split::Val, 64, 32).unwrap().get(0).unwrap_err();
+    let err = CityscapesDataset::open(&root, Split::Val, 64, 32)
+        .unwrap()
+        .get(0)
+        .unwrap_err();
     assert!(matches!(
         err,
         DataError::SizeMismatch { ref path, found_width: 60, width: 64, .. } if *path == f.disparity
@@ -138,32 +157,55 @@ fn garbage_and_wrong_depths_are_named() {
 
     std::fs::write(&f.image, b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let err = ds.get(0).unwrap_err();
-    assert!(matches!(err, DataError::Decode { ref path, .. } if *path == f.image), "{err}");
+    assert!(
+        matches!(err, DataError::Decode { ref path, .. } if *path == f.image),
+        "{err}"
+    );
 
     std::fs::write(&f.image, b"").unwrap();
-    assert!(matches!(ds.get(0).unwrap_err(), DataError::Decode { ref path, .. } if *path == f.image));
+    assert!(
+        matches!(ds.get(0).unwrap_err(), DataError::Decode { ref path, .. } if *path == f.image)
+    );
 
     write_png(&f.image, 64, 32, PixelFormat::Gray, &[0; 64 * 32]).unwrap();
     let err = ds.get(0).unwrap_err();
-    assert!(matches!(err, DataError::Format { ref path, .. } if *path == f.image), "{err}");
+    assert!(
+        matches!(err, DataError::Format { ref path, .. } if *path == f.image),
+        "{err}"
+    );
 
     write_png(&f.image, 64, 32, PixelFormat::Rgb, &[0; 64 * 32 * 3]).unwrap();
     write_png_gray16(&f.labels, 64, 32, &[7; 64 * 32]).unwrap();
     let err = ds.get(0).unwrap_err();
-    assert!(matches!(err, DataError::Format { ref path, .. } if *path == f.labels), "{err}");
+    assert!(
+        matches!(err, DataError::Format { ref path, .. } if *path == f.labels),
+        "{err}"
+    );
     assert!(message(err).contains("16 bits"));
 
     write_png(&f.labels, 64, 32, PixelFormat::Gray, &[7; 64 * 32]).unwrap();
     write_png(&f.disparity, 64, 32, PixelFormat::Gray, &[1; 64 * 32]).unwrap();
     let err = ds.get(0).unwrap_err();
-    assert!(matches!(err, DataError::Format { ref path, .. } if *path == f.disparity), "{err}");
+    assert!(
+        matches!(err, DataError::Format { ref path, .. } if *path == f.disparity),
+        "{err}"
+    );
     assert!(message(err).contains("16-bit"));
 
     // Truncated in the middle of the image data.
-    write_png(&f.image, 64, 32, PixelFormat::Rgb, &(0..64 * 32 * 3).map(|i| i as u8).collect::<Vec<_>>()).unwrap();
+    write_png(
+        &f.image,
+        64,
+        32,
+        PixelFormat::Rgb,
+        &(0..64 * 32 * 3).map(|i| i as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let bytes = std::fs::read(&f.image).unwrap();
     std::fs::write(&f.image, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(ds.get(0).unwrap_err(), DataError::Decode { ref path, .. } if *path == f.image));
+    assert!(
+        matches!(ds.get(0).unwrap_err(), DataError::Decode { ref path, .. } if *path == f.image)
+    );
 }
 
 #[test]

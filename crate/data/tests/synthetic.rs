@@ -54,7 +54,11 @@ fn sky_is_exactly_the_invalid_disparity() {
     for seed in 0..6 {
         let s = render(seed);
         for (i, (&l, &d)) in s.labels.iter().zip(&s.disparity).enumerate() {
-            assert_eq!(l == SKY, d == 0.0, "seed {seed} pixel {i}: label {l}, disparity {d}");
+            assert_eq!(
+                l == SKY,
+                d == 0.0,
+                "seed {seed} pixel {i}: label {l}, disparity {d}"
+            );
         }
     }
 }
@@ -70,7 +74,10 @@ fn ground_disparity_follows_the_camera_model() {
             for c in 0..w {
                 let (l, d) = (s.labels[r * w + c], s.disparity[r * w + c]);
                 if is_ground(l) {
-                    assert!((d - expected).abs() < 1e-3 * expected.max(1.0), "seed {seed} ({r},{c})");
+                    assert!(
+                        (d - expected).abs() < 1e-3 * expected.max(1.0),
+                        "seed {seed} ({r},{c})"
+                    );
                 }
             }
         }
@@ -93,7 +100,10 @@ fn road_disparity_decreases_toward_the_horizon() {
                 road += 1;
             }
         }
-        assert!(road > 10, "seed {seed}: the centre column shows little road");
+        assert!(
+            road > 10,
+            "seed {seed}: the centre column shows little road"
+        );
     }
 }
 
@@ -110,7 +120,10 @@ fn nothing_stands_behind_the_ground_it_hides() {
             for c in 0..w {
                 let (l, d) = (s.labels[r * w + c], s.disparity[r * w + c]);
                 if !is_ground(l) && l != SKY {
-                    assert!(d >= ground - 1e-3, "seed {seed} ({r},{c}): label {l} behind the ground");
+                    assert!(
+                        d >= ground - 1e-3,
+                        "seed {seed} ({r},{c}): label {l} behind the ground"
+                    );
                 }
             }
         }
@@ -126,16 +139,16 @@ fn validation_set_covers_the_core_classes() {
     assert_eq!(stats.samples, 200);
     // (trainId, least number of the 200 scenes showing it)
     let core = [
-        (0, 200), // road
-        (1, 150), // sidewalk
-        (2, 150), // building
-        (5, 150), // pole
-        (6, 20),  // traffic light
-        (7, 80),  // traffic sign
-        (8, 150), // vegetation
-        (9, 50),  // terrain
+        (0, 200),  // road
+        (1, 150),  // sidewalk
+        (2, 150),  // building
+        (5, 150),  // pole
+        (6, 20),   // traffic light
+        (7, 80),   // traffic sign
+        (8, 150),  // vegetation
+        (9, 50),   // terrain
         (10, 190), // sky
-        (11, 80), // person
+        (11, 80),  // person
         (13, 150), // car
     ];
     for (id, least) in core {
@@ -151,18 +164,32 @@ fn validation_set_covers_the_core_classes() {
 }
 
 fn mean_abs_diff(a: &Sample, b: &Sample) -> f64 {
-    a.rgb.iter().zip(&b.rgb).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.rgb.len() as f64
+    a.rgb
+        .iter()
+        .zip(&b.rgb)
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .sum::<f64>()
+        / a.rgb.len() as f64
 }
 
 fn label_agreement(a: &Sample, b: &Sample) -> f64 {
-    a.labels.iter().zip(&b.labels).filter(|(x, y)| x == y).count() as f64 / a.labels.len() as f64
+    a.labels
+        .iter()
+        .zip(&b.labels)
+        .filter(|(x, y)| x == y)
+        .count() as f64
+        / a.labels.len() as f64
 }
 
 #[test]
 fn drive_frames_change_smoothly() {
     let seq = 3;
     let first = drive_frame(seq, 0, 256, 128).unwrap();
-    assert_eq!(first.labels, render(seq).labels, "frame 0 shows the scene of the same seed");
+    assert_eq!(
+        first.labels,
+        render(seq).labels,
+        "frame 0 shows the scene of the same seed"
+    );
     let mut prev = first;
     for f in 1..6 {
         let cur = drive_frame(seq, f, 256, 128).unwrap();
@@ -170,9 +197,18 @@ fn drive_frames_change_smoothly() {
         assert!(label_agreement(&prev, &cur) > 0.85, "frame {f} jumped");
         prev = cur;
     }
-    let near = mean_abs_diff(&drive_frame(seq, 40, 256, 128).unwrap(), &drive_frame(seq, 41, 256, 128).unwrap());
-    let far = mean_abs_diff(&drive_frame(seq, 40, 256, 128).unwrap(), &drive_frame(seq, 100, 256, 128).unwrap());
-    assert!(near < 0.5 * far, "consecutive {near} vs 60 frames apart {far}");
+    let near = mean_abs_diff(
+        &drive_frame(seq, 40, 256, 128).unwrap(),
+        &drive_frame(seq, 41, 256, 128).unwrap(),
+    );
+    let far = mean_abs_diff(
+        &drive_frame(seq, 40, 256, 128).unwrap(),
+        &drive_frame(seq, 100, 256, 128).unwrap(),
+    );
+    assert!(
+        near < 0.5 * far,
+        "consecutive {near} vs 60 frames apart {far}"
+    );
 }
 
 #[test]
@@ -194,10 +230,16 @@ fn sizes_show_the_same_scene() {
             }
         }
     }
-    assert!(agree as f64 / (128.0 * 256.0) > 0.85, "labels agree on {agree} pixels");
+    assert!(
+        agree as f64 / (128.0 * 256.0) > 0.85,
+        "labels agree on {agree} pixels"
+    );
     ratio.sort_by(f32::total_cmp);
     let median = ratio[ratio.len() / 2];
-    assert!((median - 2.0).abs() < 0.1, "disparity scales with width, median ratio {median}");
+    assert!(
+        (median - 2.0).abs() < 0.1,
+        "disparity scales with width, median ratio {median}"
+    );
 }
 
 #[test]
@@ -210,22 +252,69 @@ fn splits_are_disjoint_seed_ranges() {
     assert_eq!(Split::Test.seed(999_800), None);
     assert_eq!(Split::Train.seed(0), Some(1_000_000));
     assert_eq!("val".parse::<Split>().unwrap(), Split::Val);
-    assert!(matches!("dev".parse::<Split>(), Err(DataError::UnknownSplit(_))));
+    assert!(matches!(
+        "dev".parse::<Split>(),
+        Err(DataError::UnknownSplit(_))
+    ));
 }
 
 #[test]
 fn dataset_api_reports_bad_requests() {
-    assert!(matches!(render_scene(0, 0, 128), Err(DataError::InvalidSize { .. })));
-    assert!(matches!(drive_frame(0, 0, 256, 100_000), Err(DataError::InvalidSize { .. })));
+    assert!(matches!(
+        render_scene(0, 0, 128),
+        Err(DataError::InvalidSize { .. })
+    ));
+    assert!(matches!(
+        drive_frame(0, 0, 256, 100_000),
+        Err(DataError::InvalidSize { .. })
+    ));
     assert!(matches!(
         SyntheticDataset::new(Split::Val, 201, 256, 128),
         Err(DataError::SplitTooSmall { max: 200, .. })
     ));
     let ds = SyntheticDataset::new(Split::Train, 3, 64, 32).unwrap();
-    assert!(matches!(ds.get(3), Err(DataError::IndexOutOfRange { index: 3, len: 3 })));
-    let bad = SyntheticDataset { split: Split::Val, len: 500, width: 64, height: 32 };
-    assert!(matches!(bad.get(300), Err(DataError::IndexOutOfRange { .. })));
+    assert!(matches!(
+        ds.get(3),
+        Err(DataError::IndexOutOfRange { index: 3, len: 3 })
+    ));
+    let bad = SyntheticDataset {
+        split: Split::Val,
+        len: 500,
+        width: 64,
+        height: 32,
+    };
+    assert!(matches!(
+        bad.get(300),
+        Err(DataError::IndexOutOfRange { .. })
+    ));
     let many = ds.get_many(&[2, 0]).unwrap();
     assert_eq!(many[0], ds.get(2).unwrap());
     assert_eq!(many[1], render_scene(1_000_000, 64, 32).unwrap());
 }
+
+/// FNV-1a over the bytes of every map of a sample.
+fn fingerprint(s: &Sample) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let disparity = s.disparity.iter().flat_map(|d| d.to_bits().to_le_bytes());
+    for b in s.rgb.iter().chain(&s.labels).copied().chain(disparity) {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[test]
+fn scenes_are_pinned() {
+    // The validation scenes are the project's benchmark: these fingerprints change
+    // only when the renderer does, and then every recorded val figure is stale.
+    // The renderer uses only integer hashing and IEEE-exact float operations, so the
+    // fingerprints hold on every platform.
+    let got = [
+        fingerprint(&render_scene(0, 256, 128).unwrap()),
+        fingerprint(&render_scene(199, 64, 32).unwrap()),
+        fingerprint(&drive_frame(3, 17, 64, 32).unwrap()),
+    ];
+    assert_eq!(got, PINNED, "renderer output changed: {got:#x?}");
+}
+
+/// Update together with a note in docs/data.md when the renderer changes on purpose.
+const PINNED: [u64; 3] = [0xdbdf_2288_9edb_9ae4, 0x4af8_a6cf_4267_ac13, 0xccff_6e21_f6c6_453d];

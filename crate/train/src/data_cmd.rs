@@ -95,7 +95,18 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
-        DataCommand::Preview { seed, count, width, height, out, layout, drive, step, cityscapes, split } => {
+        DataCommand::Preview {
+            seed,
+            count,
+            width,
+            height,
+            out,
+            layout,
+            drive,
+            step,
+            cityscapes,
+            split,
+        } => {
             let split: Split = split.parse()?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let real = match &cityscapes {
@@ -108,22 +119,38 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     (format!("{split}_{index:05}"), ds.get(index)?)
                 } else if drive {
                     let frame = k.checked_mul(step).context("frame index overflows")?;
-                    (format!("drive{seed}_{frame:05}"), drive_frame(seed, frame, width, height)?)
+                    (
+                        format!("drive{seed}_{frame:05}"),
+                        drive_frame(seed, frame, width, height)?,
+                    )
                 } else {
                     let s = seed.checked_add(k as u64).context("seed overflows")?;
-                    (format!("scene{s}"), splitfeat_data::render_scene(s, width, height)?)
+                    (
+                        format!("scene{s}"),
+                        splitfeat_data::render_scene(s, width, height)?,
+                    )
                 };
                 write_preview(&out, &name, &sample, layout)?;
             }
             println!("wrote {count} previews to {}", out.display());
             Ok(())
         }
-        DataCommand::Stats { split, count, width, height, cityscapes, json } => {
+        DataCommand::Stats {
+            split,
+            count,
+            width,
+            height,
+            cityscapes,
+            json,
+        } => {
             let split: Split = split.parse()?;
             let (ds, source): (Box<dyn Dataset>, String) = match cityscapes {
                 Some(root) => {
                     let ds = CityscapesDataset::open(&root, split, width, height)?;
-                    (Box::new(ds), format!("cityscapes {} ({split})", root.display()))
+                    (
+                        Box::new(ds),
+                        format!("cityscapes {} ({split})", root.display()),
+                    )
                 }
                 None => (
                     Box::new(SyntheticDataset::new(split, count, width, height)?),
@@ -160,7 +187,13 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DataCommand::Export { split, count, width, height, out } => {
+        DataCommand::Export {
+            split,
+            count,
+            width,
+            height,
+            out,
+        } => {
             let split: Split = split.parse()?;
             let ds = SyntheticDataset::new(split, count, width, height)?;
             for start in (0..count).step_by(BATCH) {
@@ -169,7 +202,10 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|&i| split.seed(i).context("index past the end of the split"))
                     .collect::<anyhow::Result<_>>()?;
-                for (sample, seed) in render_batch(&seeds, ds.width, ds.height)?.iter().zip(&seeds) {
+                for (sample, seed) in render_batch(&seeds, ds.width, ds.height)?
+                    .iter()
+                    .zip(&seeds)
+                {
                     let stem = format!("synthetic_{:06}_{:06}", seed / 1_000_000, seed % 1_000_000);
                     write_frame(&FramePaths::new(&out, split, "synthetic", &stem), sample)?;
                 }
@@ -183,13 +219,29 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
 fn write_preview(dir: &Path, name: &str, s: &Sample, layout: Layout) -> anyhow::Result<()> {
     if matches!(layout, Layout::Panel | Layout::Both) {
         let (w, h, px) = preview_panel(s, 4);
-        write_png(&dir.join(format!("{name}.png")), w, h, PixelFormat::Rgb, &px)?;
+        write_png(
+            &dir.join(format!("{name}.png")),
+            w,
+            h,
+            PixelFormat::Rgb,
+            &px,
+        )?;
     }
     if matches!(layout, Layout::Separate | Layout::Both) {
         let (w, h) = (s.width, s.height);
         let disp = disparity_to_rgb(&s.disparity, max_disparity(&s.disparity));
-        for (suffix, px) in [("image", &s.rgb), ("labels", &labels_to_rgb(&s.labels)), ("disparity", &disp)] {
-            write_png(&dir.join(format!("{name}_{suffix}.png")), w, h, PixelFormat::Rgb, px)?;
+        for (suffix, px) in [
+            ("image", &s.rgb),
+            ("labels", &labels_to_rgb(&s.labels)),
+            ("disparity", &disp),
+        ] {
+            write_png(
+                &dir.join(format!("{name}_{suffix}.png")),
+                w,
+                h,
+                PixelFormat::Rgb,
+                px,
+            )?;
         }
     }
     Ok(())
@@ -210,7 +262,11 @@ fn print_stats(s: &Stats, source: &str, width: u32, height: u32) {
             100.0 * s.class_samples[id] as f64 / s.samples as f64
         );
     }
-    println!("{:<14} {:>9.3}", "ignore", 100.0 * s.ignore_pixels as f64 / s.pixels.max(1) as f64);
+    println!(
+        "{:<14} {:>9.3}",
+        "ignore",
+        100.0 * s.ignore_pixels as f64 / s.pixels.max(1) as f64
+    );
     let valid = 100.0 * s.valid_disparity as f64 / s.pixels.max(1) as f64;
     if s.valid_disparity == 0 {
         println!("disparity: no valid pixels");

@@ -1,6 +1,8 @@
 //! `splitfeat`: generate data, train, evaluate and export models.
 
+mod bench_step;
 mod checkpoint;
+mod data_cmd;
 mod eval;
 mod export;
 mod fsutil;
@@ -22,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generated scenes: preview PNGs and statistics.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
     /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
     Train(train::TrainArgs),
     /// Parameters and multiply-accumulates of each preset.
@@ -30,6 +35,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a checkpoint's edge and heads into the assets directory and manifest.
     Export(export::ExportArgs),
+    /// Time one training step of burn against PyTorch
+    BenchStep(bench_step::BenchStepArgs),
 }
 
 fn main() -> Result<()> {
@@ -42,7 +49,9 @@ fn main() -> Result<()> {
             let summary = train::run(&args, stop)?;
             eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
         }
+        Command::Data(cmd) => data_cmd::run(cmd)?,
         Command::Info => info::run()?,
+        Command::BenchStep(args) => bench_step::run(args)?,
         Command::Eval(args) => {
             eval::run(&args)?;
         }

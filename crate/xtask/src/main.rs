@@ -1,14 +1,17 @@
 //! Project tasks: `cargo xtask <command>` (alias in .cargo/config.toml).
 //!
-//! - `test`:  every test: the Rust workspace, the wasm32 build of core, the browser tests.
 //! - `demo`:  builds the WASM edge, starts the cloud server on 127.0.0.1, prints the URL.
+//! - `test`:  every test: the Rust workspace, the wasm32 build of core, the browser tests.
 //! - `bench`: criterion benchmarks (feature codecs, scene generation).
+//! - `load`:  bounded load test of the cloud server on loopback.
 
+mod load;
 mod process;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use process::{cargo, run};
@@ -22,6 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build the WASM edge and serve the demo (page + cloud API) on 127.0.0.1.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Build the wasm in the dev profile (faster to build, slower to run).
+        #[arg(long)]
+        dev: bool,
+    },
     /// Run every test (Rust workspace, wasm32 build, browser tests).
     Test {
         /// Skip the browser tests (no Chromium needed).
@@ -32,6 +43,11 @@ enum Command {
     Bench {
         /// Extra arguments for criterion (after `--`).
         #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Load-test the cloud server on loopback (see `cargo xtask load --help`).
+    Load {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }
@@ -45,13 +61,24 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = root();
     match cli.command {
+        Command::Demo { port, dev } => demo(&root, port, !dev),
         Command::Test { no_browser } => test(&root, no_browser),
         Command::Bench { args } => {
             let mut a = vec!["bench", "-p", "splitfeat-core", "-p", "splitfeat-data", "--"];
             a.extend(args.iter().map(String::as_str));
             cargo(&root, &a)
         }
+        Command::Load { args } => load::run(&args),
     }
+}
+
+fn demo(root: &Path, port: u16, release: bool) -> Result<()> {
+    wasm::build_wasm(release)?;
+    cargo(root, &["build", "--release", "-p", "splitfeat-cloud"])?;
+    let bin = root.join("target/release/splitfeat-cloud");
+    let port = port.to_string();
+    eprintln!("xtask: starting the cloud; open the URL it prints (Ctrl-C stops it)");
+    run(root, bin.to_str().context("non-UTF-8 path")?, &["--port", &port, "--www", "www", "--assets", "assets"])
 }
 
 fn test(root: &Path, no_browser: bool) -> Result<()> {
@@ -61,6 +88,9 @@ fn test(root: &Path, no_browser: bool) -> Result<()> {
         eprintln!("xtask: browser tests skipped (--no-browser)");
         return Ok(());
     }
-    let _ = run;
-    Ok(())
+    wasm::build_wasm(true)?;
+    cargo(root, &["build", "-p", "splitfeat-cloud"])?;
+    let tests = root.join("tests");
+    run(&tests, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    run(&tests, "npm", &["test"])
 }

@@ -57,6 +57,9 @@ pub fn build_wasm(release: bool) -> Result<PathBuf> {
     bindgen
         .input_path(&wasm)
         .web(true)?
+        // As the CLI's `--target web`: `init()` without arguments finds the module
+        // next to the JS file.
+        .omit_default_module_path(false)
         .typescript(true)
         .debug(!release)
         .keep_debug(!release)

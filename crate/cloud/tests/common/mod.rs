@@ -32,17 +32,21 @@ impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let models = write_assets(dir.path(), &["a", "b"]).expect("fixture assets");
-        assert_ne!(models[0].entry.id, models[1].entry.id, "fixture models must differ");
+        assert_ne!(
+            models[0].entry.id, models[1].entry.id,
+            "fixture models must differ"
+        );
         Fixture { dir, models }
     }
 
     /// A configuration serving these assets on an ephemeral port.
     pub fn config(&self) -> Config {
-        let mut c = Config::default();
-        c.port = 0;
-        c.assets = self.dir.path().to_path_buf();
-        c.www = self.dir.path().join("www");
-        c
+        Config {
+            port: 0,
+            assets: self.dir.path().to_path_buf(),
+            www: self.dir.path().join("www"),
+            ..Config::default()
+        }
     }
 
     /// A valid stream for model `i` of a deterministic 40x70 test image.
@@ -71,7 +75,11 @@ impl TestServer {
         let handle = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
-        TestServer { addr, shutdown: Some(tx), handle }
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            handle,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -87,7 +95,10 @@ impl TestServer {
 
     pub async fn stop(mut self) {
         self.begin_shutdown();
-        self.handle.await.expect("server task").expect("server result");
+        self.handle
+            .await
+            .expect("server task")
+            .expect("server result");
     }
 }
 
@@ -96,7 +107,9 @@ pub fn client() -> Client<HttpConnector, ReqBody> {
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> ReqBody {
-    Full::new(bytes.into()).map_err(|e: Infallible| -> BoxError { match e {} }).boxed()
+    Full::new(bytes.into())
+        .map_err(|e: Infallible| -> BoxError { match e {} })
+        .boxed()
 }
 
 pub struct Reply {
@@ -131,10 +144,17 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Req
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = client().request(req.body(body).expect("request")).await.expect("response");
+    let resp = client()
+        .request(req.body(body).expect("request"))
+        .await
+        .expect("response");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 pub async fn get(url: &str) -> Reply {
@@ -142,5 +162,11 @@ pub async fn get(url: &str) -> Reply {
 }
 
 pub async fn post_stream(url: &str, body: Vec<u8>) -> Reply {
-    send(Method::POST, url, &[("content-type", "application/octet-stream")], full(body)).await
+    send(
+        Method::POST,
+        url,
+        &[("content-type", "application/octet-stream")],
+        full(body),
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 //!
 //! Planes of up to 8 bits are stored as 8-bit samples, deeper planes as 16-bit
 //! (big-endian, as PNG defines). Encoder settings: see [`DEFLATE_LEVEL`] and
-//! [`FILTER`].
+//! [`FILTERS`].
 
 use std::io::Cursor;
 
@@ -11,16 +11,16 @@ use png::{BitDepth, ColorType, DeflateCompression, Filter};
 use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
 use crate::tiling::Plane;
 
-/// zlib level 9: on feature images about 1 % smaller than level 6, at roughly
-/// 2-3x the encode time, which is still small next to the edge network's forward
-/// pass (docs/results-codec.md has the measurement).
+/// zlib level 9: on feature images about 1 % smaller than level 6 at 2-3x the
+/// encode time (docs/results-codec.md).
 pub const DEFLATE_LEVEL: u8 = 9;
 
-/// No row filter. Feature images are mostly zeros with unrelated neighbouring
-/// tiles; every prediction filter turns zero runs into noise, and the png crate's
-/// default (per-row adaptive) came out 7-25 % larger than no filter on every test
-/// tensor (docs/results-codec.md).
-pub const FILTER: Filter = Filter::NoFilter;
+/// Row filters the encoder tries; it keeps the smaller file. On sparse ReLU
+/// features no filter wins by 20-25 % (prediction turns zero runs into noise); on
+/// spatially smooth features, which the compressibility loss produces, the png
+/// crate's per-row adaptive filter wins by about 10 %. PNG is the reference codec
+/// of every rate comparison, so it gets the better of the two (docs/results-codec.md).
+pub const FILTERS: [Filter; 2] = [Filter::NoFilter, Filter::Adaptive];
 
 /// DEFLATE expands at most 1032:1 (258-byte matches coded in under two bits each);
 /// a payload too short for the expected image even at that ratio is refused before
@@ -80,7 +80,14 @@ impl FeatureCodec for PngCodec {
     }
 
     fn encode(&self, plane: &Plane) -> Result<Vec<u8>, CodecError> {
-        Self::encode_with(plane, DeflateCompression::Level(DEFLATE_LEVEL), FILTER)
+        let mut best: Option<Vec<u8>> = None;
+        for filter in FILTERS {
+            let png = Self::encode_with(plane, DeflateCompression::Level(DEFLATE_LEVEL), filter)?;
+            if best.as_ref().is_none_or(|b| png.len() < b.len()) {
+                best = Some(png);
+            }
+        }
+        best.ok_or_else(|| CodecError::Png("no filter configured".into()))
     }
 
     fn decode(
