@@ -780,9 +780,9 @@ async function main() {
   document.body.dataset.state = "ready";
 }
 
-/** Resolves when the frame loop has nothing left to do. */
+/** Resolves when the frame loop has nothing left to do (at once for live inputs). */
 async function waitForIdle() {
-  while (pumping || dirty) {
+  while ((pumping || dirty) && !state.source?.live) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     if (dirty && !pumping) {
       if (!state.source || !state.weights) break;

@@ -33,6 +33,14 @@ struct GroundTable {
 }
 
 impl GroundTable {
+    /// Bins overlapping the z range `a..b`.
+    fn bins(&self, a: f32, b: f32) -> std::ops::Range<usize> {
+        let n = self.shadow.len();
+        let lo = ((a - self.z0) / BIN_M).floor().clamp(0.0, n as f32) as usize;
+        let hi = ((b - self.z0) / BIN_M).ceil().clamp(0.0, n as f32) as usize;
+        lo..hi
+    }
+
     #[inline]
     fn bin(&self, z: f32) -> Option<usize> {
         let b = (z - self.z0) * (1.0 / BIN_M);
@@ -79,20 +87,16 @@ impl<'a> View<'a> {
         for index in first..=last {
             let ch = world.chunk(index);
             for &(a, b, edge) in &ch.shadows {
-                for_bins(&table, a, b, |i| {
+                for i in table.bins(a, b) {
                     let cur = table.shadow[i];
-                    // The shadow edge nearest the street wins.
+                    // Where shadows overlap, the edge nearest the street wins.
                     if cur.is_nan() || (edge - cur) * sun_side < 0.0 {
-                        Some(i)
-                    } else {
-                        None
+                        table.shadow[i] = edge;
                     }
-                })
-                .into_iter()
-                .for_each(|i| table.shadow[i] = edge);
+                }
             }
             for &(side, a, b) in &ch.paved {
-                for i in for_bins(&table, a, b, Some) {
+                for i in table.bins(a, b) {
                     table.paved[side][i] = true;
                 }
             }
@@ -597,19 +601,6 @@ impl<'a> View<'a> {
             disparity: cv.disparity,
         }
     }
-}
-
-/// Bins overlapping z range `a..b` for which `keep` returns an index.
-fn for_bins(
-    t: &GroundTable,
-    a: f32,
-    b: f32,
-    mut keep: impl FnMut(usize) -> Option<usize>,
-) -> Vec<usize> {
-    let n = t.shadow.len();
-    let lo = ((a - t.z0) / BIN_M).floor().max(0.0) as usize;
-    let hi = (((b - t.z0) / BIN_M).ceil().max(0.0) as usize).min(n);
-    (lo..hi).filter_map(&mut keep).collect()
 }
 
 /// Pixel index range whose centres lie in `lo..hi` (image coordinates), clipped.

@@ -289,6 +289,7 @@ pub(crate) struct Side {
     pub style: u32,
     pub tree_spacing: Option<f32>,
     pub lamp_spacing: Option<f32>,
+    /// Usual most pedestrians per chunk (a group of three may add to it).
     pub people: u32,
 }
 

@@ -87,10 +87,16 @@ struct Report {
     bits: u8,
     steps: usize,
     warmup: usize,
+    /// 1-minute load average when the bench started (Linux): above the core count, the
+    /// timings include waiting for CPUs that other processes hold.
+    load_average: Option<f64>,
+    cpus: usize,
     burn: FrameworkResult,
     torch: Option<Value>,
     /// burn median / PyTorch median (wall clock per step).
     ratio: Option<f64>,
+    /// burn / PyTorch median CPU time (user + system, all threads) per step.
+    cpu_ratio: Option<f64>,
     /// Why PyTorch was not timed, if it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     torch_skipped: Option<String>,
@@ -161,6 +167,11 @@ fn cpu_time_ms() -> Option<f64> {
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // The kernel reports in USER_HZ, which is 100 on every Linux ABI.
     Some(ticks * 10.0)
+}
+
+/// The 1-minute load average (Linux).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// Threads burn's CPU backend computes with (its rayon pool: `RAYON_NUM_THREADS`, else
@@ -373,10 +384,25 @@ fn print_table(report: &Report) {
     let t = report.torch.as_ref();
     let tf = |key: &str| t.and_then(|t| t.get(key)).and_then(Value::as_f64);
     println!(
-        "training step of the `{}` network: batch {} x 3x{}x{}, lambda {}, {}-bit noise; {} warm-up + {} timed steps",
-        report.preset, report.batch, report.height, report.width, report.lambda, report.bits, report.warmup, report.steps
+        "training step of the `{}` network: batch {} x 3x{}x{}, lambda {}, {}-bit noise; \
+         {} warm-up + {} timed steps",
+        report.preset,
+        report.batch,
+        report.height,
+        report.width,
+        report.lambda,
+        report.bits,
+        report.warmup,
+        report.steps
     );
-    println!("{:<34} {:>12} {:>10} {:>12} {:>13} {:>8} {:>9}", "", "median ms", "p90 ms", "CPU ms/step", "peak RSS MiB", "threads", "params");
+    if let Some(load) = report.load_average {
+        let note = if load > report.cpus as f64 { " (busy: timings include waiting for CPUs)" } else { "" };
+        println!("{} logical CPUs, load average {load:.2} at start{note}", report.cpus);
+    }
+    println!(
+        "{:<34} {:>12} {:>10} {:>12} {:>13} {:>8} {:>9}",
+        "", "median ms", "p90 ms", "CPU ms/step", "peak RSS MiB", "threads", "params"
+    );
     println!(
         "{:<34} {:>12.1} {:>10.1} {:>12} {:>13} {:>8} {:>9}",
         b.framework,
@@ -412,7 +438,12 @@ fn print_table(report: &Report) {
         }
     }
     match (report.ratio, &report.torch_skipped) {
-        (Some(r), _) => println!("\nratio burn / pytorch (median wall time per step): {r:.2}"),
+        (Some(r), _) => {
+            println!("\nratio burn / pytorch (median wall time per step): {r:.2}");
+            if let Some(c) = report.cpu_ratio {
+                println!("ratio burn / pytorch (median CPU time per step):  {c:.2}");
+            }
+        }
         (None, Some(why)) => println!("\nPyTorch not timed: {why}"),
         (None, None) => {}
     }
@@ -425,6 +456,7 @@ pub fn run(args: BenchStepArgs) -> Result<()> {
     splitfeat_core::quant::check_bits(args.bits)?;
     let config = Preset::Tiny.config();
     let threads = compute_threads();
+    let load = load_average();
 
     if !args.json {
         eprintln!("burn: {} warm-up + {} timed steps ...", args.warmup, args.steps);
@@ -445,6 +477,11 @@ pub fn run(args: BenchStepArgs) -> Result<()> {
         .and_then(Value::as_f64)
         .filter(|&t| t > 0.0)
         .map(|t| burn.ms_per_step_median / t);
+    let torch_cpu = torch.as_ref().and_then(|t| t.get("cpu_ms_per_step_median")).and_then(Value::as_f64);
+    let cpu_ratio = match (burn.cpu_ms_per_step_median, torch_cpu) {
+        (Some(b), Some(t)) if t > 0.0 => Some(b / t),
+        _ => None,
+    };
     let report = Report {
         preset: Preset::Tiny.name(),
         batch: args.batch,
@@ -454,9 +491,12 @@ pub fn run(args: BenchStepArgs) -> Result<()> {
         bits: args.bits,
         steps: args.steps,
         warmup: args.warmup,
+        load_average: load,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         burn,
         torch,
         ratio,
+        cpu_ratio,
         torch_skipped,
     };
     if args.json {
@@ -474,7 +514,13 @@ mod tests {
     #[test]
     fn hash32_matches_the_python_reference_values() {
         // hash32 of these indices as computed by bench/torch_tiny.py.
-        let cases = [(0, 0), (1, 1_667_036_862), (12_345, 804_843_470), ((1 << 24) + 7, 1_105_456_322), ((2 << 24) + 999_999, 3_357_093_879)];
+        let cases = [
+            (0, 0),
+            (1, 1_667_036_862),
+            (12_345, 804_843_470),
+            ((1 << 24) + 7, 1_105_456_322),
+            ((2 << 24) + 999_999, 3_357_093_879),
+        ];
         for (i, expected) in cases {
             assert_eq!(hash32(i), expected, "hash32({i})");
         }

@@ -272,7 +272,7 @@ fn print_stats(s: &Stats, source: &str, width: u32, height: u32) {
         println!("disparity: no valid pixels");
     } else {
         println!(
-            "disparity (px at width {width}): min {:.3}, max {:.2}, mean {:.2}, valid {valid:.1} % of pixels",
+            "disparity (px at width {width}): min {:.4}, max {:.2}, mean {:.2}, valid {valid:.1} % of pixels",
             s.disparity_min,
             s.disparity_max,
             s.disparity_mean()
