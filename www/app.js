@@ -154,6 +154,7 @@ function showModel() {
   } else if (model.eval) {
     parts.push(`no evaluation for ${codecName()}`);
   }
+  if (state.models.length < 2) parts.push("only one model is installed: export more lambdas to compare rates");
   $("#model-info").textContent = parts.join(" · ");
   if (model.served === false) {
     banner("served", "warn", `The server has not loaded model “${model.name}”; it will refuse these features.`);
@@ -231,9 +232,12 @@ function showBackend() {
   const webgpuOption = $('#backend option[value="webgpu"]');
   webgpuOption.disabled = state.gpu ? !state.gpu.available : false;
   webgpuOption.textContent = state.gpu?.available ? `WebGPU${state.gpu.software ? " (software)" : ""}` : "WebGPU (unavailable)";
-  const note = c ? ` · auto: CPU ${ms(c.cpu)} vs WebGPU ${ms(c.webgpu)} per frame` : "";
   $("#backend-note")?.remove();
-  if (note) $("#backend").after(el("p", { id: "backend-note", class: "note" }, note.slice(3)));
+  if (c && state.pref === "auto") {
+    const gpuName = state.gpu?.software ? "WebGPU (software adapter)" : "WebGPU";
+    const note = `Measured: CPU ${ms(c.cpu)}, ${gpuName} ${ms(c.webgpu)} per frame; using ${state.backend === "webgpu" ? "WebGPU" : "the CPU"}.`;
+    $("#backend").after(el("p", { id: "backend-note", class: "note" }, note));
+  }
 }
 
 async function ensureSession(backend) {
@@ -422,6 +426,7 @@ async function sendToCloud(encoded, frame) {
     const { response, roundTripMs, networkMs } = await infer(base, encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
     state.cloudError = null;
     banner("cloud", null);
+    delete $("#outputs-card").dataset.stale;
     setCloud(true, `Cloud: ${base ? new URL(base).host : location.host}`);
     await showOutputs(response, frame);
     showTimings(encoded, response, networkMs, roundTripMs);
@@ -430,8 +435,9 @@ async function sendToCloud(encoded, frame) {
   } catch (err) {
     state.cloudError = err;
     setCloud(false, err.kind === "unreachable" ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
+    $("#outputs-card").dataset.stale = "true";
     const text = err.kind === "unreachable"
-      ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; outputs below are stale.`
+      ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; the outputs shown are from the last frame the cloud answered.`
       : `The cloud refused the features: ${err.message}`;
     banner("cloud", "error", text, state.source?.live ? null : { label: "Retry", run: () => schedule() });
     showTimings(encoded, null, null, null);
@@ -487,7 +493,8 @@ function showLegend(classPixels) {
   const present = total ? items.filter((c) => c.pixels > 0).sort((a, b) => b.pixels - a.pixels) : items;
   $("#legend").replaceChildren(
     ...present.map((c) => {
-      const share = total ? ` ${fixed((100 * c.pixels) / total, c.pixels / total < 0.01 ? 1 : 0)}%` : "";
+      const p = (100 * c.pixels) / total;
+      const share = total ? ` ${p < 0.1 ? "<0.1" : fixed(p, p < 1 ? 1 : 0)}%` : "";
       const swatch = el("span", { class: "swatch", style: `background: rgb(${c.color.join(",")})` });
       return el("li", { title: `trainId ${c.train_id}` }, swatch, `${c.name}`, el("small", {}, share));
     }),

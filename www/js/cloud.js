@@ -24,7 +24,7 @@ async function request(url, init, timeoutMs) {
     return await fetch(url, { ...init, signal: controller.signal });
   } catch (err) {
     const why = err.name === "AbortError" ? `no answer within ${timeoutMs / 1000} s` : err.message;
-    throw new CloudError("unreachable", `cloud unreachable at ${url.split("?")[0]} (${why})`);
+    throw new CloudError("unreachable", `${new URL(url, location.href).origin} did not answer: ${why}`);
   } finally {
     clearTimeout(timer);
   }

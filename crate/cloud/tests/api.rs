@@ -594,27 +594,49 @@ async fn a_panic_in_the_model_is_a_500_and_the_server_survives() {
 
     let fx = Fixture::new();
     let config = fx.config();
-    let state = tokio::task::spawn_blocking(move || AppState::new(config)).await.unwrap().unwrap();
+    let state = tokio::task::spawn_blocking(move || AppState::new(config))
+        .await
+        .unwrap()
+        .unwrap();
 
     // A model whose runtime believes the bottleneck has 8 channels while its heads
     // take 16: the stream decodes, and the heads' first convolution panics in burn.
     let entry = fx.models[0].entry.clone();
     let heads = std::fs::read(fx.dir.path().join(&entry.heads.path)).unwrap();
     let id = fx.models[0].edge.model_id;
-    let mut runtime = CloudRuntime::load(entry.config.clone(), &heads, id, &Device::flex()).unwrap();
+    let mut runtime =
+        CloudRuntime::load(entry.config.clone(), &heads, id, &Device::flex()).unwrap();
     runtime.config.stages.last_mut().unwrap().channels = 8;
     let mut models = Models::new();
-    models.insert(entry.id.clone(), Arc::new(LoadedModel { entry: entry.clone(), runtime }));
-    let state = AppState { models: Arc::new(models), ..state };
+    models.insert(
+        entry.id.clone(),
+        Arc::new(LoadedModel {
+            entry: entry.clone(),
+            runtime,
+        }),
+    );
+    let state = AppState {
+        models: Arc::new(models),
+        ..state
+    };
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
 
-    let stream = encode_features(&[0.25; 8 * 4 * 8], FeatureShape::new(8, 4, 8), id, CodecId::Png, 8).unwrap();
+    let stream = encode_features(
+        &[0.25; 8 * 4 * 8],
+        FeatureShape::new(8, 4, 8),
+        id,
+        CodecId::Png,
+        8,
+    )
+    .unwrap();
     let url = format!("http://{addr}/v1/infer?model={}", entry.id);
     for _ in 0..2 {
-        post_stream(&url, stream.bytes.clone()).await.assert_error(500, "internal");
+        post_stream(&url, stream.bytes.clone())
+            .await
+            .assert_error(500, "internal");
     }
     let health = get(&format!("http://{addr}/healthz")).await;
     assert_eq!(health.status, 200);

@@ -316,7 +316,7 @@ fn scenes_are_pinned() {
     assert_eq!(got, PINNED, "renderer output changed: {got:#x?}");
 }
 
-/// Update together with a note in docs/data.md when the renderer changes on purpose.
+/// Updated when the renderer changes on purpose (and the validation figures with it).
 const PINNED: [u64; 3] = [
     0x9541_2247_10bd_c255,
     0x7e31_a8bf_1314_484d,

@@ -365,6 +365,14 @@ mod tests {
         c.0
     }
 
+    /// The device RNG is process-global: tests that train take turns, or one test's
+    /// initialisation would draw from another's seed.
+    static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("splitfeat-train-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -391,6 +399,7 @@ mod tests {
 
     #[test]
     fn resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
+        let _turn = serial();
         let stop = Arc::new(AtomicBool::new(false));
         let straight = tmp("straight");
         run(&args(&straight, 4), stop.clone()).unwrap();
@@ -427,6 +436,7 @@ mod tests {
 
     #[test]
     fn a_few_steps_lower_the_loss() {
+        let _turn = serial();
         let out = tmp("smoke");
         let mut a = args(&out, 12);
         a.lambda = 0.0;
@@ -445,6 +455,7 @@ mod tests {
 
     #[test]
     fn an_existing_run_is_not_overwritten_and_bad_flags_are_rejected() {
+        let _turn = serial();
         let out = tmp("exists");
         run(&args(&out, 1), Arc::new(AtomicBool::new(false))).unwrap();
         let err = run(&args(&out, 1), Arc::new(AtomicBool::new(false))).unwrap_err();
