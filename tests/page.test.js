@@ -117,6 +117,36 @@ describe("page with the shipped models", { skip }, () => {
     await screenshot(page, "page-high-lambda");
   });
 
+  test("codec, JPEG quality and bit depth reach the bitstream and the cloud", async (t) => {
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu`);
+    await waitReady(page);
+    const last = () => page.evaluate(() => ({ ...window.splitfeat.state.lastEncode, bitstream: null, tiled: null }));
+    const settle = async (check) => {
+      await page.waitForFunction(check, null, { timeout: 60_000 });
+      await page.evaluate(() => window.splitfeat.waitForIdle());
+    };
+
+    await page.locator('#codec [data-codec="jpeg"]').click();
+    await settle(() => window.splitfeat.state.lastEncode?.codec === "jpeg90");
+    assert.equal(await page.isDisabled('#bits option[value="6"]'), true, "JPEG carries 8-bit planes only");
+    await page.locator("#jpeg-quality").fill("50");
+    await settle(() => window.splitfeat.state.lastEncode?.codec === "jpeg50");
+    const jpeg50 = await last();
+
+    await page.locator('#codec [data-codec="png"]').click();
+    await page.selectOption("#bits", "6");
+    await settle(() => window.splitfeat.state.lastEncode?.codec === "png" && window.splitfeat.state.lastEncode?.bits === 6);
+    const png6 = await last();
+    assert.equal(png6.bits, 6);
+    assert.ok(jpeg50.byteCount > 0 && png6.byteCount > 0);
+    const s = await shown(page);
+    assert.equal(s.cloud, "ok");
+    assert.equal(s.bytes, png6.byteCount);
+    assert.deepEqual(await banners(page), {});
+  });
+
   test("the browser's CPU bitstream equals the native one for a fixed image", async (t) => {
     const { page, close } = await launch();
     t.after(close);
@@ -177,6 +207,25 @@ describe("page with the shipped models", { skip }, () => {
     assert.equal(await waitReady(page), "failed");
     const b = await banners(page);
     assert.match(b.fatal ?? "", /failed to load: edge weights rejected: .*sha256/);
+  });
+
+  test("plays the drive sequence frame by frame", async (t) => {
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu`);
+    await waitReady(page);
+    await page.locator('[data-tab="drive"]').click();
+    await page.locator("#drive-toggle").click();
+    await waitFrames(page, 4);
+    const s = await shown(page);
+    const label = await page.textContent("#input-label");
+    assert.match(label, /frame \d+\/\d+/);
+    assert.match(s.kbps, /^\d/);
+    assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s at [\d.]+ fps/);
+    await screenshot(page, "page-drive");
+    await page.locator("#drive-toggle").click();
+    const stopped = await page.evaluate(() => window.splitfeat.state.source.live);
+    assert.equal(stopped, false);
   });
 
   test("runs the webcam through the edge (fake camera)", async (t) => {

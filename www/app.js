@@ -214,7 +214,7 @@ async function probeGpu() {
 function describeBackend(backend) {
   if (backend === "webgpu") {
     const name = state.gpu?.name ? ` · ${state.gpu.name}` : "";
-    return `WebGPU${name}`;
+    return `WebGPU${name}${state.gpu?.software ? " (software)" : ""}`;
   }
   return "CPU · wasm SIMD";
 }
@@ -396,20 +396,43 @@ function showEncoded(r, frame) {
   bitrateChart.push(r.byteCount, `λ ${fmtLambda(model.lambda)}`, modelColour(state.modelIndex, state.models.length));
   const s = r.featureShape;
   $("#feature-shape").textContent = `${s.channels} × ${s.height} × ${s.width} at ${r.bits} bits · range ${fixed(r.min, 2)}…${fixed(r.max, 2)}`;
-  const canvas = $("#features-canvas");
-  canvas.width = r.tiled.width;
-  canvas.height = r.tiled.height;
-  const rgba = new Uint8ClampedArray(r.tiled.width * r.tiled.height * 4);
-  for (let i = 0; i < r.tiled.pixels.length; i++) {
-    const v = r.tiled.pixels[i];
-    rgba[i * 4] = v;
-    rgba[i * 4 + 1] = v;
-    rgba[i * 4 + 2] = v;
+  drawTiles(r.tiled, s);
+  updateRatePoint();
+}
+
+/** The tiled feature image, enlarged without smoothing, with the tile borders drawn. */
+const tileSource = document.createElement("canvas");
+function drawTiles(tiled, shape) {
+  const { width, height, pixels } = tiled;
+  tileSource.width = width;
+  tileSource.height = height;
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < pixels.length; i++) {
+    rgba[i * 4] = pixels[i];
+    rgba[i * 4 + 1] = pixels[i];
+    rgba[i * 4 + 2] = pixels[i];
     rgba[i * 4 + 3] = 255;
   }
-  canvas.getContext("2d").putImageData(new ImageData(rgba, r.tiled.width, r.tiled.height), 0, 0);
-  state.edgeTimings = { ...r.timings, backend: r.backend };
-  updateRatePoint();
+  tileSource.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
+  const scale = Math.max(1, Math.floor(768 / width));
+  const canvas = $("#features-canvas");
+  canvas.width = width * scale;
+  canvas.height = height * scale;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tileSource, 0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "rgba(56, 189, 248, 0.35)";
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let x = shape.width; x < width; x += shape.width) {
+    ctx.moveTo(x * scale + 0.5, 0);
+    ctx.lineTo(x * scale + 0.5, canvas.height);
+  }
+  for (let y = shape.height; y < height; y += shape.height) {
+    ctx.moveTo(0, y * scale + 0.5);
+    ctx.lineTo(canvas.width, y * scale + 0.5);
+  }
+  ctx.stroke();
 }
 
 // ---------------------------------------------------------------- cloud

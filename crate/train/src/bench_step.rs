@@ -120,13 +120,13 @@ fn synthetic_batch(n: usize, h: usize, w: usize, device: &Device) -> Batch {
     let labels: Vec<u8> = (0..px)
         .map(|i| {
             let v = hash32(i + (1 << 24));
-            if v % 10 == 0 { 255 } else { (v % 19) as u8 }
+            if v.is_multiple_of(10) { 255 } else { (v % 19) as u8 }
         })
         .collect();
     let disparity: Vec<f32> = (0..px)
         .map(|i| {
             let v = hash32(i + (2 << 24));
-            if v % 5 == 0 { 0.0 } else { (v % 6400) as f32 / 100.0 }
+            if v.is_multiple_of(5) { 0.0 } else { (v % 6400) as f32 / 100.0 }
         })
         .collect();
     Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
@@ -315,7 +315,7 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
 
 fn default_script() -> PathBuf {
     let from_manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TORCH_SCRIPT);
-    if from_manifest.exists() { from_manifest } else { PathBuf::from(TORCH_SCRIPT) }
+    from_manifest.canonicalize().unwrap_or_else(|_| PathBuf::from(TORCH_SCRIPT))
 }
 
 fn python_has_torch(python: &Path) -> bool {
@@ -540,9 +540,9 @@ mod tests {
         let device = Device::flex();
         let b = synthetic_batch(1, 8, 16, &device);
         let labels = b.labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
-        assert!(labels.iter().any(|&l| l == 255));
+        assert!(labels.contains(&255));
         assert!(labels.iter().all(|&l| l == 255 || (0..19).contains(&l)));
         let disp = b.disparity.into_data().try_to_vec::<f32>().unwrap();
-        assert!(disp.iter().any(|&d| d == 0.0) && disp.iter().any(|&d| d > 0.0));
+        assert!(disp.contains(&0.0) && disp.iter().any(|&d| d > 0.0));
     }
 }

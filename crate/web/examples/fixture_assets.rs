@@ -51,8 +51,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eval: None,
         });
     }
-    let manifest = Manifest { version: MANIFEST_VERSION, models };
-    std::fs::write(out.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        models,
+    };
+    std::fs::write(
+        out.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
     for m in &manifest.models {
         println!("{} {} lambda {}", m.id, m.name, m.lambda);
     }

@@ -62,13 +62,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let manifest = Manifest::parse(&std::fs::read(args.assets.join("manifest.json"))?)?;
     let entry = match &args.model {
-        Some(id) => manifest.models.iter().find(|m| &m.id == id || &m.name == id).ok_or(format!("no model {id}"))?,
-        None => manifest.models.first().ok_or("the manifest lists no model")?,
+        Some(id) => manifest
+            .models
+            .iter()
+            .find(|m| &m.id == id || &m.name == id)
+            .ok_or(format!("no model {id}"))?,
+        None => manifest
+            .models
+            .first()
+            .ok_or("the manifest lists no model")?,
     };
     let weights = std::fs::read(args.assets.join(&entry.edge.path))?;
     let (width, height, rgb) = read_png_rgb(&args.image)?;
 
-    let acquired = Acquired { device: Device::flex(), backend: Backend::Cpu, fallback_reason: None };
+    let acquired = Acquired {
+        device: Device::flex(),
+        backend: Backend::Cpu,
+        fallback_reason: None,
+    };
     let session = block_on(EdgeSession::on_device(entry.clone(), &weights, acquired))?;
     let out = block_on(session.encode(&rgb, width, height, &args.codec, args.bits))?;
 
@@ -94,7 +105,12 @@ fn compare(a: &[u8], b: &[u8]) -> Result<serde_json::Value, Box<dyn std::error::
     let (ha, pa) = bitstream::parse(a, &Limits::default())?;
     let (hb, pb) = bitstream::parse(b, &Limits::default())?;
     let (qa, qb) = (decode_plane(&ha, pa)?, decode_plane(&hb, pb)?);
-    let diffs: Vec<i32> = qa.data.iter().zip(&qb.data).map(|(&x, &y)| (i32::from(x) - i32::from(y)).abs()).collect();
+    let diffs: Vec<i32> = qa
+        .data
+        .iter()
+        .zip(&qb.data)
+        .map(|(&x, &y)| (i32::from(x) - i32::from(y)).abs())
+        .collect();
     let step = |h: &bitstream::Header| (h.max - h.min) / ((1u32 << h.bits) - 1) as f32;
     Ok(serde_json::json!({
         "identical": a == b,
@@ -120,9 +136,15 @@ fn read_png_rgb(path: &PathBuf) -> Result<(usize, usize, Vec<u8>), Box<dyn std::
     let (w, h) = (info.width as usize, info.height as usize);
     let rgb = match info.color_type {
         png::ColorType::Rgb => buf,
-        png::ColorType::Rgba => buf.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
         png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => buf.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
         other => return Err(format!("unsupported PNG colour type {other:?}").into()),
     };
     Ok((w, h, rgb))

@@ -22,7 +22,11 @@ const DRIVE_STRIDE: u32 = 2;
 const DRIVE_QUALITY: u8 = 85;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "www/samples".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "www/samples".into()),
+    );
     std::fs::create_dir_all(&out)?;
     let (w, h) = (DEFAULT_WIDTH, DEFAULT_HEIGHT);
     let mut entries = Vec::new();
@@ -31,7 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = render_scene(seed, w, h)?;
         let file = format!("scene-{seed}.png");
         write_png(&out.join(&file), w, h, PixelFormat::Rgb, &s.rgb)?;
-        entries.push(format!(r#"{{"kind":"image","file":"{file}","label":"Street {seed}","width":{w},"height":{h}}}"#));
+        entries.push(format!(
+            r#"{{"kind":"image","file":"{file}","label":"Street {seed}","width":{w},"height":{h}}}"#
+        ));
     }
     let (ww, wh) = (w * 2, h * 2);
     let wide = render_scene(WIDE_SCENE, ww, wh)?;
@@ -61,10 +67,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn write_jpeg(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+fn write_jpeg(
+    path: &Path,
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut bytes = Vec::new();
     let encoder = jpeg_encoder::Encoder::new(&mut bytes, DRIVE_QUALITY);
-    encoder.encode(rgb, u16::try_from(width)?, u16::try_from(height)?, jpeg_encoder::ColorType::Rgb)?;
+    encoder.encode(
+        rgb,
+        u16::try_from(width)?,
+        u16::try_from(height)?,
+        jpeg_encoder::ColorType::Rgb,
+    )?;
     std::fs::write(path, bytes)?;
     Ok(())
 }

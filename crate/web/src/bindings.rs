@@ -48,7 +48,9 @@ fn entry_from_js(value: JsValue) -> Result<ModelEntry, JsValue> {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value.serialize(&serde_wasm_bindgen::Serializer::new()).map_err(|e| js_error("internal", e))
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new())
+        .map_err(|e| js_error("internal", e))
 }
 
 /// One model's edge encoder on one device (see the module docs).
@@ -62,7 +64,11 @@ impl EdgeSession {
     /// Verifies `edge_bytes` against the manifest entry (size, sha256, model id),
     /// initialises the device (`"webgpu"`, `"cpu"` or `"auto"`: WebGPU where it
     /// initialises, else CPU) and runs a warm-up frame.
-    pub async fn create(manifest_entry: JsValue, edge_bytes: Vec<u8>, prefer: String) -> Result<EdgeSession, JsValue> {
+    pub async fn create(
+        manifest_entry: JsValue,
+        edge_bytes: Vec<u8>,
+        prefer: String,
+    ) -> Result<EdgeSession, JsValue> {
         let entry = entry_from_js(manifest_entry)?;
         let preference: Preference = prefer.parse().map_err(|e| js_error("device", e))?;
         let inner = session::EdgeSession::create(entry, &edge_bytes, preference).await?;
@@ -72,7 +78,11 @@ impl EdgeSession {
     /// Switches to another model (another lambda) on the same device; on failure the
     /// session keeps its current model.
     #[wasm_bindgen(js_name = loadWeights)]
-    pub async fn load_weights(&mut self, manifest_entry: JsValue, edge_bytes: Vec<u8>) -> Result<(), JsValue> {
+    pub async fn load_weights(
+        &mut self,
+        manifest_entry: JsValue,
+        edge_bytes: Vec<u8>,
+    ) -> Result<(), JsValue> {
         let entry = entry_from_js(manifest_entry)?;
         self.inner.load_weights(entry, &edge_bytes).await?;
         Ok(())
@@ -88,7 +98,10 @@ impl EdgeSession {
         codec: String,
         bits: Option<u8>,
     ) -> Result<JsValue, JsValue> {
-        let result = self.inner.encode(&pixels, width as usize, height as usize, &codec, bits).await?;
+        let result = self
+            .inner
+            .encode(&pixels, width as usize, height as usize, &codec, bits)
+            .await?;
         to_js(&result)
     }
 

@@ -51,7 +51,9 @@ impl FromStr for Preference {
             "webgpu" | "gpu" => Ok(Preference::WebGpu),
             "cpu" | "flex" => Ok(Preference::Cpu),
             "auto" | "" => Ok(Preference::Auto),
-            other => Err(format!("unknown backend preference {other:?} (expected webgpu, cpu or auto)")),
+            other => Err(format!(
+                "unknown backend preference {other:?} (expected webgpu, cpu or auto)"
+            )),
         }
     }
 }
@@ -68,12 +70,24 @@ pub struct Acquired {
 /// Initialises the device `preference` asks for. Only an explicit `webgpu` request
 /// that cannot be met is an error (the message says why).
 pub async fn acquire(preference: Preference) -> Result<Acquired, String> {
-    let cpu = |fallback_reason| Acquired { device: Device::flex(), backend: Backend::Cpu, fallback_reason };
+    let cpu = |fallback_reason| Acquired {
+        device: Device::flex(),
+        backend: Backend::Cpu,
+        fallback_reason,
+    };
     match preference {
         Preference::Cpu => Ok(cpu(None)),
-        Preference::WebGpu => webgpu().await.map(|device| Acquired { device, backend: Backend::WebGpu, fallback_reason: None }),
+        Preference::WebGpu => webgpu().await.map(|device| Acquired {
+            device,
+            backend: Backend::WebGpu,
+            fallback_reason: None,
+        }),
         Preference::Auto => Ok(match webgpu().await {
-            Ok(device) => Acquired { device, backend: Backend::WebGpu, fallback_reason: None },
+            Ok(device) => Acquired {
+                device,
+                backend: Backend::WebGpu,
+                fallback_reason: None,
+            },
             Err(why) => cpu(Some(why)),
         }),
     }
@@ -92,7 +106,10 @@ pub async fn webgpu() -> Result<Device, String> {
     }
     let outcome = match has_navigator_gpu() {
         false => Err("this browser exposes no WebGPU (navigator.gpu is missing)".to_string()),
-        true => Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU initialisation failed: {e}")),
+        true => Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|e| format!("WebGPU initialisation failed: {e}")),
     };
     // Two sessions may have raced here; the first stored outcome wins, since the
     // runtime refuses a second initialisation.
@@ -130,6 +147,9 @@ mod tests {
         assert!(futures_lite::future::block_on(acquire(Preference::WebGpu)).is_err());
         let cpu = futures_lite::future::block_on(acquire(Preference::Cpu)).unwrap();
         assert_eq!((cpu.backend, cpu.fallback_reason), (Backend::Cpu, None));
-        assert_eq!(serde_json::to_string(&Backend::WebGpu).unwrap(), "\"webgpu\"");
+        assert_eq!(
+            serde_json::to_string(&Backend::WebGpu).unwrap(),
+            "\"webgpu\""
+        );
     }
 }

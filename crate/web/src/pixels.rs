@@ -20,7 +20,13 @@ pub fn to_rgb(pixels: &[u8], width: usize, height: usize) -> Result<Cow<'_, [u8]
     let n = width.saturating_mul(height);
     let (rgb, rgba) = (n.saturating_mul(3), n.saturating_mul(4));
     match pixels.len() {
-        0 => Err(PixelsError { width, height, rgba, rgb, got: 0 }),
+        0 => Err(PixelsError {
+            width,
+            height,
+            rgba,
+            rgb,
+            got: 0,
+        }),
         len if len == rgba => {
             let mut out = Vec::with_capacity(rgb);
             for px in pixels.chunks_exact(4) {
@@ -29,7 +35,13 @@ pub fn to_rgb(pixels: &[u8], width: usize, height: usize) -> Result<Cow<'_, [u8]
             Ok(Cow::Owned(out))
         }
         len if len == rgb => Ok(Cow::Borrowed(pixels)),
-        got => Err(PixelsError { width, height, rgba, rgb, got }),
+        got => Err(PixelsError {
+            width,
+            height,
+            rgba,
+            rgb,
+            got,
+        }),
     }
 }
 

@@ -134,15 +134,25 @@ impl EdgeSession {
     /// Verifies the edge weights against their manifest entry (size, sha256, model
     /// id), initialises the device `preference` asks for, loads the weights and runs
     /// one warm-up frame (on WebGPU the first run compiles the shaders).
-    pub async fn create(entry: ModelEntry, edge_weights: &[u8], preference: Preference) -> Result<Self, SessionError> {
+    pub async fn create(
+        entry: ModelEntry,
+        edge_weights: &[u8],
+        preference: Preference,
+    ) -> Result<Self, SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
-        let acquired = device::acquire(preference).await.map_err(SessionError::Device)?;
+        let acquired = device::acquire(preference)
+            .await
+            .map_err(SessionError::Device)?;
         Self::on_device(entry, edge_weights, acquired).await
     }
 
     /// As [`EdgeSession::create`], on a device the caller already holds.
-    pub async fn on_device(entry: ModelEntry, edge_weights: &[u8], acquired: Acquired) -> Result<Self, SessionError> {
+    pub async fn on_device(
+        entry: ModelEntry,
+        edge_weights: &[u8],
+        acquired: Acquired,
+    ) -> Result<Self, SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
         let runtime = EdgeRuntime::load(entry.config.clone(), edge_weights, &acquired.device)?;
@@ -159,7 +169,11 @@ impl EdgeSession {
 
     /// Replaces the model (another lambda) on the same device. The session is left
     /// unchanged when the new weights are rejected.
-    pub async fn load_weights(&mut self, entry: ModelEntry, edge_weights: &[u8]) -> Result<(), SessionError> {
+    pub async fn load_weights(
+        &mut self,
+        entry: ModelEntry,
+        edge_weights: &[u8],
+    ) -> Result<(), SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
         let runtime = EdgeRuntime::load(entry.config.clone(), edge_weights, &self.runtime.device)?;
@@ -200,12 +214,19 @@ impl EdgeSession {
     }
 
     pub fn model_input(&self) -> Size {
-        Size { width: self.runtime.config.input_width, height: self.runtime.config.input_height }
+        Size {
+            width: self.runtime.config.input_width,
+            height: self.runtime.config.input_height,
+        }
     }
 
     pub fn feature_shape(&self) -> Shape {
         let s = self.runtime.feature_shape();
-        Shape { channels: s.channels, height: s.height, width: s.width }
+        Shape {
+            channels: s.channels,
+            height: s.height,
+            width: s.width,
+        }
     }
 
     async fn warm_up(&self) -> Result<f64, SessionError> {
@@ -217,11 +238,23 @@ impl EdgeSession {
     }
 
     /// Encoder forward pass and read-back: `C * H * W` feature values.
-    async fn features(&self, rgb: &[u8], width: usize, height: usize) -> Result<Vec<f32>, SessionError> {
+    async fn features(
+        &self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<f32>, SessionError> {
         let tensor = self.runtime.features(rgb, height, width)?;
-        let read_back = |message: String| SessionError::ReadBack { backend: self.backend, message };
-        let data = tensor.into_data_async().await.map_err(|e| read_back(format!("{e:?}")))?;
-        data.try_to_vec::<f32>().map_err(|e| read_back(format!("{e:?}")))
+        let read_back = |message: String| SessionError::ReadBack {
+            backend: self.backend,
+            message,
+        };
+        let data = tensor
+            .into_data_async()
+            .await
+            .map_err(|e| read_back(format!("{e:?}")))?;
+        data.try_to_vec::<f32>()
+            .map_err(|e| read_back(format!("{e:?}")))
     }
 
     /// Encodes one frame: `pixels` RGBA (a canvas's `ImageData`) or packed RGB of
@@ -256,7 +289,11 @@ impl EdgeSession {
             byte_count: encoded.bytes.len(),
             elements: shape.len(),
             bits_per_element: encoded.bits_per_element(),
-            feature_shape: Shape { channels: shape.channels, height: shape.height, width: shape.width },
+            feature_shape: Shape {
+                channels: shape.channels,
+                height: shape.height,
+                width: shape.width,
+            },
             min: encoded.header.min,
             max: encoded.header.max,
             tiled: TiledImage {
@@ -268,13 +305,20 @@ impl EdgeSession {
             input: Size { width, height },
             model_input,
             resized: (width, height) != (model_input.width, model_input.height),
-            timings: Timings { edge_ms: t1 - t0, code_ms: t2 - t1, total_ms: now_ms() - t0 },
+            timings: Timings {
+                edge_ms: t1 - t0,
+                code_ms: t2 - t1,
+                total_ms: now_ms() - t0,
+            },
         })
     }
 }
 
 fn check_entry(entry: &ModelEntry) -> Result<(), SessionError> {
-    entry.config.validate().map_err(|e| SessionError::Entry(format!("model {}: {e}", entry.id)))
+    entry
+        .config
+        .validate()
+        .map_err(|e| SessionError::Entry(format!("model {}: {e}", entry.id)))
 }
 
 fn hex_id(id: [u8; 8]) -> String {
@@ -311,7 +355,15 @@ mod tests {
     }
 
     fn image(w: usize, h: usize) -> Vec<u8> {
-        (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { ((i * 7) % 251) as u8 }).collect()
+        (0..w * h * 4)
+            .map(|i| {
+                if i % 4 == 3 {
+                    255
+                } else {
+                    ((i * 7) % 251) as u8
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -329,13 +381,21 @@ mod tests {
         assert_eq!(out.byte_count, out.bitstream.len());
         assert_eq!(out.bits, 8);
         assert_eq!(out.codec, "ans");
-        assert_eq!(out.tiled.pixels.len(), (out.tiled.width * out.tiled.height) as usize);
+        assert_eq!(
+            out.tiled.pixels.len(),
+            (out.tiled.width * out.tiled.height) as usize
+        );
 
         // The same frame through core directly gives the same bytes.
         let device = Device::flex();
         let runtime = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
         let rgb = pixels::to_rgb(&rgba, w, h).unwrap();
-        let values = runtime.features(&rgb, h, w).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let values = runtime
+            .features(&rgb, h, w)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let reference = runtime.encode(&values, CodecId::Ans, 8).unwrap();
         assert_eq!(out.bitstream, reference.bytes);
         let decoded = pipeline::decode_features(&out.bitstream, &Default::default()).unwrap();
@@ -346,10 +406,23 @@ mod tests {
         let big = block_on(session.encode(&rgb_big, 100, 50, "jpeg90", Some(8))).unwrap();
         assert!(big.resized);
         assert_eq!(big.codec, "jpeg90");
-        assert_eq!(big.input, Size { width: 100, height: 50 });
+        assert_eq!(
+            big.input,
+            Size {
+                width: 100,
+                height: 50
+            }
+        );
 
         let json = serde_json::to_value(&out).unwrap();
-        for key in ["bitstream", "byteCount", "bitsPerElement", "tiled", "timings", "modelInput"] {
+        for key in [
+            "bitstream",
+            "byteCount",
+            "bitsPerElement",
+            "tiled",
+            "timings",
+            "modelInput",
+        ] {
             assert!(json.get(key).is_some(), "{key} missing");
         }
         assert!(json["timings"].get("edgeMs").is_some());
@@ -361,19 +434,41 @@ mod tests {
         let mut tampered = edge.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        let err = block_on(EdgeSession::create(entry.clone(), &tampered, Preference::Cpu)).unwrap_err();
+        let err = block_on(EdgeSession::create(
+            entry.clone(),
+            &tampered,
+            Preference::Cpu,
+        ))
+        .unwrap_err();
         assert_eq!(err.code(), "verify");
-        let err = block_on(EdgeSession::create(entry.clone(), &edge, Preference::WebGpu)).unwrap_err();
+        let err = block_on(EdgeSession::create(
+            entry.clone(),
+            &edge,
+            Preference::WebGpu,
+        ))
+        .unwrap_err();
         assert_eq!(err.code(), "device");
 
         let session = block_on(EdgeSession::create(entry, &edge, Preference::Cpu)).unwrap();
         let rgba = image(64, 32);
         let cases = [
-            (block_on(session.encode(&rgba[1..], 64, 32, "png", None)), "input"),
+            (
+                block_on(session.encode(&rgba[1..], 64, 32, "png", None)),
+                "input",
+            ),
             (block_on(session.encode(&[], 0, 0, "png", None)), "input"),
-            (block_on(session.encode(&rgba, 64, 32, "webp", None)), "codec"),
-            (block_on(session.encode(&rgba, 64, 32, "jpeg90", Some(4))), "codec"),
-            (block_on(session.encode(&rgba, 64, 32, "png", Some(1))), "codec"),
+            (
+                block_on(session.encode(&rgba, 64, 32, "webp", None)),
+                "codec",
+            ),
+            (
+                block_on(session.encode(&rgba, 64, 32, "jpeg90", Some(4))),
+                "codec",
+            ),
+            (
+                block_on(session.encode(&rgba, 64, 32, "png", Some(1))),
+                "codec",
+            ),
         ];
         for (result, code) in cases {
             assert_eq!(result.unwrap_err().code(), code);
@@ -384,7 +479,8 @@ mod tests {
     fn switching_weights_keeps_the_device_and_refuses_bad_files() {
         let (a, edge_a) = model(0);
         let (b, edge_b) = model(1);
-        let mut session = block_on(EdgeSession::create(a.clone(), &edge_a, Preference::Cpu)).unwrap();
+        let mut session =
+            block_on(EdgeSession::create(a.clone(), &edge_a, Preference::Cpu)).unwrap();
         let rgba = image(64, 32);
         let before = block_on(session.encode(&rgba, 64, 32, "png", None)).unwrap();
         assert!(block_on(session.load_weights(b.clone(), &edge_a)).is_err());

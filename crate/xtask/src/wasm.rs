@@ -30,23 +30,39 @@ pub fn build_wasm(release: bool) -> Result<PathBuf> {
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "-p", PACKAGE, "--lib", "--target", TARGET]);
+    cmd.current_dir(&root)
+        .args(["build", "-p", PACKAGE, "--lib", "--target", TARGET]);
     if release {
         cmd.arg("--release");
     }
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
         if std::env::var_os(var).is_some() {
-            eprintln!("xtask: ignoring {var} for the wasm32 build (it would replace .cargo/config.toml's wasm32 flags)");
+            eprintln!(
+                "xtask: ignoring {var} for the wasm32 build (it would replace .cargo/config.toml's wasm32 flags)"
+            );
             cmd.env_remove(var);
         }
     }
-    eprintln!("xtask: building {PACKAGE} for {TARGET} ({})", if release { "release" } else { "debug" });
+    eprintln!(
+        "xtask: building {PACKAGE} for {TARGET} ({})",
+        if release { "release" } else { "debug" }
+    );
     let status = cmd.status().context("running cargo")?;
-    ensure!(status.success(), "cargo build of {PACKAGE} for {TARGET} failed ({status})");
+    ensure!(
+        status.success(),
+        "cargo build of {PACKAGE} for {TARGET} failed ({status})"
+    );
 
     let profile_dir = if release { "release" } else { "debug" };
-    let wasm = target_dir(&root).join(TARGET).join(profile_dir).join(format!("{STEM}.wasm"));
-    ensure!(wasm.is_file(), "{} is missing after the build", wasm.display());
+    let wasm = target_dir(&root)
+        .join(TARGET)
+        .join(profile_dir)
+        .join(format!("{STEM}.wasm"));
+    ensure!(
+        wasm.is_file(),
+        "{} is missing after the build",
+        wasm.display()
+    );
 
     let out = root.join("www").join("pkg");
     if out.exists() {
@@ -65,7 +81,9 @@ pub fn build_wasm(release: bool) -> Result<PathBuf> {
         .keep_debug(!release)
         .remove_name_section(release)
         .remove_producers_section(release);
-    bindgen.generate(&out).with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    bindgen
+        .generate(&out)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
 
     let bound = out.join(format!("{STEM}_bg.wasm"));
     let bytes = std::fs::read(&bound).with_context(|| format!("reading {}", bound.display()))?;
@@ -96,7 +114,8 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Errors unless Cargo.lock holds one `wasm-bindgen` and one `wasm-bindgen-cli-support`
 /// of the same version.
 fn check_bindgen_versions(lock: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
+    let text =
+        std::fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
     let lib = locked_versions(&text, "wasm-bindgen");
     let cli = locked_versions(&text, "wasm-bindgen-cli-support");
     match (lib.as_slice(), cli.as_slice()) {
@@ -105,7 +124,9 @@ fn check_bindgen_versions(lock: &Path) -> Result<()> {
             "Cargo.lock has wasm-bindgen {lib} but wasm-bindgen-cli-support {cli}; pin both to the same \
              version in the root Cargo.toml ([workspace.dependencies]) and run `cargo update -p wasm-bindgen`"
         ),
-        _ => bail!("Cargo.lock should hold exactly one wasm-bindgen ({lib:?}) and one wasm-bindgen-cli-support ({cli:?})"),
+        _ => bail!(
+            "Cargo.lock should hold exactly one wasm-bindgen ({lib:?}) and one wasm-bindgen-cli-support ({cli:?})"
+        ),
     }
 }
 
@@ -116,7 +137,10 @@ fn locked_versions(lock: &str, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(line) = lines.next() {
         if line.trim() == wanted {
-            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 out.push(v.trim_matches('"').to_string());
             }
         }
@@ -135,7 +159,10 @@ fn mib(bytes: u64) -> String {
 }
 
 fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -147,14 +174,22 @@ mod tests {
         let lock = "[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n\n[[package]]\n\
                     name = \"wasm-bindgen-cli-support\"\nversion = \"0.2.130\"\n";
         assert_eq!(locked_versions(lock, "wasm-bindgen"), ["0.2.130"]);
-        assert_eq!(locked_versions(lock, "wasm-bindgen-shared"), Vec::<String>::new());
+        assert_eq!(
+            locked_versions(lock, "wasm-bindgen-shared"),
+            Vec::<String>::new()
+        );
         let dir = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("Cargo.lock");
         std::fs::write(&path, lock).unwrap();
         check_bindgen_versions(&path).unwrap();
         std::fs::write(&path, lock.replacen("0.2.130", "0.2.129", 1)).unwrap();
-        assert!(check_bindgen_versions(&path).unwrap_err().to_string().contains("0.2.129"));
+        assert!(
+            check_bindgen_versions(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("0.2.129")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
