@@ -111,7 +111,9 @@ export const METRICS = {
   disparity_rmse: { label: "disparity RMSE (px)", scale: 1, better: "lower" },
 };
 
-const isCodedSetting = (s) => s !== "float";
+// Settings at the main bit depth, the ones the page runs; "png@6" and the like are the
+// extra points of the report's bit-depth curves.
+const isCodedSetting = (s) => s !== "float" && !s.includes("@");
 const isJpeg = (s) => s.startsWith("jpeg");
 
 /**

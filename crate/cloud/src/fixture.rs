@@ -69,6 +69,7 @@ pub fn write_assets(assets: &Path, names: &[&str]) -> Result<Vec<FixtureModel>> 
             heads: WeightsFile::describe(heads_path, &heads_bytes),
             train_steps: 0,
             eval: None,
+            check: None,
         };
         let edge = EdgeRuntime::load(config.clone(), &edge_bytes, &device)?;
         out.push(FixtureModel { entry, edge });

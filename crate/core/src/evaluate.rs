@@ -19,15 +19,43 @@ pub enum Setting {
     /// Float features straight into the heads (no quantization, no coding): the
     /// model's accuracy without the channel.
     Float,
-    /// Features coded with a codec at the evaluation's bit depth.
-    Coded { codec: CodecId },
+    /// Features quantized to `bits` and coded with `codec`.
+    Coded(CodedSetting),
+}
+
+/// One coded operating point: a codec at a quantizer bit depth. The lossless codecs
+/// (PNG, ans) trace a rate-accuracy curve over the bit depth, JPEG over its quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodedSetting {
+    pub codec: CodecId,
+    pub bits: u8,
+}
+
+impl CodedSetting {
+    /// `png`, `jpeg90`, ... at the evaluation's main bit depth, `png@6` at another, so
+    /// the labels of the main grid stay the plain codec names the page looks up.
+    pub fn label(&self, main_bits: u8) -> String {
+        if self.bits == main_bits { self.codec.to_string() } else { format!("{}@{}", self.codec, self.bits) }
+    }
+
+    /// Parses a label made by [`CodedSetting::label`]: `codec` or `codec@bits`.
+    pub fn parse(label: &str, main_bits: u8) -> Result<Self, EvalError> {
+        let bad = |why: String| EvalError::BadSetting { label: label.to_string(), why };
+        let (codec, bits) = match label.trim().split_once('@') {
+            None => (label, main_bits),
+            Some((codec, bits)) => (codec, bits.trim().parse::<u8>().map_err(|e| bad(format!("bit depth: {e}")))?),
+        };
+        crate::quant::check_bits(bits).map_err(|e| bad(e.to_string()))?;
+        let codec = codec.parse::<CodecId>().map_err(|e| bad(e.to_string()))?;
+        Ok(Self { codec, bits })
+    }
 }
 
 impl Setting {
-    pub fn label(&self) -> String {
+    pub fn label(&self, main_bits: u8) -> String {
         match self {
             Setting::Float => "float".into(),
-            Setting::Coded { codec } => codec.to_string(),
+            Setting::Coded(coded) => coded.label(main_bits),
         }
     }
 }
@@ -36,6 +64,12 @@ impl Setting {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingResult {
     pub setting: String,
+    /// The codec (`png`, `jpeg90`, `ans`); absent for float.
+    #[serde(default)]
+    pub codec: Option<String>,
+    /// Quantizer bit depth; absent for float.
+    #[serde(default)]
+    pub bits: Option<u8>,
     /// Mean bitstream size per image (header and side info included); 0 for float.
     pub bytes_per_image: f64,
     pub bits_per_element: f64,
@@ -67,6 +101,8 @@ pub enum EvalError {
     BadBatch { n: usize, what: &'static str, expected: usize, got: usize },
     #[error("nothing was evaluated")]
     Empty,
+    #[error("evaluation setting {label:?}: {why}")]
+    BadSetting { label: String, why: String },
 }
 
 struct Accumulator {
@@ -90,8 +126,10 @@ fn read(t: Tensor<4>) -> Vec<f32> {
 }
 
 impl Evaluator {
-    pub fn new(edge: &EdgeRuntime, codecs: &[CodecId], bits: u8) -> Self {
-        let settings = std::iter::once(Setting::Float).chain(codecs.iter().map(|&codec| Setting::Coded { codec }));
+    /// An evaluator of the float features and each coded setting; `bits` is the main
+    /// bit depth (the deployed one), which names the settings (see [`CodedSetting::label`]).
+    pub fn new(edge: &EdgeRuntime, coded: &[CodedSetting], bits: u8) -> Self {
+        let settings = std::iter::once(Setting::Float).chain(coded.iter().map(|&c| Setting::Coded(c)));
         Self {
             bits,
             acc: settings
@@ -148,8 +186,8 @@ impl Evaluator {
                 let x = &features[i * per_image..(i + 1) * per_image];
                 match acc.setting {
                     Setting::Float => decoded.extend_from_slice(x),
-                    Setting::Coded { codec } => {
-                        let encoded = pipeline::encode_features(x, shape, self.model_id, codec, self.bits)?;
+                    Setting::Coded(CodedSetting { codec, bits }) => {
+                        let encoded = pipeline::encode_features(x, shape, self.model_id, codec, bits)?;
                         acc.bytes += encoded.bytes.len() as u64;
                         decoded.extend(cloud.decode(&encoded.bytes)?.values);
                     }
@@ -185,8 +223,14 @@ impl Evaluator {
             .iter()
             .map(|a| {
                 let bytes_per_image = a.bytes as f64 / a.images as f64;
+                let (codec, bits) = match a.setting {
+                    Setting::Float => (None, None),
+                    Setting::Coded(c) => (Some(c.codec.to_string()), Some(c.bits)),
+                };
                 SettingResult {
-                    setting: a.setting.label(),
+                    setting: a.setting.label(self.bits),
+                    codec,
+                    bits,
                     bytes_per_image,
                     bits_per_element: bytes_per_image * 8.0 / shape_len as f64,
                     miou: a.confusion.mean_iou().unwrap_or(0.0),
@@ -218,7 +262,8 @@ mod tests {
         // Labels: class 0 on 3/4 of the pixels, class 10 on the rest.
         let labels: Vec<u8> = (0..n * h * w).map(|i| if i % 4 == 0 { 10 } else { 0 }).collect();
         let disparity: Vec<f32> = (0..n * h * w).map(|i| (i % 9) as f32).collect();
-        let mut ev = Evaluator::new(&edge, &[CodecId::Png, CodecId::Ans, CodecId::Jpeg { quality: 50 }], 8);
+        let coded = ["png", "ans", "jpeg50", "png@4"].map(|s| CodedSetting::parse(s, 8).unwrap());
+        let mut ev = Evaluator::new(&edge, &coded, 8);
         ev.add_batch(&edge, &cloud, &rgb, &labels, &disparity, n).unwrap();
         assert!(matches!(
             ev.add_batch(&edge, &cloud, &rgb[1..], &labels, &disparity, n),
@@ -226,7 +271,13 @@ mod tests {
         ));
         let report = ev.finish(edge.feature_shape().len()).unwrap();
         assert_eq!(report.images, 2);
-        assert_eq!(report.results.len(), 4);
+        assert_eq!(report.results.len(), 5);
+        let labels: Vec<&str> = report.results.iter().map(|r| r.setting.as_str()).collect();
+        assert_eq!(labels, ["float", "png", "ans", "jpeg50", "png@4"]);
+        assert_eq!((report.results[4].codec.as_deref(), report.results[4].bits), (Some("png"), Some(4)));
+        assert_eq!((report.results[0].codec.as_deref(), report.results[0].bits), (None, None));
+        // Fewer bits, fewer bytes: 4-bit PNG is smaller than 8-bit PNG.
+        assert!(report.results[4].bytes_per_image < report.results[1].bytes_per_image);
         assert_eq!(report.results[0].bytes_per_image, 0.0);
         // PNG and ans are both lossless after quantization: identical task metrics.
         let (png, ans) = (&report.results[1], &report.results[2]);
@@ -234,5 +285,17 @@ mod tests {
         assert!(png.bytes_per_image > 0.0);
         // Majority class 0 covers 3/4 of the labelled pixels, 2 classes present.
         assert!((report.majority_class_miou - 0.375).abs() < 1e-12);
+    }
+
+    #[test]
+    fn setting_labels_round_trip_and_bad_ones_are_refused() {
+        for label in ["png", "ans", "jpeg90", "png@6", "ans@12"] {
+            assert_eq!(CodedSetting::parse(label, 8).unwrap().label(8), label);
+        }
+        assert_eq!(CodedSetting::parse("png", 6).unwrap(), CodedSetting { codec: CodecId::Png, bits: 6 });
+        assert_eq!(CodedSetting::parse("png@8", 8).unwrap().label(8), "png");
+        for bad in ["png@", "png@x", "png@1", "png@17", "gif", "gif@8"] {
+            assert!(matches!(CodedSetting::parse(bad, 8), Err(EvalError::BadSetting { .. })), "{bad}");
+        }
     }
 }

@@ -34,6 +34,10 @@ pub struct ModelEntry {
     /// Evaluation results (the output of `splitfeat eval`), if evaluated.
     #[serde(default)]
     pub eval: Option<serde_json::Value>,
+    /// A short evaluation (a few validation scenes) that the zoo test repeats to show
+    /// that the shipped weights still give the shipped numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<serde_json::Value>,
 }
 
 /// A weights file relative to the assets directory, with its size and sha256.
@@ -140,6 +144,7 @@ mod tests {
             heads: WeightsFile::describe("h.bpk".into(), heads),
             train_steps: 1,
             eval: None,
+            check: None,
         }
     }
 

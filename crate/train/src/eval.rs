@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use indicatif::ProgressBar;
-use splitfeat_core::codec::CodecId;
-use splitfeat_core::evaluate::{EvalReport, Evaluator};
+use splitfeat_core::evaluate::{CodedSetting, EvalReport, Evaluator};
 use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
 use splitfeat_core::runtime::{CloudRuntime, EdgeRuntime};
@@ -17,8 +16,19 @@ use crate::checkpoint::Checkpoint;
 use crate::export::{load_manifest, save_manifest};
 use crate::fsutil::write_atomic;
 
-/// The paper's codec settings plus the entropy coder.
-pub const DEFAULT_CODECS: &str = "png,jpeg95,jpeg90,jpeg85,jpeg80,ans";
+/// The paper's codec settings plus the entropy coder at the deployed 8 bits, then the
+/// lossless codecs at 7, 6 and 5 bits: the points of their rate-accuracy curves.
+pub const DEFAULT_CODECS: &str = "png,jpeg95,jpeg90,jpeg85,jpeg80,ans,png@7,png@6,png@5,ans@7,ans@6,ans@5";
+
+/// Where `--record` stores a report in the model's manifest entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordSlot {
+    /// `eval`: the benchmark (all validation scenes), shown by the page and the report.
+    Eval,
+    /// `check`: a short run the zoo test repeats to prove the weights still give the
+    /// shipped numbers.
+    Check,
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
@@ -33,10 +43,11 @@ pub struct EvalArgs {
     /// Number of validation scenes (the standard benchmark is all 200).
     #[arg(long, default_value_t = 200)]
     pub count: usize,
-    /// Comma-separated codec settings.
+    /// Comma-separated codec settings: `png`, `ans`, `jpeg<quality>`, each optionally
+    /// `@<bits>` for another quantizer bit depth than --bits.
     #[arg(long, default_value = DEFAULT_CODECS)]
     pub codecs: String,
-    /// Quantizer bit depth.
+    /// Main quantizer bit depth (the deployed one).
     #[arg(long, default_value_t = 8)]
     pub bits: u8,
     #[arg(long, default_value_t = 8)]
@@ -44,9 +55,10 @@ pub struct EvalArgs {
     /// Write the report here (JSON); it is always printed as a table.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Store the report in the manifest entry of the --model evaluated.
-    #[arg(long, requires = "model")]
-    pub record: bool,
+    /// Store the report in the manifest entry of the --model evaluated (`eval` by
+    /// default, or `check`).
+    #[arg(long, requires = "model", value_enum, num_args = 0..=1, default_missing_value = "eval")]
+    pub record: Option<RecordSlot>,
 }
 
 /// Edge and cloud runtimes, built from weight bytes exactly as deployment builds them.
@@ -81,19 +93,23 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
     }
 }
 
-pub fn parse_codecs(list: &str) -> Result<Vec<CodecId>> {
-    list.split(',')
+/// Parses a comma-separated list of settings (see [`CodedSetting::parse`]).
+pub fn parse_settings(list: &str, main_bits: u8) -> Result<Vec<CodedSetting>> {
+    let settings = list
+        .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.parse::<CodecId>().with_context(|| format!("codec {s:?}")))
-        .collect()
+        .map(|s| CodedSetting::parse(s, main_bits))
+        .collect::<Result<Vec<_>, _>>()?;
+    ensure!(!settings.is_empty(), "--codecs lists no setting");
+    Ok(settings)
 }
 
 /// Evaluates on the first `count` validation scenes.
-pub fn evaluate(edge: &EdgeRuntime, cloud: &CloudRuntime, codecs: &[CodecId], bits: u8, count: usize, batch: usize, bar: &ProgressBar) -> Result<EvalReport> {
+pub fn evaluate(edge: &EdgeRuntime, cloud: &CloudRuntime, settings: &[CodedSetting], bits: u8, count: usize, batch: usize, bar: &ProgressBar) -> Result<EvalReport> {
     ensure!(batch >= 1, "--batch must be at least 1");
     let (h, w) = (edge.config.input_height as u32, edge.config.input_width as u32);
     let data = SyntheticDataset::new(splitfeat_data::Split::Val, count, w, h)?;
-    let mut ev = Evaluator::new(edge, codecs, bits);
+    let mut ev = Evaluator::new(edge, settings, bits);
     let indices: Vec<usize> = (0..count).collect();
     for chunk in indices.chunks(batch) {
         let samples = data.get_many(chunk)?;
@@ -121,24 +137,28 @@ pub fn print_report(report: &EvalReport) {
 pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     splitfeat_core::quant::check_bits(args.bits)?;
     ensure!(args.count >= 1, "--count must be at least 1");
-    let codecs = parse_codecs(&args.codecs)?;
+    let settings = parse_settings(&args.codecs, args.bits)?;
     let device = Device::flex();
     let (edge, cloud) = load(args, &device)?;
     let bar = ProgressBar::new(args.count as u64);
-    let report = evaluate(&edge, &cloud, &codecs, args.bits, args.count, args.batch, &bar)?;
+    let report = evaluate(&edge, &cloud, &settings, args.bits, args.count, args.batch, &bar)?;
     bar.finish_and_clear();
     print_report(&report);
     if let Some(out) = &args.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
     }
-    if args.record {
+    if let Some(slot) = args.record {
         let mut manifest = load_manifest(&args.assets)?;
         let entry = manifest
             .models
             .iter_mut()
             .find(|m| m.id == report.model_id)
             .context("the evaluated model is no longer in the manifest")?;
-        entry.eval = Some(serde_json::to_value(&report)?);
+        let value = Some(serde_json::to_value(&report)?);
+        match slot {
+            RecordSlot::Eval => entry.eval = value,
+            RecordSlot::Check => entry.check = value,
+        }
         save_manifest(&args.assets, &manifest)?;
     }
     Ok(report)

@@ -67,6 +67,7 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
         train_steps: ckpt.state.step,
         // Evaluate the exported files with `splitfeat eval --model NAME --record`.
         eval: None,
+        check: None,
     };
     let mut manifest = load_manifest(&args.assets)?;
     manifest.models.retain(|m| m.name != entry.name);

@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod fsutil;
 mod info;
+mod report;
 mod train;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Time one training step of burn against PyTorch
     BenchStep(bench_step::BenchStepArgs),
+    /// Charts and BD-rate tables of the shipped models, from their recorded evaluations.
+    Report(report::ReportArgs),
 }
 
 fn main() -> Result<()> {
@@ -52,6 +55,7 @@ fn main() -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd)?,
         Command::Info => info::run()?,
         Command::BenchStep(args) => bench_step::run(args)?,
+        Command::Report(args) => report::run(&args)?,
         Command::Eval(args) => {
             eval::run(&args)?;
         }

@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             heads: WeightsFile::describe(format!("models/{name}/heads.bpk"), &heads),
             train_steps: 0,
             eval: None,
+            check: None,
         });
     }
     let manifest = Manifest {

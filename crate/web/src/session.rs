@@ -350,6 +350,7 @@ mod tests {
             heads: WeightsFile::describe("h.bpk".into(), &heads),
             train_steps: 0,
             eval: None,
+            check: None,
         };
         (entry, edge)
     }

@@ -1,0 +1,233 @@
+//! Rate-accuracy curves out of evaluation reports, and the Bjontegaard comparison of a
+//! model against the baseline per task and codec family. Pure functions of the reports.
+
+use serde::Serialize;
+use splitfeat_core::codec::CodecId;
+use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
+use splitfeat_core::metrics::{RdPoint, bd_quality, bd_rate};
+
+/// The codec families of the paper plus the entropy coder. PNG and ans are lossless
+/// after quantization, so their curves run over the quantizer bit depth; JPEG's over
+/// its quality at the main bit depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Png,
+    Jpeg,
+    Ans,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Png, Family::Jpeg, Family::Ans];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Png => "PNG",
+            Family::Jpeg => "JPEG",
+            Family::Ans => "ans",
+        }
+    }
+
+    /// What moves along the curve.
+    pub fn swept(self) -> &'static str {
+        match self {
+            Family::Jpeg => "quality 95..80 at 8 bits",
+            Family::Png | Family::Ans => "8..5 bits",
+        }
+    }
+
+    fn holds(self, setting: CodedSetting, main_bits: u8) -> bool {
+        match (self, setting.codec) {
+            (Family::Png, CodecId::Png) | (Family::Ans, CodecId::Ans) => true,
+            (Family::Jpeg, CodecId::Jpeg { .. }) => setting.bits == main_bits,
+            _ => false,
+        }
+    }
+}
+
+/// The three tasks and the metric each is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Segmentation,
+    Disparity,
+    Reconstruction,
+}
+
+impl Task {
+    pub const ALL: [Task; 3] = [Task::Segmentation, Task::Disparity, Task::Reconstruction];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Segmentation => "segmentation",
+            Task::Disparity => "disparity",
+            Task::Reconstruction => "reconstruction",
+        }
+    }
+
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Task::Segmentation => "mIoU",
+            Task::Disparity => "disparity RMSE (px)",
+            Task::Reconstruction => "PSNR (dB)",
+        }
+    }
+
+    /// The metric as reported.
+    pub fn value(self, r: &SettingResult) -> f64 {
+        match self {
+            Task::Segmentation => r.miou,
+            Task::Disparity => r.disparity_rmse,
+            Task::Reconstruction => r.psnr_db,
+        }
+    }
+
+    /// The metric as "higher is better" (RMSE negated), as the BD fits want it.
+    pub fn quality(self, r: &SettingResult) -> f64 {
+        match self {
+            Task::Disparity => -r.disparity_rmse,
+            _ => self.value(r),
+        }
+    }
+}
+
+/// The coded settings of `family` in `report`, by increasing bytes per image.
+pub fn curve(report: &EvalReport, family: Family) -> Vec<&SettingResult> {
+    let mut points: Vec<&SettingResult> = report
+        .results
+        .iter()
+        .filter(|r| CodedSetting::parse(&r.setting, report.bits).is_ok_and(|s| family.holds(s, report.bits)))
+        .collect();
+    points.sort_by(|a, b| a.bytes_per_image.total_cmp(&b.bytes_per_image));
+    points
+}
+
+fn rd_points(report: &EvalReport, family: Family, task: Task) -> Vec<RdPoint> {
+    curve(report, family).iter().map(|r| RdPoint { rate: r.bytes_per_image, quality: task.quality(r) }).collect()
+}
+
+/// One model against the baseline for one task and codec family.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BdEntry {
+    pub family: Family,
+    pub task: Task,
+    /// Bjontegaard delta rate, percent (negative: fewer bytes at equal accuracy), or
+    /// why it could not be computed (e.g. the curves' accuracies do not overlap).
+    pub bd_rate: Result<f64, String>,
+    /// Bjontegaard delta of the task metric at equal rate, in the metric's own sign
+    /// (mIoU, RMSE px, PSNR dB).
+    pub bd_metric: Result<f64, String>,
+}
+
+/// BD-rate and BD-metric of `test` against `baseline` for every task and family.
+pub fn compare(baseline: &EvalReport, test: &EvalReport) -> Vec<BdEntry> {
+    let mut out = Vec::new();
+    for family in Family::ALL {
+        for task in Task::ALL {
+            let (reference, candidate) = (rd_points(baseline, family, task), rd_points(test, family, task));
+            let sign = if task == Task::Disparity { -1.0 } else { 1.0 };
+            out.push(BdEntry {
+                family,
+                task,
+                bd_rate: bd_rate(&reference, &candidate).map_err(|e| e.to_string()),
+                bd_metric: bd_quality(&reference, &candidate).map(|d| sign * d).map_err(|e| e.to_string()),
+            });
+        }
+    }
+    out
+}
+
+/// Pairs of (model index, bit depth) where the `ans` stream is not smaller than PNG's.
+pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, u8)> {
+    let mut out = Vec::new();
+    for (i, report) in reports.iter().enumerate() {
+        for png in curve(report, Family::Png) {
+            let bits = png.bits.unwrap_or(report.bits);
+            let ans = curve(report, Family::Ans).into_iter().find(|a| a.bits.unwrap_or(report.bits) == bits);
+            if ans.is_none_or(|a| a.bytes_per_image >= png.bytes_per_image) {
+                out.push((i, bits));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(setting: &str, bytes: f64, miou: f64, rmse: f64, psnr: f64) -> SettingResult {
+        let coded = CodedSetting::parse(setting, 8).ok();
+        SettingResult {
+            setting: setting.into(),
+            codec: coded.map(|c| c.codec.to_string()),
+            bits: coded.map(|c| c.bits),
+            bytes_per_image: bytes,
+            bits_per_element: bytes * 8.0 / 8192.0,
+            miou,
+            pixel_accuracy: 0.9,
+            disparity_rmse: rmse,
+            psnr_db: psnr,
+        }
+    }
+
+    /// A report whose every coded setting costs `scale` times the reference's bytes at
+    /// the same accuracy; ans is 10 % below PNG.
+    fn report(scale: f64) -> EvalReport {
+        let mut results = vec![result("float", 0.0, 0.5, 1.0, 20.0)];
+        for (i, bits) in [8u8, 7, 6, 5].into_iter().enumerate() {
+            let (miou, rmse, psnr) = (0.5 - 0.02 * (i * i) as f64, 1.0 + 0.1 * (i * i) as f64, 20.0 - 0.5 * (i * i) as f64);
+            let bytes = 4000.0 * 0.7f64.powi(i as i32) * scale;
+            let label = |codec: &str| if bits == 8 { codec.to_string() } else { format!("{codec}@{bits}") };
+            results.push(result(&label("png"), bytes, miou, rmse, psnr));
+            results.push(result(&label("ans"), bytes * 0.9, miou, rmse, psnr));
+            results.push(result(&format!("jpeg{}", 95 - 5 * i), bytes * 0.8, miou, rmse, psnr));
+        }
+        EvalReport { model_id: "00".into(), images: 1, bits: 8, results, majority_class_miou: 0.01 }
+    }
+
+    #[test]
+    fn curves_pick_their_family_in_rate_order() {
+        let r = report(1.0);
+        let png: Vec<&str> = curve(&r, Family::Png).iter().map(|p| p.setting.as_str()).collect();
+        assert_eq!(png, ["png@5", "png@6", "png@7", "png"]);
+        let jpeg: Vec<&str> = curve(&r, Family::Jpeg).iter().map(|p| p.setting.as_str()).collect();
+        assert_eq!(jpeg, ["jpeg80", "jpeg85", "jpeg90", "jpeg95"]);
+        assert_eq!(curve(&r, Family::Ans).len(), 4);
+    }
+
+    #[test]
+    fn uniformly_cheaper_model_has_that_bd_rate_and_no_metric_change() {
+        let entries = compare(&report(1.0), &report(0.8));
+        assert_eq!(entries.len(), 9);
+        for e in entries {
+            let rate = e.bd_rate.clone().unwrap();
+            assert!((rate - -20.0).abs() < 1e-6, "{e:?}");
+            // Same accuracy at 0.8x the rate: at equal rate the cheaper model is better.
+            let metric = e.bd_metric.clone().unwrap();
+            match e.task {
+                Task::Disparity => assert!(metric < 0.0, "{e:?}"),
+                _ => assert!(metric > 0.0, "{e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn too_short_curves_give_a_reason_not_a_number() {
+        let mut short = report(1.0);
+        short.results.retain(|r| !r.setting.contains('@'));
+        let e = &compare(&report(1.0), &short)[0];
+        assert_eq!(e.family, Family::Png);
+        assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 4 points"));
+    }
+
+    #[test]
+    fn ans_behind_png_is_reported() {
+        let good = report(1.0);
+        let mut bad = report(1.0);
+        for r in bad.results.iter_mut().filter(|r| r.setting == "ans@6") {
+            r.bytes_per_image = 1e6;
+        }
+        assert_eq!(ans_not_ahead(&[&good, &bad]), [(1, 6)]);
+    }
+}

@@ -1,0 +1,265 @@
+//! `splitfeat report`: the evidence for the zoo, from the shipped weights and the
+//! evaluations recorded in the manifest: rate-accuracy charts per task and codec,
+//! BD-rate tables against the baseline, the cost of each feature channel and the
+//! tiled features themselves.
+
+mod curves;
+mod features;
+mod plots;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::prelude::*;
+use serde::Serialize;
+use splitfeat_core::evaluate::EvalReport;
+use splitfeat_core::runtime::EdgeRuntime;
+use splitfeat_core::zoo::ModelEntry;
+
+use crate::export::load_manifest;
+use crate::fsutil::write_atomic;
+use curves::{BdEntry, Family, Task};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    #[arg(long, default_value = "assets")]
+    pub assets: PathBuf,
+    /// Directory for the charts, pictures, report.md and bd-rate.json.
+    #[arg(long, default_value = "docs/zoo")]
+    pub out: PathBuf,
+    /// The reference model, by name (default: the model with lambda 0).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// TrueType font for the chart text.
+    #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+    pub font: PathBuf,
+    /// Validation scenes for the per-channel statistics.
+    #[arg(long, default_value_t = 32)]
+    pub scenes: usize,
+}
+
+/// A shipped model with its benchmark evaluation.
+struct Evaluated<'a> {
+    entry: &'a ModelEntry,
+    report: EvalReport,
+}
+
+impl Evaluated<'_> {
+    fn label(&self) -> String {
+        format!("{} (λ = {})", self.entry.name, self.entry.lambda)
+    }
+}
+
+#[derive(Serialize)]
+struct BdRecord<'a> {
+    model: &'a str,
+    lambda: f32,
+    baseline: &'a str,
+    entries: Vec<BdEntry>,
+}
+
+pub fn run(args: &ReportArgs) -> Result<()> {
+    ensure!(args.scenes >= 1, "--scenes must be at least 1");
+    let font = std::fs::read(&args.font).with_context(|| format!("reading the font {} (pass --font)", args.font.display()))?;
+    plots::register_font(font).with_context(|| args.font.display().to_string())?;
+    let manifest = load_manifest(&args.assets)?;
+    let mut models = Vec::new();
+    for entry in &manifest.models {
+        let Some(eval) = &entry.eval else {
+            eprintln!("skipping {}: no evaluation in the manifest (run `splitfeat eval --model {} --record`)", entry.name, entry.name);
+            continue;
+        };
+        let report: EvalReport = serde_json::from_value(eval.clone()).with_context(|| format!("evaluation of {}", entry.name))?;
+        models.push(Evaluated { entry, report });
+    }
+    models.sort_by(|a, b| a.entry.lambda.total_cmp(&b.entry.lambda));
+    let base_index = match &args.baseline {
+        Some(name) => models.iter().position(|m| &m.entry.name == name).with_context(|| format!("no evaluated model {name:?}"))?,
+        None => models.iter().position(|m| m.entry.lambda == 0.0).context("no evaluated model with lambda 0; pass --baseline")?,
+    };
+    // The baseline first: it is drawn in black and every table compares against it.
+    let baseline = models.remove(base_index);
+    models.insert(0, baseline);
+    let images = models[0].report.images;
+    if let Some(m) = models.iter().find(|m| m.report.images != images) {
+        bail!("{} was evaluated on {} scenes, the baseline on {images}; evaluate all on the same set", m.entry.name, m.report.images);
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    let write = |name: &str, bytes: &[u8]| write_atomic(&args.out.join(name), bytes);
+
+    let series: Vec<plots::Series> = models.iter().map(|m| plots::Series { label: m.label(), report: &m.report }).collect();
+    for task in Task::ALL {
+        let chart = plots::rate_accuracy(task, &series)?;
+        write(&format!("rate-{}.svg", task.name()), chart.svg.as_bytes())?;
+        write(&format!("rate-{}.png", task.name()), &chart.png)?;
+    }
+
+    let records: Vec<BdRecord> = models[1..]
+        .iter()
+        .map(|m| BdRecord {
+            model: &m.entry.name,
+            lambda: m.entry.lambda,
+            baseline: &models[0].entry.name,
+            entries: curves::compare(&models[0].report, &m.report),
+        })
+        .collect();
+    write("bd-rate.json", &serde_json::to_vec_pretty(&records)?)?;
+
+    let device = Device::flex();
+    let mut channel_series = Vec::new();
+    for m in &models {
+        let stats = features::channel_stats(&load_edge(&args.assets, m.entry, &device)?, args.scenes, m.entry.bits)?;
+        let plane = &stats.first_plane;
+        let k = 4;
+        let picture = features::upscale(&plane.to_u8_display(), plane.width as usize, k);
+        let png = splitfeat_core::viz::encode_png8(plane.width * k as u32, plane.height * k as u32, 1, &picture)?;
+        write(&format!("features-{}.png", m.entry.name), &png)?;
+        channel_series.push((m.label(), stats.residual_bits));
+    }
+    let chart = plots::channel_bits(&channel_series)?;
+    write("channel-bits.svg", chart.svg.as_bytes())?;
+    write("channel-bits.png", &chart.png)?;
+
+    let markdown = tables(&models, &records, &channel_series, args)?;
+    write("report.md", markdown.as_bytes())?;
+    print!("{markdown}");
+    Ok(())
+}
+
+fn load_edge(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<EdgeRuntime> {
+    let bytes = std::fs::read(assets.join(&entry.edge.path)).with_context(|| entry.edge.path.clone())?;
+    entry.verify_edge(&bytes)?;
+    Ok(EdgeRuntime::load(entry.config.clone(), &bytes, device)?)
+}
+
+fn pct(x: f64) -> String {
+    format!("{x:+.1} %")
+}
+
+fn setting<'a>(report: &'a EvalReport, label: &str) -> Option<&'a splitfeat_core::evaluate::SettingResult> {
+    report.results.iter().find(|r| r.setting == label)
+}
+
+/// The markdown of report.md.
+fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f64>)], args: &ReportArgs) -> Result<String> {
+    let base = &models[0];
+    let mut md = String::new();
+    writeln!(md, "# Model zoo report\n")?;
+    writeln!(
+        md,
+        "Made by `splitfeat report --assets {} --out {}` from the shipped weights and the evaluations in the manifest \
+         ({} validation scenes each; `splitfeat eval --model NAME --record`). Baseline: {}.\n",
+        args.assets.display(),
+        args.out.display(),
+        base.report.images,
+        base.label()
+    )?;
+    writeln!(md, "## Operating points at {} bits\n", base.report.bits)?;
+    writeln!(md, "Bytes per image include the header and side information. PNG and ans are lossless, so both give the accuracy shown.\n")?;
+    writeln!(md, "| model | λ | PNG B/img | vs baseline | ans B/img | vs baseline | ans vs PNG | JPEG90 B/img | mIoU | disp. RMSE px | PSNR dB |")?;
+    writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    let (base_png, base_ans) = (setting(&base.report, "png"), setting(&base.report, "ans"));
+    for m in models {
+        let (Some(png), Some(ans)) = (setting(&m.report, "png"), setting(&m.report, "ans")) else {
+            bail!("{} has no png/ans result at the main bit depth", m.entry.name);
+        };
+        let vs = |x: f64, b: Option<&splitfeat_core::evaluate::SettingResult>| {
+            b.map_or("".into(), |b| pct((x / b.bytes_per_image - 1.0) * 100.0))
+        };
+        let jpeg = setting(&m.report, "jpeg90").map_or("".into(), |j| format!("{:.0}", j.bytes_per_image));
+        writeln!(
+            md,
+            "| {} | {} | {:.0} | {} | {:.0} | {} | {} | {} | {:.4} | {:.3} | {:.2} |",
+            m.entry.name,
+            m.entry.lambda,
+            png.bytes_per_image,
+            vs(png.bytes_per_image, base_png),
+            ans.bytes_per_image,
+            vs(ans.bytes_per_image, base_ans),
+            pct((ans.bytes_per_image / png.bytes_per_image - 1.0) * 100.0),
+            jpeg,
+            png.miou,
+            png.disparity_rmse,
+            png.psnr_db
+        )?;
+    }
+
+    writeln!(md, "\n## BD-rate against the baseline\n")?;
+    writeln!(
+        md,
+        "Bjontegaard delta rate (cubic fit of log-rate against the task metric, VCEG-M33): the change in bytes per image at \
+         equal accuracy; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 7, 6, 5), JPEG over \
+         quality 95, 90, 85, 80 at 8 bits. \"n/a\" means the two curves' accuracy ranges do not overlap (the reason is in bd-rate.json).\n"
+    )?;
+    let mut header = String::from("| model | λ |");
+    let mut rule = String::from("| --- | ---: |");
+    for family in Family::ALL {
+        for task in Task::ALL {
+            write!(header, " {} {} |", family.name(), short(task))?;
+            rule.push_str(" ---: |");
+        }
+    }
+    writeln!(md, "{header}\n{rule}")?;
+    for r in records {
+        write!(md, "| {} | {} |", r.model, r.lambda)?;
+        for e in &r.entries {
+            write!(md, " {} |", e.bd_rate.as_ref().map_or("n/a".into(), |v| pct(*v)))?;
+        }
+        writeln!(md)?;
+    }
+
+    writeln!(md, "\n## Accuracy change at equal rate (BD-metric)\n")?;
+    writeln!(md, "Bjontegaard delta of the metric at equal bytes: mIoU (higher is better), RMSE in px (lower is better), PSNR in dB.\n")?;
+    writeln!(md, "{header}\n{rule}")?;
+    for r in records {
+        write!(md, "| {} | {} |", r.model, r.lambda)?;
+        for e in &r.entries {
+            let v = e.bd_metric.as_ref().map_or("n/a".into(), |v| match e.task {
+                Task::Segmentation => format!("{v:+.4}"),
+                Task::Disparity => format!("{v:+.3}"),
+                Task::Reconstruction => format!("{v:+.2}"),
+            });
+            write!(md, " {v} |")?;
+        }
+        writeln!(md)?;
+    }
+
+    let reports: Vec<&EvalReport> = models.iter().map(|m| &m.report).collect();
+    let behind = curves::ans_not_ahead(&reports);
+    writeln!(md, "\n## ans against PNG\n")?;
+    if behind.is_empty() {
+        let points: usize = reports.iter().map(|r| curves::curve(r, Family::Png).len()).sum();
+        writeln!(md, "ans is smaller than PNG at every evaluated point ({points} model and bit-depth pairs).")?;
+    } else {
+        for (i, bits) in behind {
+            writeln!(md, "- ans is not smaller than PNG for {} at {bits} bits", models[i].entry.name)?;
+        }
+    }
+
+    writeln!(md, "\n## Per-channel cost\n")?;
+    writeln!(
+        md,
+        "Mean over channels of the order-0 entropy of each channel's horizontal prediction residuals, 8-bit codes, first {} \
+         validation scenes (channel-bits.svg shows every channel).\n",
+        args.scenes
+    )?;
+    writeln!(md, "| model | mean bits/element | costliest channel | cheapest channel |")?;
+    writeln!(md, "| --- | ---: | ---: | ---: |")?;
+    for (label, bits) in channels {
+        let mean = bits.iter().sum::<f64>() / bits.len().max(1) as f64;
+        let max = bits.iter().copied().fold(f64::MIN, f64::max);
+        let min = bits.iter().copied().fold(f64::MAX, f64::min);
+        writeln!(md, "| {label} | {mean:.3} | {max:.3} | {min:.3} |")?;
+    }
+    writeln!(md, "\nCharts: rate-segmentation, rate-disparity, rate-reconstruction, channel-bits (.svg and .png); tiled 8-bit features of the first validation scene: features-NAME.png (4x enlarged).")?;
+    Ok(md)
+}
+
+fn short(task: Task) -> &'static str {
+    match task {
+        Task::Segmentation => "seg",
+        Task::Disparity => "disp",
+        Task::Reconstruction => "recon",
+    }
+}
