@@ -9,6 +9,8 @@ mod fsutil;
 mod info;
 mod report;
 mod train;
+#[cfg(test)]
+mod zoo_test;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

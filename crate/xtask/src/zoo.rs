@@ -1,0 +1,98 @@
+//! `cargo xtask zoo`: the shipped models from nothing, with the `splitfeat` commands a
+//! person would type: train the baseline (lambda 0), fine-tune one model per lambda from
+//! it, export each into assets/, evaluate each (benchmark and zoo-test check), and draw
+//! the report. Every training run resumes from its checkpoint when it was cut short,
+//! so the command can be run again until it finishes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::process::{cargo, run};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ZooArgs {
+    /// Lambdas of the fine-tuned models (the baseline, lambda 0, is always made).
+    #[arg(long, value_delimiter = ',', default_value = "0.01,0.03,0.1,0.3,1")]
+    pub lambdas: Vec<f32>,
+    /// Training steps of the baseline.
+    #[arg(long, default_value_t = 3000)]
+    pub baseline_steps: u64,
+    /// Training steps of each lambda fine-tune.
+    #[arg(long, default_value_t = 300)]
+    pub finetune_steps: u64,
+    /// Start the fine-tunes from this baseline checkpoint instead of training one
+    /// (e.g. the shipped assets/checkpoints/tiny-l0.sfck).
+    #[arg(long)]
+    pub baseline_checkpoint: Option<PathBuf>,
+    /// Where the training runs go (checkpoints, metrics).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+}
+
+/// Zoo name of the model trained at `lambda`.
+pub fn model_name(lambda: f32) -> String {
+    format!("tiny-l{lambda}")
+}
+
+pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
+    cargo(root, &["build", "--release", "-p", "splitfeat-train"])?;
+    let bin = root.join("target/release/splitfeat");
+    let bin = bin.to_str().context("non-UTF-8 path")?;
+    let splitfeat = |a: &[&str]| run(root, bin, a);
+    let runs = root.join(&args.runs);
+    let run_dir = |name: &str| runs.join(name).to_string_lossy().into_owned();
+
+    let base_name = model_name(0.0);
+    let base_checkpoint = match &args.baseline_checkpoint {
+        Some(path) => path.to_string_lossy().into_owned(),
+        None => {
+            let dir = run_dir(&base_name);
+            train(&splitfeat, &dir, &["--steps", &args.baseline_steps.to_string()])?;
+            format!("{dir}/checkpoint.sfck")
+        }
+    };
+    publish(&splitfeat, &base_checkpoint, &base_name)?;
+
+    for &lambda in &args.lambdas {
+        let name = model_name(lambda);
+        let dir = run_dir(&name);
+        let steps = args.finetune_steps.to_string();
+        let lambda = lambda.to_string();
+        let fresh = ["--init-from", &base_checkpoint, "--lambda", &lambda, "--steps", &steps, "--lr", "0.0005", "--warmup", "20"];
+        train(&splitfeat, &dir, &fresh)?;
+        publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+    }
+    splitfeat(&["report"])
+}
+
+/// Trains into `dir`, or resumes the run there if it has a checkpoint.
+fn train(splitfeat: &impl Fn(&[&str]) -> Result<()>, dir: &str, fresh: &[&str]) -> Result<()> {
+    let mut a = vec!["train", "--out", dir, "--quiet", "--checkpoint-every", "50"];
+    if Path::new(dir).join("checkpoint.sfck").exists() {
+        a.push("--resume");
+    } else {
+        a.extend_from_slice(fresh);
+    }
+    splitfeat(&a)
+}
+
+/// Exports a checkpoint into assets/ as `name` and records its benchmark evaluation
+/// and the short check the zoo test repeats.
+fn publish(splitfeat: &impl Fn(&[&str]) -> Result<()>, checkpoint: &str, name: &str) -> Result<()> {
+    splitfeat(&["export", "--checkpoint", checkpoint, "--name", name])?;
+    splitfeat(&["eval", "--model", name, "--record"])?;
+    splitfeat(&["eval", "--model", name, "--count", "16", "--record", "check"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_zoo_names() {
+        assert_eq!(model_name(0.0), "tiny-l0");
+        assert_eq!(model_name(0.03), "tiny-l0.03");
+        assert_eq!(model_name(1.0), "tiny-l1");
+    }
+}
