@@ -1,11 +1,14 @@
-// The splitfeat page: inputs -> edge (WebAssembly worker) -> bitstream -> cloud API ->
-// outputs, with live bitrate, timings and the rate-accuracy chart.
+// The splitfeat page: inputs -> edge (WebAssembly worker) -> bitstream -> cloud ->
+// outputs, with live bitrate, timings and the rate-accuracy chart. The cloud is a
+// splitfeat-cloud server (`?cloud=URL`, or this origin if it serves the API) or, for
+// the page served as static files, a WebAssembly worker in this page (js/cloud.js).
 //
-// URL parameters: cloud=URL (API base, default this origin), backend=auto|webgpu|cpu,
+// URL parameters: cloud=URL (API base; default this origin, else the worker),
+// cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
 // model=ID or name, codec=png|jpeg|ans, quality=1..100, bits=2..16, sample=N.
 
 import { Edge, getWeights, keepWeights, dropWeights } from "./js/edge.js";
-import { cloudBase, infer } from "./js/cloud.js";
+import { cloudBase, chooseCloud } from "./js/cloud.js";
 import { loadModels, sessionEntry, evalBySetting } from "./js/models.js";
 import { StillSource, DriveSource, WebcamSource, fetchImage, decodeImage } from "./js/sources.js";
 import { Sparkline, RateChart, METRICS, modelColour } from "./js/charts.js";
@@ -42,6 +45,8 @@ const state = {
 };
 
 const edge = new Edge();
+/** The cloud in use (js/cloud.js: HttpCloud or WorkerCloud), chosen at start. */
+let cloud = null;
 const bitrateChart = new Sparkline($("#bitrate-chart"));
 const rateChart = new RateChart($("#rate-chart"));
 
@@ -120,6 +125,7 @@ async function loadModel(index) {
   await keepWeights(model, model.weightsUrl, bytes);
   state.weights = bytes;
   state.modelIndex = index;
+  cloud?.prepare(model.id);
   return source;
 }
 
@@ -446,22 +452,25 @@ function setCloud(ok, text) {
 async function sendToCloud(encoded, frame) {
   const stableMax = state.source?.live ? state.dispMax : null;
   try {
-    const { response, roundTripMs, networkMs } = await infer(base, encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
+    const { response, roundTripMs, networkMs } = await cloud.infer(encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
     state.cloudError = null;
+    state.lastResponse = response;
     banner("cloud", null);
     delete $("#outputs-card").dataset.stale;
-    setCloud(true, `Cloud: ${base ? new URL(base).host : location.host}`);
+    setCloud(true, `Cloud: ${cloud.label}`);
     await showOutputs(response, frame);
     showTimings(encoded, response, networkMs, roundTripMs);
     const max = response.outputs?.disp?.max_disparity;
     if (Number.isFinite(max)) state.dispMax = state.source?.live ? Math.max(max, (state.dispMax ?? 0) * 0.98) : null;
   } catch (err) {
     state.cloudError = err;
-    setCloud(false, err.kind === "unreachable" ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
+    setCloud(false, ["unreachable", "worker"].includes(err.kind) ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
     $("#outputs-card").dataset.stale = "true";
     const text = err.kind === "unreachable"
       ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; the outputs shown are from the last frame the cloud answered.`
-      : `The cloud refused the features: ${err.message}`;
+      : err.kind === "worker"
+        ? `The cloud worker could not answer: ${err.message}.`
+        : `The cloud refused the features: ${err.message}`;
     banner("cloud", "error", text, state.source?.live ? null : { label: "Retry", run: () => schedule() });
     showTimings(encoded, null, null, null);
   } finally {
@@ -531,7 +540,7 @@ function showTimings(encoded, response, networkMs, roundTripMs) {
   const rows = [
     { key: "edge", label: `Edge · encoder + read-back (${encoded.backend === "webgpu" ? "WebGPU" : "CPU"})`, v: t.edgeMs },
     { key: "code", label: `Edge · quantize, tile, ${encoded.codec} code`, v: t.codeMs },
-    { key: "net", label: "Network · upload + response", v: networkMs },
+    { key: "net", label: cloud?.networkLabel ?? "Network · upload + response", v: networkMs },
     { key: "decode", label: "Cloud · parse + decode features", v: c ? c.decode + (c.queue ?? 0) : null },
     { key: "heads", label: "Cloud · task heads", v: heads },
     { key: "post", label: "Cloud · post-process + PNG", v: c ? (c.postprocess ?? 0) + (c.encode_png ?? 0) : null },
@@ -751,11 +760,15 @@ async function main() {
   const m = models.value;
   state.models = m.models;
   state.classes = m.classes ?? wasm.value.classes;
-  if (m.catalogError) {
+  cloud = chooseCloud({ base, catalogError: m.catalogError, models: m.models.map(sessionEntry), device: cloudDevice(state.gpu) });
+  window.splitfeat.cloud = cloud;
+  document.body.dataset.cloud = cloud.kind;
+  $("#cloud-title small").textContent = cloud.kind === "worker" ? "in this browser · worker · task heads" : `server ${cloud.host} · task heads`;
+  if (cloud.kind !== "worker" && m.catalogError) {
     setCloud(false, "Cloud: down");
     banner("cloud", "error", `The cloud is down or unreachable (${m.catalogError.message}). Models come from the manifest; the edge still runs.`);
   } else {
-    setCloud(true, `Cloud: ${base ? new URL(base).host : location.host}`);
+    setCloud(true, `Cloud: ${cloud.label}`);
   }
   if (!state.models.length) {
     fail("The model manifest lists no model. Train and export one (`splitfeat export`).");
@@ -808,6 +821,16 @@ async function main() {
     await waitForIdle();
   }
   document.body.dataset.state = "ready";
+}
+
+/**
+ * The device of the worker cloud's heads: `?cloud_device=`, else WebGPU where the
+ * adapter is a hardware one ("auto": falls back to the CPU if it fails), else the CPU.
+ */
+function cloudDevice(gpu) {
+  const wanted = params.get("cloud_device");
+  if (["cpu", "webgpu", "auto"].includes(wanted)) return wanted;
+  return gpu?.available && !gpu.software ? "auto" : "cpu";
 }
 
 /** Resolves when the frame loop has nothing left to do (at once for live inputs). */

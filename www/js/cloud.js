@@ -1,8 +1,18 @@
-// Client of the cloud API (docs/api.md): GET /v1/models, POST /v1/infer.
-// The base URL is the page's own origin, or `?cloud=URL`.
+// The cloud the page sends its bitstreams to, in one of three places, picked in this
+// order (`chooseCloud`):
+//   1. `?cloud=URL`: a splitfeat-cloud server elsewhere (it must allow this page's
+//      origin: `--allow-origin`);
+//   2. this page's own origin, if it answers GET /v1/models (the page was served by
+//      splitfeat-cloud, e.g. `cargo xtask demo`);
+//   3. else a Web Worker in this page (cloud-worker.js): the same heads and response
+//      code, compiled to WebAssembly, for the demo served as static files.
+// All three answer POST /v1/infer's JSON (docs/api.md), and `infer` returns it alike.
 
 export class CloudError extends Error {
-  /** kind: "unreachable" (no answer) | "http" (an error status) | "protocol" (bad body). */
+  /**
+   * kind: "unreachable" (no answer) | "http" (an error status) | "protocol" (bad body)
+   * | "worker" (the in-browser cloud failed: heads not loadable, a crash).
+   */
   constructor(kind, message, { status = 0, code = null } = {}) {
     super(message);
     this.name = "CloudError";
@@ -77,4 +87,130 @@ export async function infer(base, modelId, bitstream, { tasks = ["seg", "disp", 
   const roundTripMs = performance.now() - t0;
   const serverMs = body.timings_ms?.total ?? 0;
   return { response: body, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
+}
+
+/** A splitfeat-cloud server: this origin (`base` "") or another one. */
+export class HttpCloud {
+  constructor(base) {
+    this.base = base;
+    this.kind = base ? "url" : "same-origin";
+    this.host = base ? new URL(base).host : location.host;
+    this.label = this.host;
+    this.networkLabel = "Network · upload + response";
+  }
+
+  infer(modelId, bitstream, options) {
+    return infer(this.base, modelId, bitstream, options);
+  }
+
+  prepare() {}
+}
+
+/** Where a model's heads are, next to its edge weights (manifest paths are relative to assets/). */
+export function headsUrl(entry, assetsBase = "assets/") {
+  return new URL(`${assetsBase}${entry.heads.path.replace(/^\.?\//, "")}`, location.href).href;
+}
+
+/**
+ * The cloud half in a module worker of this page (cloud-worker.js). `models` are the
+ * manifest entries; each model's heads are fetched and verified on its first frame
+ * (or on `prepare`). `device`: "cpu", "webgpu" or "auto", for the worker's heads.
+ */
+export class WorkerCloud {
+  constructor(models, { device = "cpu" } = {}) {
+    this.kind = "worker";
+    this.device = device;
+    this.backend = null;
+    this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry) }));
+    this.networkLabel = "Worker · messages to and from the cloud worker";
+    this.nextId = 1;
+    this.pending = new Map();
+    this.worker = null;
+  }
+
+  get label() {
+    const on = this.backend ?? this.device;
+    return `in this browser (worker, ${on === "webgpu" ? "WebGPU" : on === "cpu" ? "CPU" : on})`;
+  }
+
+  start() {
+    const worker = new Worker(new URL("./cloud-worker.js", import.meta.url), { type: "module" });
+    worker.onmessage = (event) => {
+      const { id, ok, result, error } = event.data;
+      const call = this.pending.get(id);
+      if (!call) return;
+      this.pending.delete(id);
+      if (ok) call.resolve(result);
+      else call.reject(error);
+    };
+    worker.onerror = (event) => {
+      this.fail({ message: `cloud worker failed: ${event.message ?? "could not start"}`, code: "crashed" });
+    };
+    this.worker = worker;
+    this.ready = this.call("init", { models: this.models, device: this.device });
+    // Keep the rejection for the first real call; do not report it twice.
+    this.ready.catch(() => {});
+  }
+
+  /** Rejects every call in flight and drops the worker: the next call starts a new one. */
+  fail(error) {
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+    this.worker?.terminate();
+    this.worker = null;
+  }
+
+  call(type, payload = {}, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, type, ...payload }, transfer);
+    });
+  }
+
+  async request(type, payload, transfer) {
+    if (!this.worker) this.start();
+    try {
+      await this.ready;
+      return await this.call(type, payload, transfer);
+    } catch (error) {
+      if (error.code === "crashed") this.fail(error);
+      throw new CloudError("worker", `the in-browser cloud failed: ${error.message}`, { code: error.code ?? null });
+    }
+  }
+
+  /** Loads a model's heads ahead of its first frame; failures surface on that frame. */
+  prepare(modelId) {
+    this.request("prepare", { model: modelId }).then((r) => {
+      if (r) this.backend = r.backend;
+    }, () => {});
+  }
+
+  /** Same contract as the HTTP `infer`: {response, roundTripMs, networkMs}, or a CloudError. */
+  async infer(modelId, bitstream, { tasks = ["seg", "disp", "recon"], maxDisparity = null } = {}) {
+    const t0 = performance.now();
+    const copy = bitstream.slice().buffer;
+    const answer = await this.request("infer", { model: modelId, bitstream: copy, tasks: tasks.join(","), maxDisparity }, [copy]);
+    this.backend = answer.backend ?? this.backend;
+    const { status, body } = answer;
+    if (status !== 200) {
+      const message = body?.message ? `${body.message} (HTTP ${status})` : `HTTP ${status}`;
+      throw new CloudError("http", message, { status, code: body?.error ?? null });
+    }
+    const roundTripMs = performance.now() - t0;
+    const serverMs = body.timings_ms?.total ?? 0;
+    return { response: body, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
+  }
+}
+
+/**
+ * The cloud to use: `?cloud=URL` if given; else this origin if its GET /v1/models
+ * answered (`catalogError` null: the page came from splitfeat-cloud); else a worker.
+ */
+export function chooseCloud({ base, catalogError, models, device }) {
+  if (base) return new HttpCloud(base);
+  if (!catalogError) return new HttpCloud("");
+  const cloud = new WorkerCloud(models, { device });
+  cloud.start();
+  return cloud;
 }

@@ -5,37 +5,31 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use splitfeat_core::bitstream::BitstreamError;
+use splitfeat_core::api::InferError;
 use splitfeat_core::pipeline::PipelineError;
 
+pub use splitfeat_core::api::ErrorBody;
+
+/// The errors of the HTTP transport, plus [`InferError`]: the refusals and failures
+/// the server shares with the browser's cloud worker (codes and messages from core).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("query parameter `model` is required (a model id from GET /v1/models)")]
     MissingModel,
     #[error("bad query string: {0}")]
     BadQuery(String),
-    #[error("{0}")]
-    UnknownTask(String),
-    #[error("`tasks` is empty; give one or more of seg, disp, recon (or leave it out for all)")]
-    NoTasks,
-    #[error("{0}")]
-    BadParam(String),
-    #[error("no model {0:?} is loaded (see GET /v1/models)")]
-    UnknownModel(String),
     #[error("content type must be application/octet-stream, got {}", .0.as_deref().unwrap_or("none"))]
     UnsupportedMediaType(Option<String>),
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("request body is empty; send the bitstream as the body")]
-    EmptyBody,
     #[error("could not read the request body: {0}")]
     BodyRead(String),
     #[error("request body not received within {ms} ms")]
     BodyTimeout { ms: u64 },
-    /// The bitstream was refused by the core decoder.
+    /// Task or parameter errors, unknown model, empty body, a refused bitstream, or a
+    /// failure in the model's code path.
     #[error("{0}")]
-    Bitstream(#[from] PipelineError),
+    Infer(#[from] InferError),
     #[error("the server is at capacity ({queued} requests queued); retry later")]
     Overloaded { queued: usize },
     #[error("request not completed within {ms} ms")]
@@ -48,11 +42,10 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody {
-    pub error: &'static str,
-    pub message: String,
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        ApiError::Infer(e.into())
+    }
 }
 
 impl ApiError {
@@ -62,18 +55,19 @@ impl ApiError {
         match self {
             ApiError::MissingModel => (S::BAD_REQUEST, "missing_model"),
             ApiError::BadQuery(_) => (S::BAD_REQUEST, "bad_query"),
-            ApiError::UnknownTask(_) => (S::BAD_REQUEST, "unknown_task"),
-            ApiError::NoTasks => (S::BAD_REQUEST, "no_tasks"),
-            ApiError::BadParam(_) => (S::BAD_REQUEST, "bad_param"),
-            ApiError::UnknownModel(_) => (S::NOT_FOUND, "unknown_model"),
             ApiError::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::EmptyBody => (S::BAD_REQUEST, "empty_body"),
             ApiError::BodyRead(_) => (S::BAD_REQUEST, "body_read_error"),
             ApiError::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "body_timeout"),
-            ApiError::Bitstream(e) => pipeline_status_and_code(e),
+            ApiError::Infer(e) => {
+                let (status, code) = e.status_and_code();
+                (
+                    S::from_u16(status).unwrap_or(S::INTERNAL_SERVER_ERROR),
+                    code,
+                )
+            }
             ApiError::Overloaded { .. } => (S::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::NotFound => (S::NOT_FOUND, "not_found"),
@@ -84,39 +78,8 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: self.status_and_code().1,
+            error: self.status_and_code().1.to_string(),
             message: self.to_string(),
-        }
-    }
-}
-
-/// A refused bitstream is always the client's fault (4xx): the decoder is bounded and
-/// typed, so nothing it reports is a server failure. A well-formed stream made for
-/// another model, or claiming another shape than the model produces, conflicts with
-/// the model named in the URL (409); anything damaged or malformed is a 400.
-fn pipeline_status_and_code(e: &PipelineError) -> (StatusCode, &'static str) {
-    use StatusCode as S;
-    match e {
-        PipelineError::ModelMismatch { .. } => (S::CONFLICT, "model_mismatch"),
-        PipelineError::ShapeMismatch { .. } => (S::CONFLICT, "shape_mismatch"),
-        PipelineError::Bitstream(b) => match b {
-            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => {
-                (S::BAD_REQUEST, "truncated")
-            }
-            BitstreamError::BadMagic(_) => (S::BAD_REQUEST, "bad_magic"),
-            BitstreamError::UnsupportedVersion(_) => (S::BAD_REQUEST, "unsupported_version"),
-            BitstreamError::BadCrc { .. } => (S::BAD_REQUEST, "bad_crc"),
-            BitstreamError::TrailingBytes { .. } => (S::BAD_REQUEST, "trailing_bytes"),
-            BitstreamError::PayloadTooLarge { .. }
-            | BitstreamError::Codec(_)
-            | BitstreamError::BadBitDepth { .. }
-            | BitstreamError::ShapeOutOfLimits { .. }
-            | BitstreamError::NonFiniteRange { .. } => (S::BAD_REQUEST, "bad_header"),
-        },
-        // The header was sound and the CRC matched, yet the payload does not decode:
-        // a stream forged or produced by a faulty encoder.
-        PipelineError::Codec(_) | PipelineError::Tiling(_) | PipelineError::Quant(_) => {
-            (S::BAD_REQUEST, "corrupt_payload")
         }
     }
 }
@@ -143,6 +106,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use splitfeat_core::bitstream::BitstreamError;
     use splitfeat_core::codec::CodecError;
     use splitfeat_core::pipeline::FeatureShape;
 
@@ -151,7 +115,12 @@ mod tests {
         let shape = FeatureShape::new(1, 1, 1);
         let cases = [
             (ApiError::MissingModel, 400, "missing_model"),
-            (ApiError::UnknownModel("x".into()), 404, "unknown_model"),
+            (
+                InferError::UnknownModel("x".into()).into(),
+                404,
+                "unknown_model",
+            ),
+            (InferError::EmptyBody.into(), 400, "empty_body"),
             (
                 ApiError::UnsupportedMediaType(None),
                 415,

@@ -13,7 +13,6 @@ pub mod fixture;
 pub mod infer;
 pub mod limits;
 pub mod models;
-pub mod png;
 pub mod routes;
 
 use std::future::Future;

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::Device;
 use serde::Serialize;
+use splitfeat_core::api::{InferOptions, LoadError};
 use splitfeat_core::classes::{CLASSES, ClassInfo};
-use splitfeat_core::codec::CodecId;
-use splitfeat_core::pipeline;
 use splitfeat_core::runtime::{CloudRuntime, Task};
 use splitfeat_core::zoo::{MANIFEST_FILE, Manifest, ModelEntry};
 
@@ -82,14 +81,9 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
 }
 
 fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<LoadedModel> {
-    let id = entry.model_id_bytes()?;
     let heads_path = asset_path(assets, &entry.heads.path)?;
     let heads = std::fs::read(&heads_path)
         .with_context(|| format!("cannot read {}", heads_path.display()))?;
-    entry
-        .heads
-        .verify(&heads)
-        .with_context(|| format!("{} does not match the manifest", heads_path.display()))?;
 
     // The server needs only the heads, but when the edge file is there too it must be
     // the one the id names: otherwise browsers would make streams this server refuses.
@@ -104,13 +98,17 @@ fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<Loaded
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", edge_path.display())),
     }
 
-    let runtime =
-        CloudRuntime::load(entry.config.clone(), &heads, id, device).with_context(|| {
-            format!(
-                "{} does not fit the architecture in the manifest",
-                heads_path.display()
-            )
-        })?;
+    // Size and sha256 against the manifest, then the architecture.
+    let runtime = CloudRuntime::from_entry(entry, &heads, device).map_err(|e| match e {
+        LoadError::Verify(e) => anyhow::Error::new(e).context(format!(
+            "{} does not match the manifest",
+            heads_path.display()
+        )),
+        LoadError::Weights(e) => anyhow::Error::new(e).context(format!(
+            "{} does not fit the architecture in the manifest",
+            heads_path.display()
+        )),
+    })?;
     let model = LoadedModel {
         entry: entry.clone(),
         runtime,
@@ -131,24 +129,14 @@ fn asset_path(assets: &Path, relative: &str) -> Result<PathBuf> {
     Ok(assets.join(rel))
 }
 
-/// Runs one synthetic stream through decode, every head and the PNG encoders. This
-/// pays the first-run costs before the first request and proves the model works.
+/// Runs one synthetic stream through the request path (decode, every head, the PNG
+/// encoders). This pays the first-run costs before the first request and proves the
+/// model works.
 fn warm_up(model: &LoadedModel) -> Result<()> {
-    let rt = &model.runtime;
-    let [c, h, w] = rt.config.bottleneck_shape();
-    let shape = pipeline::FeatureShape::new(c as u16, h as u16, w as u16);
-    let values: Vec<f32> = (0..shape.len()).map(|i| (i % 17) as f32 / 17.0).collect();
-    let stream = pipeline::encode_features(&values, shape, rt.model_id, CodecId::Png, 8)?;
-    let decoded = rt.decode(&stream.bytes)?;
-    let (width, height) = model.input_size();
-    for (task, tensor) in rt.run_heads(&decoded, &Task::ALL) {
-        let values = tensor
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        rt.postprocess(task, &values)
-            .to_png(width as u32, height as u32, 1.0)?;
-    }
+    let decoded = model
+        .runtime
+        .decode_request(&model.runtime.synthetic_stream())?;
+    crate::infer::compute(model, &decoded, &InferOptions::default())?;
     Ok(())
 }
 

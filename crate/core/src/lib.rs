@@ -2,6 +2,7 @@
 //! share. One implementation of each step; device-agnostic (burn tensors carry a
 //! runtime `Device`), builds for native and `wasm32-unknown-unknown`.
 
+pub mod api;
 pub mod bitstream;
 pub mod classes;
 pub mod codec;

@@ -195,10 +195,15 @@ impl TaskOutput {
     /// A display PNG: class colours, turbo-coloured disparity (0..`max_disparity`),
     /// or the reconstruction itself.
     pub fn to_png(&self, width: u32, height: u32, max_disparity: f32) -> Result<Vec<u8>, PngError> {
+        encode_png8(width, height, 3, &self.rgb(max_disparity))
+    }
+
+    /// The display pixels (packed RGB) that [`TaskOutput::to_png`] encodes.
+    pub fn rgb(&self, max_disparity: f32) -> Vec<u8> {
         match self {
-            TaskOutput::Seg(labels) => encode_png8(width, height, 3, &labels_to_rgb(labels)),
-            TaskOutput::Disp(d) => encode_png8(width, height, 3, &disparity_to_rgb(d, max_disparity)),
-            TaskOutput::Recon(rgb) => encode_png8(width, height, 3, rgb),
+            TaskOutput::Seg(labels) => labels_to_rgb(labels),
+            TaskOutput::Disp(d) => disparity_to_rgb(d, max_disparity),
+            TaskOutput::Recon(rgb) => rgb.clone(),
         }
     }
 }
@@ -207,6 +212,14 @@ impl TaskOutput {
 mod tests {
     use super::*;
     use crate::model::{Preset, module_to_bytes};
+
+    fn png_pixels(bytes: &[u8]) -> Vec<u8> {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        buf
+    }
 
     #[test]
     fn task_lists_parse_and_reject_unknown_names() {
@@ -241,6 +254,18 @@ mod tests {
 
         assert!(matches!(edge.features(&rgb[1..], h, w), Err(InputError::BadLength { .. })));
         assert!(matches!(edge.features(&[], 0, 0), Err(InputError::BadSize { .. })));
+
+        // The fast PNG the cloud answers with has the same pixels as `to_png`'s.
+        let (w8, h4) = (8u32, 4u32);
+        for out in [
+            TaskOutput::Seg((0..32).map(|i| (i % 20) as u8).collect()),
+            TaskOutput::Disp((0..32).map(|i| i as f32 * 0.5 - 2.0).collect()),
+            TaskOutput::Recon((0..96).map(|i| (i * 5) as u8).collect()),
+        ] {
+            let fast = crate::viz::encode_rgb_fast(w8, h4, &out.rgb(10.0)).unwrap();
+            assert_eq!(png_pixels(&fast), png_pixels(&out.to_png(w8, h4, 10.0).unwrap()));
+        }
+        assert!(crate::viz::encode_rgb_fast(w8, h4, &[0; 5]).is_err());
 
         let other = CloudRuntime::load(config, &heads_bytes, [9; 8], &device).unwrap();
         assert!(matches!(other.decode(&encoded.bytes), Err(PipelineError::ModelMismatch { .. })));

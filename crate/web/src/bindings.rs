@@ -9,14 +9,24 @@
 //! // r.timings.{edgeMs,codeMs,totalMs}, r.resized, ...
 //! ```
 //!
+//! The cloud half, for pages without a cloud server (run in its own worker):
+//!
+//! ```js
+//! const cloud = await CloudSession.create(manifestEntry, headsBytes, "cpu");
+//! const { status, body } = await cloud.infer(bitstream, "seg,disp,recon", undefined);
+//! // status 200: body is POST /v1/infer's response; else body is {error, message}
+//! ```
+//!
 //! Errors are `Error` objects whose `code` property names the kind of failure
 //! (`bad-entry`, `verify`, `weights`, `device`, `input`, `codec`, `pipeline`,
-//! `read-back`; see [`SessionError::code`]).
+//! `read-back`; see [`SessionError::code`]). `CloudSession.infer` does not throw for
+//! a bad request: it answers like the server, with a status and an error body.
 
 use serde::Serialize;
 use splitfeat_core::zoo::ModelEntry;
 use wasm_bindgen::prelude::*;
 
+use crate::cloud;
 use crate::device::Preference;
 use crate::session::{self, SessionError};
 
@@ -47,9 +57,11 @@ fn entry_from_js(value: JsValue) -> Result<ModelEntry, JsValue> {
     parsed.map_err(|e| SessionError::Entry(e).into())
 }
 
+/// Plain objects and arrays, as `JSON.parse` of the server's body would give (byte
+/// buffers stay `Uint8Array`s).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::new())
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
         .map_err(|e| js_error("internal", e))
 }
 
@@ -137,6 +149,103 @@ impl EdgeSession {
     pub fn feature_shape(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.feature_shape())
     }
+}
+
+/// One model's task heads on one device: the cloud half (see the module docs).
+#[wasm_bindgen]
+pub struct CloudSession {
+    inner: cloud::CloudSession,
+}
+
+/// What `CloudSession.infer` resolves to: an HTTP status and the body the server
+/// would send with it.
+#[derive(Serialize)]
+struct Answer<T: Serialize> {
+    status: u16,
+    body: T,
+}
+
+#[wasm_bindgen]
+impl CloudSession {
+    /// Verifies `heads_bytes` against the manifest entry (size, sha256), initialises
+    /// the device (`"webgpu"`, `"cpu"` or `"auto"`) and runs one synthetic stream
+    /// through the heads.
+    pub async fn create(
+        manifest_entry: JsValue,
+        heads_bytes: Vec<u8>,
+        prefer: String,
+    ) -> Result<CloudSession, JsValue> {
+        let entry = entry_from_js(manifest_entry)?;
+        let preference: Preference = prefer.parse().map_err(|e| js_error("device", e))?;
+        let inner = cloud::CloudSession::create(entry, &heads_bytes, preference).await?;
+        Ok(CloudSession { inner })
+    }
+
+    /// Answers one bitstream as `POST /v1/infer?model=ID&tasks=..&max_disparity=..`
+    /// does: `{status: 200, body: response}` or `{status, body: {error, message}}`
+    /// with the server's status and error code. `tasks`: comma-separated, undefined
+    /// for all three.
+    pub async fn infer(
+        &self,
+        bitstream: Vec<u8>,
+        tasks: Option<String>,
+        max_disparity: Option<f32>,
+    ) -> Result<JsValue, JsValue> {
+        let result = match cloud::CloudSession::options(tasks.as_deref(), max_disparity) {
+            Ok(options) => self.inner.infer(&bitstream, &options).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(response) => to_js(&Answer {
+                status: 200,
+                body: response,
+            }),
+            Err(e) => to_js(&Answer {
+                status: e.status_and_code().0,
+                body: e.body(),
+            }),
+        }
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    pub fn backend(&self) -> String {
+        self.inner.backend().name().to_string()
+    }
+
+    /// Why `"auto"` fell back to the CPU, if it did.
+    #[wasm_bindgen(js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.inner.fallback_reason().map(str::to_string)
+    }
+
+    #[wasm_bindgen(js_name = modelId)]
+    pub fn model_id(&self) -> String {
+        self.inner.entry().id.clone()
+    }
+
+    #[wasm_bindgen(js_name = warmupMs)]
+    pub fn warmup_ms(&self) -> f64 {
+        self.inner.warmup_ms()
+    }
+}
+
+/// The answer of a host that does not have model `model_id`, to the query `tasks`
+/// and `max_disparity`: the query's error if it has one (checked first, as on the
+/// server), else `404 unknown_model`. Same shape as `CloudSession.infer`'s answers.
+#[wasm_bindgen(js_name = answerWithoutModel)]
+pub fn answer_without_model(
+    model_id: String,
+    tasks: Option<String>,
+    max_disparity: Option<f32>,
+) -> Result<JsValue, JsValue> {
+    let e = match cloud::CloudSession::options(tasks.as_deref(), max_disparity) {
+        Err(e) => e,
+        Ok(_) => splitfeat_core::api::InferError::UnknownModel(model_id),
+    };
+    to_js(&Answer {
+        status: e.status_and_code().0,
+        body: e.body(),
+    })
 }
 
 /// The 19 segmentation classes `[{train_id, name, color: [r, g, b]}]` by trainId

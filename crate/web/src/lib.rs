@@ -5,11 +5,17 @@
 //! bitstreams: encoder -> read-back -> quantize -> tile -> code, all through
 //! `splitfeat-core`, so the bytes are the ones the server and the trainer would make.
 //!
+//! A [`cloud::CloudSession`] is the other half for pages without a cloud server (the
+//! demo as static files): one model's task heads, answering bitstreams with the
+//! response of `POST /v1/infer`, built by the same `splitfeat_core::api` code as the
+//! server's. The page runs it in its own Web Worker.
+//!
 //! This crate is glue. Everything here builds and is tested natively (on `flex`); the
 //! JavaScript boundary (`#[wasm_bindgen]`) lives in one file, `bindings.rs`, compiled
 //! for `wasm32` only.
 
 pub mod clock;
+pub mod cloud;
 pub mod device;
 pub mod pixels;
 pub mod session;
@@ -17,5 +23,6 @@ pub mod session;
 #[cfg(target_family = "wasm")]
 mod bindings;
 
+pub use cloud::CloudSession;
 pub use device::{Backend, Preference};
 pub use session::{EdgeSession, EncodeResult, SessionError};

@@ -1,10 +1,12 @@
 //! Project tasks: `cargo xtask <command>` (alias in .cargo/config.toml).
 //!
 //! - `demo`:  builds the WASM edge, starts the cloud server on 127.0.0.1, prints the URL.
+//! - `dist`:  the whole demo as static files in `dist/` (cloud half in a Web Worker).
 //! - `test`:  every test: the Rust workspace, the wasm32 build of core, the browser tests.
 //! - `bench`: criterion benchmarks (feature codecs, scene generation).
 //! - `load`:  bounded load test of the cloud server on loopback.
 
+mod dist;
 mod load;
 mod process;
 mod wasm;
@@ -32,6 +34,19 @@ enum Command {
         /// Build the wasm in the dev profile (faster to build, slower to run).
         #[arg(long)]
         dev: bool,
+    },
+    /// Write the demo as a static site (page, wasm, models) for any static file host.
+    Dist {
+        /// Output directory, replaced if it holds a previous build [default: dist/ in
+        /// the repository root].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Build the wasm in the dev profile (faster to build, slower to run).
+        #[arg(long)]
+        dev: bool,
+        /// Use the module already in www/pkg instead of building it.
+        #[arg(long)]
+        no_build: bool,
     },
     /// Run every test (Rust workspace, wasm32 build, browser tests).
     Test {
@@ -62,6 +77,17 @@ fn main() -> Result<()> {
     let root = root();
     match cli.command {
         Command::Demo { port, dev } => demo(&root, port, !dev),
+        Command::Dist { out, dev, no_build } => {
+            if !no_build {
+                wasm::build_wasm(!dev)?;
+            }
+            let out = match out {
+                Some(dir) => std::env::current_dir()?.join(dir),
+                None => root.join("dist"),
+            };
+            let summary = dist::write_dist(&root.join("www"), &root.join("assets"), &out)?;
+            dist::print_summary(&summary)
+        }
         Command::Test { no_browser } => test(&root, no_browser),
         Command::Bench { args } => {
             let mut a = vec!["bench", "-p", "splitfeat-core", "-p", "splitfeat-data", "--"];

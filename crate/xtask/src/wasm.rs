@@ -160,7 +160,8 @@ fn locked_versions(lock: &str, name: &str) -> Vec<String> {
     out
 }
 
-fn gzip_len(bytes: &[u8]) -> Result<u64> {
+/// Size of `bytes` after `gzip -9`.
+pub(crate) fn gzip_len(bytes: &[u8]) -> Result<u64> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(bytes)?;
     Ok(gz.finish()?.len() as u64)

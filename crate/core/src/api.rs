@@ -1,0 +1,477 @@
+//! The cloud half's contract, as `POST /v1/infer` defines it (docs/api.md): request
+//! options, error codes, and the response body built from the heads' outputs.
+//!
+//! Two hosts run the cloud half and both answer through this module, so the same
+//! stream gets the same JSON from either: the HTTP server (`splitfeat-cloud`) and the
+//! browser's cloud worker (`splitfeat-web`'s `CloudSession`, used when the page is
+//! served as static files). What differs between them stays with them: the server's
+//! HTTP checks (content type, body size, queue, timeouts) and how each reads tensors
+//! back (`into_data()` natively, `into_data_async().await` on WebGPU).
+//!
+//! Core has no clock (`std::time::Instant` panics on wasm32): the functions that time
+//! a stage take the caller's `now_ms`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+use crate::bitstream::BitstreamError;
+use crate::classes::NUM_CLASSES;
+use crate::codec::CodecId;
+use crate::model::WeightsError;
+use crate::pipeline::{self, Decoded, PipelineError, bits_per_element};
+use crate::runtime::{CloudRuntime, Task, TaskOutput};
+use crate::viz;
+use crate::zoo::{ModelEntry, ZooError};
+
+/// What a request asks for besides the stream: `tasks` and `max_disparity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferOptions {
+    pub tasks: Vec<Task>,
+    /// Top of the disparity colour scale in pixels; `None`: the frame's maximum.
+    pub max_disparity: Option<f32>,
+}
+
+impl Default for InferOptions {
+    fn default() -> Self {
+        Self { tasks: Task::ALL.to_vec(), max_disparity: None }
+    }
+}
+
+impl InferOptions {
+    /// Parses the `tasks` parameter (absent: all three; present but empty: an error)
+    /// and checks `max_disparity` (a positive finite number when given).
+    pub fn parse(tasks: Option<&str>, max_disparity: Option<f32>) -> Result<Self, InferError> {
+        let tasks = match tasks {
+            None => Task::ALL.to_vec(),
+            Some(s) if s.split(',').all(|p| p.trim().is_empty()) => return Err(InferError::NoTasks),
+            Some(s) => Task::parse_list(s).map_err(InferError::UnknownTask)?,
+        };
+        if let Some(d) = max_disparity
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(InferError::BadParam(format!("max_disparity must be a positive number, got {d}")));
+        }
+        Ok(Self { tasks, max_disparity })
+    }
+}
+
+/// Why a request was refused or failed, in the terms both hosts share. The HTTP
+/// server adds its own transport errors (content type, size, queue, timeouts).
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("{0}")]
+    UnknownTask(String),
+    #[error("`tasks` is empty; give one or more of seg, disp, recon (or leave it out for all)")]
+    NoTasks,
+    #[error("{0}")]
+    BadParam(String),
+    #[error("no model {0:?} is loaded (see GET /v1/models)")]
+    UnknownModel(String),
+    #[error("request body is empty; send the bitstream as the body")]
+    EmptyBody,
+    /// The bitstream was refused by the core decoder.
+    #[error("{0}")]
+    Bitstream(#[from] PipelineError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The JSON body of every error: `{"error": CODE, "message": TEXT}`. The codes are
+/// part of the API (docs/api.md); the messages are for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+impl InferError {
+    /// HTTP status and machine code.
+    pub fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            InferError::UnknownTask(_) => (400, "unknown_task"),
+            InferError::NoTasks => (400, "no_tasks"),
+            InferError::BadParam(_) => (400, "bad_param"),
+            InferError::UnknownModel(_) => (404, "unknown_model"),
+            InferError::EmptyBody => (400, "empty_body"),
+            InferError::Bitstream(e) => pipeline_status_and_code(e),
+            InferError::Internal(_) => (500, "internal"),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: self.status_and_code().1.to_string(), message: self.to_string() }
+    }
+}
+
+/// A refused bitstream is always the client's fault (4xx): the decoder is bounded and
+/// typed, so nothing it reports is a server failure. A well-formed stream made for
+/// another model, or claiming another shape than the model produces, conflicts with
+/// the model named in the request (409); anything damaged or malformed is a 400.
+pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
+    match e {
+        PipelineError::ModelMismatch { .. } => (409, "model_mismatch"),
+        PipelineError::ShapeMismatch { .. } => (409, "shape_mismatch"),
+        PipelineError::Bitstream(b) => match b {
+            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => (400, "truncated"),
+            BitstreamError::BadMagic(_) => (400, "bad_magic"),
+            BitstreamError::UnsupportedVersion(_) => (400, "unsupported_version"),
+            BitstreamError::BadCrc { .. } => (400, "bad_crc"),
+            BitstreamError::TrailingBytes { .. } => (400, "trailing_bytes"),
+            BitstreamError::PayloadTooLarge { .. }
+            | BitstreamError::Codec(_)
+            | BitstreamError::BadBitDepth { .. }
+            | BitstreamError::ShapeOutOfLimits { .. }
+            | BitstreamError::NonFiniteRange { .. } => (400, "bad_header"),
+        },
+        // The header was sound and the CRC matched, yet the payload does not decode:
+        // a stream forged or produced by a faulty encoder.
+        PipelineError::Codec(_) | PipelineError::Tiling(_) | PipelineError::Quant(_) => (400, "corrupt_payload"),
+    }
+}
+
+/// Why a model's heads could not be loaded from its manifest entry and weights file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Verify(#[from] ZooError),
+    #[error("{0}")]
+    Weights(#[from] WeightsError),
+}
+
+impl CloudRuntime {
+    /// The heads of a manifest entry: `heads_weights` checked against the entry's
+    /// size and sha256, then loaded into the entry's architecture.
+    pub fn from_entry(entry: &ModelEntry, heads_weights: &[u8], device: &burn::prelude::Device) -> Result<Self, LoadError> {
+        entry.config.validate().map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", entry.id)))?;
+        let id = entry.model_id_bytes()?;
+        entry.heads.verify(heads_weights)?;
+        Ok(CloudRuntime::load(entry.config.clone(), heads_weights, id, device)?)
+    }
+
+    /// A valid stream for this model (synthetic features, PNG, 8 bits), for warming
+    /// up and self-testing a freshly loaded model through the whole request path.
+    pub fn synthetic_stream(&self) -> Vec<u8> {
+        let [c, h, w] = self.config.bottleneck_shape();
+        let shape = pipeline::FeatureShape::new(c as u16, h as u16, w as u16);
+        let values: Vec<f32> = (0..shape.len()).map(|i| (i % 17) as f32 / 17.0).collect();
+        pipeline::encode_features(&values, shape, self.model_id, CodecId::Png, 8)
+            .expect("synthetic features of the model's own shape always encode")
+            .bytes
+    }
+
+    /// Decodes a request body: empty bodies and streams this model cannot take are
+    /// refused with their error codes.
+    pub fn decode_request(&self, body: &[u8]) -> Result<Decoded, InferError> {
+        if body.is_empty() {
+            return Err(InferError::EmptyBody);
+        }
+        Ok(self.decode(body)?)
+    }
+
+    /// (width, height) of every output image: the model's input size.
+    pub fn output_size(&self) -> (usize, usize) {
+        (self.config.input_width, self.config.input_height)
+    }
+}
+
+/// The `200` body of `POST /v1/infer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferResponse {
+    /// Model id.
+    pub model: String,
+    pub model_name: String,
+    pub tasks: Vec<Task>,
+    pub bytes_received: usize,
+    /// Size of every output image (the model's input size).
+    pub width: usize,
+    pub height: usize,
+    /// 8 x stream bytes / feature elements: the whole stream, header included.
+    pub bits_per_element: f64,
+    pub codec: String,
+    pub bits: u8,
+    pub timings_ms: Timings,
+    pub outputs: Outputs,
+}
+
+impl InferResponse {
+    /// The response for a stream of `bytes_received` bytes decoded into `decoded`.
+    pub fn new(entry: &ModelEntry, rt: &CloudRuntime, tasks: Vec<Task>, bytes_received: usize, decoded: &Decoded, timings: Timings, outputs: Outputs) -> Self {
+        let (width, height) = rt.output_size();
+        let header = &decoded.header;
+        Self {
+            model: entry.id.clone(),
+            model_name: entry.name.clone(),
+            tasks,
+            bytes_received,
+            width,
+            height,
+            bits_per_element: bits_per_element(bytes_received, header.shape),
+            codec: header.codec.to_string(),
+            bits: header.bits,
+            timings_ms: timings,
+            outputs,
+        }
+    }
+}
+
+/// Stage times in milliseconds (docs/api.md says what each covers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Timings {
+    /// Waiting for an inference slot.
+    pub queue: f64,
+    /// Bitstream parse, CRC, codec, untiling and dequantization.
+    pub decode: f64,
+    /// Each head's forward pass, including reading its output back.
+    pub heads: HeadTimings,
+    /// Argmax (seg), scaling (disp) and conversion to pixels (recon), summed over
+    /// the tasks.
+    pub postprocess: f64,
+    /// Colouring, PNG encoding and base64, summed over the tasks.
+    pub encode_png: f64,
+    /// From the start of the request (body read included) to the response being built.
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HeadTimings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disp: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recon: Option<f64>,
+}
+
+impl HeadTimings {
+    pub fn set(&mut self, task: Task, ms: f64) {
+        match task {
+            Task::Seg => self.seg = Some(ms),
+            Task::Disp => self.disp = Some(ms),
+            Task::Recon => self.recon = Some(ms),
+        }
+    }
+
+    pub fn sum(&self) -> f64 {
+        [self.seg, self.disp, self.recon].into_iter().flatten().sum()
+    }
+}
+
+/// The outputs of the requested tasks, each a base64 PNG at the model's input size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Outputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seg: Option<SegOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disp: Option<DispOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recon: Option<ReconOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegOutput {
+    /// Base64 PNG, RGB in the class colours of `GET /v1/models`.
+    pub png: String,
+    /// Pixels per class, indexed by trainId.
+    pub class_pixels: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispOutput {
+    /// Base64 PNG, turbo colour map from 0 (dark blue) to `max_disparity` (dark red).
+    pub png: String,
+    /// Disparity in pixels (at the output width) at the top of the colour scale.
+    pub max_disparity: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconOutput {
+    /// Base64 PNG, RGB.
+    pub png: String,
+}
+
+/// One task's response entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskResponse {
+    Seg(SegOutput),
+    Disp(DispOutput),
+    Recon(ReconOutput),
+}
+
+/// A task's entry with the time its two stages took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub output: TaskResponse,
+    pub postprocess_ms: f64,
+    pub encode_ms: f64,
+}
+
+/// One head's read-back values (`[1, channels, H, W]`) to its response entry:
+/// post-processing, colouring, PNG (fast compression, [`viz::encode_rgb_fast`]) and
+/// base64. Independent per task, so callers may finish tasks in parallel.
+pub fn finish(rt: &CloudRuntime, task: Task, values: &[f32], max_disparity: Option<f32>, now_ms: impl Fn() -> f64) -> Result<Finished, InferError> {
+    let (width, height) = rt.output_size();
+    let t = now_ms();
+    let output = rt.postprocess(task, values);
+    let postprocess_ms = round_ms(now_ms() - t);
+
+    let t = now_ms();
+    let top = match (&output, max_disparity) {
+        (_, Some(d)) => d,
+        (TaskOutput::Disp(d), None) => viz::max_disparity(d),
+        _ => 0.0,
+    };
+    let png = viz::encode_rgb_fast(width as u32, height as u32, &output.rgb(top))
+        .map_err(|e| InferError::Internal(format!("{} output: {e}", task.name())))?;
+    let png = BASE64.encode(png);
+    let output = match output {
+        TaskOutput::Seg(labels) => TaskResponse::Seg(SegOutput { png, class_pixels: class_histogram(&labels) }),
+        TaskOutput::Disp(_) => TaskResponse::Disp(DispOutput { png, max_disparity: top }),
+        TaskOutput::Recon(_) => TaskResponse::Recon(ReconOutput { png }),
+    };
+    Ok(Finished { output, postprocess_ms, encode_ms: round_ms(now_ms() - t) })
+}
+
+/// Collects finished tasks into the outputs, adding their times to `timings`.
+pub fn gather(finished: impl IntoIterator<Item = Result<Finished, InferError>>, timings: &mut Timings) -> Result<Outputs, InferError> {
+    let mut outputs = Outputs::default();
+    for f in finished {
+        let f = f?;
+        timings.postprocess = round_ms(timings.postprocess + f.postprocess_ms);
+        timings.encode_png = round_ms(timings.encode_png + f.encode_ms);
+        match f.output {
+            TaskResponse::Seg(o) => outputs.seg = Some(o),
+            TaskResponse::Disp(o) => outputs.disp = Some(o),
+            TaskResponse::Recon(o) => outputs.recon = Some(o),
+        }
+    }
+    Ok(outputs)
+}
+
+/// Pixels per class, indexed by trainId; labels outside the classes are not counted.
+pub fn class_histogram(labels: &[u8]) -> Vec<u32> {
+    let mut counts = vec![0u32; NUM_CLASSES];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// Milliseconds to the microsecond (finer is noise at this scale).
+pub fn round_ms(ms: f64) -> f64 {
+    (ms * 1e3).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CodecError;
+    use crate::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use crate::pipeline::FeatureShape;
+    use crate::zoo::{WeightsFile, model_id};
+    use burn::prelude::*;
+
+    #[test]
+    fn options_parse_like_the_query_parameters() {
+        assert_eq!(InferOptions::parse(None, None).unwrap(), InferOptions::default());
+        assert_eq!(InferOptions::parse(Some("recon,seg"), Some(4.0)).unwrap().tasks, vec![Task::Recon, Task::Seg]);
+        assert!(matches!(InferOptions::parse(Some(""), None), Err(InferError::NoTasks)));
+        assert!(matches!(InferOptions::parse(Some(" , "), None), Err(InferError::NoTasks)));
+        assert!(matches!(InferOptions::parse(Some("seg,depth"), None), Err(InferError::UnknownTask(m)) if m.contains("depth")));
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(matches!(InferOptions::parse(None, Some(bad)), Err(InferError::BadParam(_))));
+        }
+    }
+
+    #[test]
+    fn error_codes_are_stable() {
+        let shape = FeatureShape::new(1, 1, 1);
+        let cases: [(InferError, u16, &str); 9] = [
+            (InferError::NoTasks, 400, "no_tasks"),
+            (InferError::UnknownModel("x".into()), 404, "unknown_model"),
+            (InferError::EmptyBody, 400, "empty_body"),
+            (PipelineError::Bitstream(BitstreamError::BadCrc { stored: 1, computed: 2 }).into(), 400, "bad_crc"),
+            (PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(), 400, "truncated"),
+            (PipelineError::ModelMismatch { expected: "a".into(), found: "b".into() }.into(), 409, "model_mismatch"),
+            (PipelineError::ShapeMismatch { expected: shape, found: shape }.into(), 409, "shape_mismatch"),
+            (PipelineError::Codec(CodecError::Corrupt("x")).into(), 400, "corrupt_payload"),
+            (InferError::Internal("x".into()), 500, "internal"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status_and_code(), (status, code), "{err}");
+            assert_eq!(err.body().error, code);
+            assert_eq!(err.body().message, err.to_string());
+        }
+    }
+
+    #[test]
+    fn histogram_ignores_out_of_range_labels() {
+        let h = class_histogram(&[0, 0, 18, 255]);
+        assert_eq!((h[0], h[18], h.iter().sum::<u32>()), (2, 1, 3));
+    }
+
+    fn test_model() -> (ModelEntry, Vec<u8>, Device) {
+        let device = Device::flex();
+        let config = Preset::Test.config();
+        let edge = module_to_bytes(&Edge::new(&config, &device)).unwrap();
+        let heads = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
+        // Through JSON, as hosts get it (and whatever optional fields the entry has).
+        let entry: ModelEntry = serde_json::from_value(serde_json::json!({
+            "id": hex::encode(model_id(&edge)),
+            "name": "t",
+            "lambda": 0.0,
+            "bits": 8,
+            "config": config,
+            "edge": WeightsFile::describe("e.bpk".into(), &edge),
+            "heads": WeightsFile::describe("h.bpk".into(), &heads),
+        }))
+        .unwrap();
+        (entry, heads, device)
+    }
+
+    #[test]
+    fn a_synthetic_stream_goes_through_to_a_response() {
+        let (entry, heads, device) = test_model();
+        let mut tampered = heads.clone();
+        tampered[0] ^= 1;
+        assert!(matches!(CloudRuntime::from_entry(&entry, &tampered, &device), Err(LoadError::Verify(_))));
+        let rt = CloudRuntime::from_entry(&entry, &heads, &device).unwrap();
+
+        let stream = rt.synthetic_stream();
+        assert!(matches!(rt.decode_request(&[]), Err(InferError::EmptyBody)));
+        let mut corrupt = stream.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        assert_eq!(rt.decode_request(&corrupt).unwrap_err().status_and_code().1, "bad_crc");
+
+        let decoded = rt.decode_request(&stream).unwrap();
+        let options = InferOptions::parse(Some("disp,seg"), None).unwrap();
+        let clock = || 0.0;
+        let mut timings = Timings::default();
+        let finished: Vec<_> = rt
+            .run_heads(&decoded, &options.tasks)
+            .into_iter()
+            .map(|(task, tensor)| {
+                timings.heads.set(task, 1.0);
+                let values = tensor.into_data().try_to_vec::<f32>().unwrap();
+                finish(&rt, task, &values, options.max_disparity, clock)
+            })
+            .collect();
+        let outputs = gather(finished, &mut timings).unwrap();
+        let response = InferResponse::new(&entry, &rt, options.tasks.clone(), stream.len(), &decoded, timings, outputs);
+        let (w, h) = rt.output_size();
+        assert_eq!(response.outputs.seg.as_ref().unwrap().class_pixels.iter().sum::<u32>() as usize, w * h);
+        assert!(response.outputs.recon.is_none());
+        assert_eq!(response.bits_per_element, bits_per_element(stream.len(), decoded.header.shape));
+
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["tasks"], serde_json::json!(["disp", "seg"]));
+        assert_eq!(json["codec"], "png");
+        assert!(json["outputs"].get("recon").is_none());
+        assert!(json["timings_ms"]["heads"].get("recon").is_none());
+        let back: InferResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(back, response);
+    }
+}

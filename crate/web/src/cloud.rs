@@ -1,0 +1,259 @@
+//! The cloud session: one model's task heads on one device, answering bitstreams the
+//! way `POST /v1/infer` does. The page runs it in a Web Worker when no cloud server
+//! is at hand (the demo served as static files).
+//!
+//! Request checks, errors, post-processing and the response body all come from
+//! `splitfeat_core::api`, the code the HTTP server (`splitfeat-cloud`) runs, so a
+//! stream gets the same JSON from either. What is this host's own: the device (WebGPU
+//! or the `flex` CPU device in the worker), the asynchronous read-back WebGPU needs,
+//! and the clock.
+
+use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, LoadError, Timings};
+use splitfeat_core::runtime::CloudRuntime;
+use splitfeat_core::zoo::ModelEntry;
+
+use crate::clock::now_ms;
+use crate::device::{self, Acquired, Backend, Preference};
+use crate::session::SessionError;
+
+/// A model's heads, ready on one device.
+#[derive(Debug)]
+pub struct CloudSession {
+    runtime: CloudRuntime,
+    entry: ModelEntry,
+    backend: Backend,
+    fallback_reason: Option<String>,
+    warmup_ms: f64,
+}
+
+impl From<LoadError> for SessionError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Verify(e) => SessionError::Verify(e),
+            LoadError::Weights(e) => SessionError::Weights(e),
+        }
+    }
+}
+
+impl CloudSession {
+    /// Verifies `heads_weights` against the manifest entry (size, sha256), initialises
+    /// the device `preference` asks for, loads the heads and runs one synthetic
+    /// stream through the whole request path (on WebGPU this compiles the shaders).
+    pub async fn create(
+        entry: ModelEntry,
+        heads_weights: &[u8],
+        preference: Preference,
+    ) -> Result<Self, SessionError> {
+        // Checked before the device is set up: a bad file fails fast.
+        entry.heads.verify(heads_weights)?;
+        let acquired = device::acquire(preference)
+            .await
+            .map_err(SessionError::Device)?;
+        let runtime = CloudRuntime::from_entry(&entry, heads_weights, &acquired.device)?;
+        Self::ready(entry, runtime, acquired).await
+    }
+
+    async fn ready(
+        entry: ModelEntry,
+        runtime: CloudRuntime,
+        acquired: Acquired,
+    ) -> Result<Self, SessionError> {
+        let mut session = Self {
+            runtime,
+            entry,
+            backend: acquired.backend,
+            fallback_reason: acquired.fallback_reason,
+            warmup_ms: 0.0,
+        };
+        let t0 = now_ms();
+        let stream = session.runtime.synthetic_stream();
+        session
+            .infer(&stream, &InferOptions::default())
+            .await
+            .map_err(|e| SessionError::Device(format!("the heads failed their self-test: {e}")))?;
+        session.warmup_ms = now_ms() - t0;
+        Ok(session)
+    }
+
+    pub fn entry(&self) -> &ModelEntry {
+        &self.entry
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Why `auto` fell back to the CPU device, if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    /// Time of the self-test stream (device upload, shader compilation, first run).
+    pub fn warmup_ms(&self) -> f64 {
+        self.warmup_ms
+    }
+
+    /// `tasks` (comma-separated, absent: all three) and `max_disparity` as the query
+    /// parameters of `POST /v1/infer`, checked the same way.
+    pub fn options(
+        tasks: Option<&str>,
+        max_disparity: Option<f32>,
+    ) -> Result<InferOptions, InferError> {
+        InferOptions::parse(tasks, max_disparity)
+    }
+
+    /// Answers one bitstream like `POST /v1/infer`: decode (refusing a stream this
+    /// model cannot take with the server's error code), run each requested head and
+    /// read it back, then build the response with core's [`api`] functions. Heads run
+    /// one after another, each timed on its own, as on the server.
+    pub async fn infer(
+        &self,
+        bitstream: &[u8],
+        options: &InferOptions,
+    ) -> Result<InferResponse, InferError> {
+        let started = now_ms();
+        let rt = &self.runtime;
+        let decoded = rt.decode_request(bitstream)?;
+        let mut timings = Timings {
+            decode: api::round_ms(now_ms() - started),
+            ..Timings::default()
+        };
+
+        let mut finished = Vec::with_capacity(options.tasks.len());
+        for &task in &options.tasks {
+            let t = now_ms();
+            let (_, tensor) = rt.run_heads(&decoded, &[task]).pop().ok_or_else(|| {
+                InferError::Internal(format!("the {} head returned nothing", task.name()))
+            })?;
+            let read_back = |e: String| {
+                InferError::Internal(format!(
+                    "reading back the {} head from the {} device: {e}",
+                    task.name(),
+                    self.backend
+                ))
+            };
+            let values = tensor
+                .into_data_async()
+                .await
+                .map_err(|e| read_back(format!("{e:?}")))?
+                .try_to_vec::<f32>()
+                .map_err(|e| read_back(format!("{e:?}")))?;
+            timings.heads.set(task, api::round_ms(now_ms() - t));
+            finished.push(api::finish(
+                rt,
+                task,
+                &values,
+                options.max_disparity,
+                now_ms,
+            ));
+        }
+        let outputs = api::gather(finished, &mut timings)?;
+        timings.total = api::round_ms(now_ms() - started);
+        Ok(InferResponse::new(
+            &self.entry,
+            rt,
+            options.tasks.clone(),
+            bitstream.len(),
+            &decoded,
+            timings,
+            outputs,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::prelude::*;
+    use futures_lite::future::block_on;
+    use splitfeat_core::codec::CodecId;
+    use splitfeat_core::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use splitfeat_core::runtime::{EdgeRuntime, Task};
+    use splitfeat_core::zoo::{WeightsFile, model_id};
+
+    fn model() -> (ModelEntry, Vec<u8>, Vec<u8>) {
+        let device = Device::flex();
+        let config = Preset::Test.config();
+        let edge = module_to_bytes(&Edge::new(&config, &device)).unwrap();
+        let heads = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
+        let entry: ModelEntry = serde_json::from_value(serde_json::json!({
+            "id": hex::encode(model_id(&edge)),
+            "name": "test",
+            "lambda": 0.0,
+            "bits": 8,
+            "config": config,
+            "edge": WeightsFile::describe("e.bpk".into(), &edge),
+            "heads": WeightsFile::describe("h.bpk".into(), &heads),
+        }))
+        .unwrap();
+        (entry, edge, heads)
+    }
+
+    #[test]
+    fn answers_an_edge_stream_and_refuses_bad_ones_with_the_api_codes() {
+        let (entry, edge, heads) = model();
+        let mut tampered = heads.clone();
+        tampered[10] ^= 1;
+        let err = block_on(CloudSession::create(
+            entry.clone(),
+            &tampered,
+            Preference::Cpu,
+        ))
+        .unwrap_err();
+        assert_eq!(err.code(), "verify");
+
+        let session = block_on(CloudSession::create(
+            entry.clone(),
+            &heads,
+            Preference::Auto,
+        ))
+        .unwrap();
+        assert_eq!(session.backend(), Backend::Cpu);
+        assert!(session.fallback_reason().is_some());
+        assert!(session.warmup_ms() >= 0.0);
+
+        let device = Device::flex();
+        let edge_rt = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
+        let (h, w) = (entry.config.input_height, entry.config.input_width);
+        let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let features = edge_rt
+            .features(&rgb, h, w)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let stream = edge_rt.encode(&features, CodecId::Ans, 8).unwrap().bytes;
+
+        let options = CloudSession::options(Some("seg,recon"), None).unwrap();
+        let r = block_on(session.infer(&stream, &options)).unwrap();
+        assert_eq!(r.tasks, vec![Task::Seg, Task::Recon]);
+        assert_eq!(
+            (r.model.as_str(), r.bytes_received),
+            (entry.id.as_str(), stream.len())
+        );
+        assert_eq!(
+            (r.width, r.height, r.codec.as_str(), r.bits),
+            (w, h, "ans", 8)
+        );
+        assert!(r.outputs.seg.is_some() && r.outputs.recon.is_some() && r.outputs.disp.is_none());
+        assert!(r.timings_ms.heads.seg.is_some() && r.timings_ms.heads.disp.is_none());
+
+        let code = |bytes: &[u8]| {
+            block_on(session.infer(bytes, &InferOptions::default()))
+                .unwrap_err()
+                .body()
+                .error
+        };
+        let mut crc = stream.clone();
+        let last = crc.len() - 1;
+        crc[last] ^= 0x55;
+        assert_eq!(code(&crc), "bad_crc");
+        assert_eq!(code(&stream[..10]), "truncated");
+        assert_eq!(code(&[b'x'; 200]), "bad_magic");
+        assert_eq!(code(&[]), "empty_body");
+        assert!(matches!(
+            CloudSession::options(Some("depth"), None),
+            Err(InferError::UnknownTask(_))
+        ));
+    }
+}

@@ -1,0 +1,95 @@
+// Module worker that runs the cloud half in the browser: crate/web's CloudSession, the
+// task heads answering bitstreams with the same core code as splitfeat-cloud. The
+// page uses it when no cloud server answers (the demo served as static files).
+//
+// Requests:  {id, type, ...}  ->  replies {id, ok: true, result} | {id, ok: false, error}.
+//   init    {models: [{entry, headsUrl}], device}   -> {version}
+//   prepare {model}                                  -> {backend, warmupMs} (loads the heads)
+//   infer   {model, bitstream, tasks, maxDisparity}  -> {status, body, backend}: what
+//           POST /v1/infer?model=..&tasks=..&max_disparity=.. answers (status 200 and
+//           the response, or the server's error status and {error, message} body)
+// A failure of the worker itself (heads that cannot be fetched or verified, a crash)
+// is an `ok: false` reply. Requests run one at a time, in order, like the server's
+// heads on one device.
+
+import init, { CloudSession, answerWithoutModel, version } from "../pkg/splitfeat_web.js";
+
+let loaded = null;
+let device = "cpu";
+const models = new Map(); // model id -> {entry, headsUrl}
+const sessions = new Map(); // model id -> Promise<CloudSession>
+
+async function fetchHeads(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw Object.assign(new Error(`could not fetch ${url}: ${err.message}`), { code: "fetch" });
+  }
+  if (!response.ok) throw Object.assign(new Error(`${url}: HTTP ${response.status}`), { code: "fetch" });
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The session of a model, created on first use; null for a model not in the list. */
+function sessionFor(id) {
+  const known = models.get(id);
+  if (!known) return null;
+  let session = sessions.get(id);
+  if (!session) {
+    session = (async () => {
+      const bytes = await fetchHeads(known.headsUrl);
+      try {
+        return await CloudSession.create(known.entry, bytes, device);
+      } catch (err) {
+        throw Object.assign(new Error(`the heads of model ${known.entry.name} (${id}) did not load: ${err.message}`), { code: err.code ?? "heads" });
+      }
+    })();
+    // A failed load is retried by the next request rather than remembered.
+    session.catch(() => sessions.delete(id));
+    sessions.set(id, session);
+  }
+  return session;
+}
+
+const handlers = {
+  async init({ models: list, device: wanted }) {
+    loaded ??= init({ module_or_path: new URL("../pkg/splitfeat_web_bg.wasm", import.meta.url) });
+    await loaded;
+    device = wanted ?? "cpu";
+    models.clear();
+    for (const m of list) models.set(m.entry.id, m);
+    return { version: version() };
+  },
+
+  async prepare({ model }) {
+    const session = await sessionFor(model);
+    return session ? { backend: session.backend(), warmupMs: session.warmupMs() } : null;
+  },
+
+  async infer({ model, bitstream, tasks, maxDisparity }) {
+    const pending = sessionFor(model);
+    if (!pending) return answerWithoutModel(model, tasks ?? undefined, maxDisparity ?? undefined);
+    const session = await pending;
+    const answer = await session.infer(new Uint8Array(bitstream), tasks ?? undefined, maxDisparity ?? undefined);
+    return { ...answer, backend: session.backend() };
+  },
+};
+
+let queue = Promise.resolve();
+
+self.onmessage = (event) => {
+  const request = event.data;
+  queue = queue.then(async () => {
+    try {
+      const handler = handlers[request.type];
+      if (!handler) throw new Error(`unknown request ${request.type}`);
+      self.postMessage({ id: request.id, ok: true, result: await handler(request) });
+    } catch (err) {
+      // A WebAssembly trap (a panic) leaves the module unusable: the page replaces
+      // the worker when the code says so.
+      const crashed = err instanceof WebAssembly.RuntimeError;
+      const error = { message: String(err?.message ?? err), code: crashed ? "crashed" : (err?.code ?? "internal") };
+      self.postMessage({ id: request.id, ok: false, error });
+    }
+  });
+};
