@@ -63,20 +63,27 @@ pub fn unit_chw_to_rgb(chw: &[f32], h: usize, w: usize) -> Vec<u8> {
     rgb
 }
 
-/// Per-pixel argmax over the class axis of `[classes, h, w]` logits.
+/// Per-pixel argmax over the class axis of `[classes, h, w]` logits (ties go to the
+/// lower class; values compare by `total_cmp`). Runs plane by plane, so memory is read
+/// in order: a pixel-by-pixel walk across the class planes strides by a whole plane
+/// per step and was the costliest post-processing step of the server.
 pub fn argmax_classes(logits: &[f32], classes: usize, h: usize, w: usize) -> Vec<u8> {
     let plane = h * w;
-    (0..plane)
-        .map(|i| {
-            let mut best = 0usize;
-            for c in 1..classes {
-                if logits[c * plane + i].total_cmp(&logits[best * plane + i]).is_gt() {
-                    best = c;
-                }
+    let mut best = vec![0u8; plane];
+    let Some(first) = logits.get(..plane) else {
+        return best;
+    };
+    let mut best_value = first.to_vec();
+    for c in 1..classes.min(logits.len() / plane.max(1)) {
+        let values = &logits[c * plane..(c + 1) * plane];
+        for ((b, bv), &v) in best.iter_mut().zip(best_value.iter_mut()).zip(values) {
+            if v.total_cmp(bv).is_gt() {
+                *bv = v;
+                *b = c as u8;
             }
-            best as u8
-        })
-        .collect()
+        }
+    }
+    best
 }
 
 /// Bilinear resize of packed RGB (pixel centres aligned), for inputs of another size.
@@ -115,6 +122,28 @@ mod tests {
         // 3 classes, 1x2 image: pixel 0 -> class 2, pixel 1 -> class 0.
         let logits = [0.1, 5.0, 0.2, -1.0, 0.9, 0.3];
         assert_eq!(argmax_classes(&logits, 3, 1, 2), vec![2, 0]);
+    }
+
+    #[test]
+    fn argmax_matches_a_per_pixel_scan_with_ties_and_nan() {
+        let (classes, h, w) = (19, 5, 7);
+        let plane = h * w;
+        // Few distinct values, so ties are common; one NaN (greatest under total_cmp).
+        let mut logits: Vec<f32> = (0..classes * plane).map(|i| ((i * 7919) % 5) as f32 - 2.0).collect();
+        logits[3 * plane + 4] = f32::NAN;
+        let naive: Vec<u8> = (0..plane)
+            .map(|i| {
+                let mut best = 0;
+                for c in 1..classes {
+                    if logits[c * plane + i].total_cmp(&logits[best * plane + i]).is_gt() {
+                        best = c;
+                    }
+                }
+                best as u8
+            })
+            .collect();
+        assert_eq!(argmax_classes(&logits, classes, h, w), naive);
+        assert_eq!(naive[4], 3);
     }
 
     #[test]
