@@ -109,6 +109,8 @@ async function openSession(backend, model, bytes) {
 async function loadModel(index) {
   const model = state.models[index];
   const backends = Object.keys(state.sessions).length ? Object.keys(state.sessions) : ["cpu"];
+  // The worker cloud loads the model's heads meanwhile (a server has them already).
+  cloud?.prepare(model.id);
   let { bytes, source } = await getWeights(model, model.weightsUrl);
   const openAll = async () => {
     for (const backend of backends) await openSession(backend, model, bytes);
@@ -125,7 +127,6 @@ async function loadModel(index) {
   await keepWeights(model, model.weightsUrl, bytes);
   state.weights = bytes;
   state.modelIndex = index;
-  cloud?.prepare(model.id);
   return source;
 }
 

@@ -1,6 +1,7 @@
 // A plain static file server on loopback, standing in for any static host: files of
 // one directory, `index.html` for directories, 404 for anything else (so no API, no
-// /v1/models). Every request is recorded for the tests.
+// /v1/models). Like most hosts it sends `Cache-Control: no-cache` with an `ETag` and
+// answers a matching `If-None-Match` with 304. Every request is recorded for the tests.
 
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
@@ -36,11 +37,21 @@ export async function serveStatic(root) {
       return;
     }
     try {
-      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      let info = await stat(file);
+      if (info.isDirectory()) {
+        file = join(file, "index.html");
+        info = await stat(file);
+      }
+      const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
       const body = await readFile(file);
       if (req.method !== "GET" && req.method !== "HEAD") {
         record(405);
         res.writeHead(405, { allow: "GET, HEAD" }).end();
+        return;
+      }
+      if (req.headers["if-none-match"] === etag) {
+        record(304);
+        res.writeHead(304, { etag, "cache-control": "no-cache" }).end();
         return;
       }
       record(200);
@@ -48,6 +59,7 @@ export async function serveStatic(root) {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
         "content-length": body.length,
         "cache-control": "no-cache",
+        etag,
       });
       res.end(req.method === "HEAD" ? undefined : body);
     } catch {

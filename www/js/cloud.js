@@ -94,7 +94,7 @@ export class HttpCloud {
   constructor(base) {
     this.base = base;
     this.kind = base ? "url" : "same-origin";
-    this.host = base ? new URL(base).host : location.host;
+    this.host = base ? new URL(base, location.href).host : location.host;
     this.label = this.host;
     this.networkLabel = "Network · upload + response";
   }
