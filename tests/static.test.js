@@ -135,6 +135,9 @@ describe("the demo as a static site", { skip }, () => {
       const misses = site.requests.filter((q) => ![200, 304].includes(q.status)).map((q) => `${q.status} ${q.path}`);
       assert.deepEqual(misses, ["404 /v1/models"]);
       assert.ok(site.requests.some((q) => /heads\.bpk$/.test(q.path)), "the worker fetched the heads");
+      // Both workers load the same module; the second load is a revalidation.
+      const wasm = site.requests.filter((q) => q.path.endsWith(".wasm")).map((q) => q.status);
+      assert.deepEqual(wasm, [200, 304]);
     } catch (err) {
       console.log(messages.join("\n"));
       throw err;
