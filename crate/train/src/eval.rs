@@ -16,9 +16,12 @@ use crate::checkpoint::Checkpoint;
 use crate::export::{load_manifest, save_manifest};
 use crate::fsutil::write_atomic;
 
-/// The paper's codec settings plus the entropy coder at the deployed 8 bits, then the
-/// lossless codecs at 7, 6 and 5 bits: the points of their rate-accuracy curves.
-pub const DEFAULT_CODECS: &str = "png,jpeg95,jpeg90,jpeg85,jpeg80,ans,png@7,png@6,png@5,ans@7,ans@6,ans@5";
+/// The paper's codec settings (PNG, JPEG 95..80) plus the entropy coder at the deployed
+/// 8 bits, then the points that extend each rate-accuracy curve down to where accuracy
+/// falls: JPEG 70..50, and the lossless codecs at 6, 4, 3 and 2 bits (the features lose
+/// next to nothing down to 5 bits, so a curve over 8..5 bits would be flat).
+pub const DEFAULT_CODECS: &str =
+    "png,jpeg95,jpeg90,jpeg85,jpeg80,jpeg70,jpeg60,jpeg50,ans,png@6,png@4,png@3,png@2,ans@6,ans@4,ans@3,ans@2";
 
 /// Where `--record` stores a report in the model's manifest entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -5,11 +5,13 @@
 //! - `test`:  every test: the Rust workspace, the wasm32 build of core, the browser tests.
 //! - `bench`: criterion benchmarks (feature codecs, scene generation).
 //! - `load`:  bounded load test of the cloud server on loopback.
+//! - `zoo`:   the shipped models from scratch: train, fine-tune per lambda, export, evaluate, report.
 
 mod dist;
 mod load;
 mod process;
 mod wasm;
+mod zoo;
 
 use std::path::{Path, PathBuf};
 
@@ -65,6 +67,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Train, evaluate and export the model zoo into assets/, then draw the report.
+    Zoo(zoo::ZooArgs),
 }
 
 /// The workspace root (xtask lives in crate/xtask).
@@ -95,6 +99,7 @@ fn main() -> Result<()> {
             cargo(&root, &a)
         }
         Command::Load { args } => load::run(&args),
+        Command::Zoo(args) => zoo::run_zoo(&root, &args),
     }
 }
 

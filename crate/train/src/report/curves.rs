@@ -31,8 +31,8 @@ impl Family {
     /// What moves along the curve.
     pub fn swept(self) -> &'static str {
         match self {
-            Family::Jpeg => "quality 95..80 at 8 bits",
-            Family::Png | Family::Ans => "8..5 bits",
+            Family::Jpeg => "quality 95..50 at 8 bits",
+            Family::Png | Family::Ans => "8..2 bits",
         }
     }
 

@@ -189,8 +189,8 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     writeln!(
         md,
         "Bjontegaard delta rate (cubic fit of log-rate against the task metric, VCEG-M33): the change in bytes per image at \
-         equal accuracy; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 7, 6, 5), JPEG over \
-         quality 95, 90, 85, 80 at 8 bits. \"n/a\" means the two curves' accuracy ranges do not overlap (the reason is in bd-rate.json).\n"
+         equal accuracy; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 6, 4, 3, 2), JPEG \
+         over quality 95, 90, 85, 80, 70, 60, 50 at 8 bits. \"n/a\" means the two curves' accuracy ranges do not overlap (the reason is in bd-rate.json).\n"
     )?;
     let mut header = String::from("| model | λ |");
     let mut rule = String::from("| --- | ---: |");
