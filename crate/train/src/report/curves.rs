@@ -4,24 +4,27 @@
 use serde::Serialize;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
-use splitfeat_core::metrics::{RdPoint, bd_quality, bd_rate};
+use splitfeat_core::metrics::{RdPoint, bd_quality_piecewise, bd_rate, bd_rate_piecewise};
 
-/// The codec families of the paper plus the entropy coder. PNG and ans are lossless
-/// after quantization, so their curves run over the quantizer bit depth; JPEG's over
-/// its quality at the main bit depth.
+/// The curves compared. `Paper` is the paper's: the codec settings PNG and JPEG 95,
+/// 90, 85, 80 at 8 bits as the points of one curve. Then one curve per codec: PNG and
+/// ans are lossless after quantization, so theirs run over the quantizer bit depth;
+/// JPEG's over its quality at the main bit depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    Paper,
     Png,
     Jpeg,
     Ans,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [Family::Png, Family::Jpeg, Family::Ans];
+    pub const ALL: [Family; 4] = [Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
 
     pub fn name(self) -> &'static str {
         match self {
+            Family::Paper => "paper",
             Family::Png => "PNG",
             Family::Jpeg => "JPEG",
             Family::Ans => "ans",
@@ -31,15 +34,19 @@ impl Family {
     /// What moves along the curve.
     pub fn swept(self) -> &'static str {
         match self {
+            Family::Paper => "PNG, JPEG 95..80 at 8 bits",
             Family::Jpeg => "quality 95..50 at 8 bits",
             Family::Png | Family::Ans => "8..2 bits",
         }
     }
 
     fn holds(self, setting: CodedSetting, main_bits: u8) -> bool {
+        let main = setting.bits == main_bits;
         match (self, setting.codec) {
             (Family::Png, CodecId::Png) | (Family::Ans, CodecId::Ans) => true,
-            (Family::Jpeg, CodecId::Jpeg { .. }) => setting.bits == main_bits,
+            (Family::Jpeg, CodecId::Jpeg { .. }) => main,
+            (Family::Paper, CodecId::Png) => main,
+            (Family::Paper, CodecId::Jpeg { quality }) => main && quality >= 80,
             _ => false,
         }
     }
@@ -111,12 +118,16 @@ fn rd_points(report: &EvalReport, family: Family, task: Task) -> Vec<RdPoint> {
 pub struct BdEntry {
     pub family: Family,
     pub task: Task,
-    /// Bjontegaard delta rate, percent (negative: fewer bytes at equal accuracy), or
-    /// why it could not be computed (e.g. the curves' accuracies do not overlap).
+    /// Bjontegaard delta rate, percent (negative: fewer bytes at equal accuracy), over
+    /// the efficient frontiers, piecewise linear ([`bd_rate_piecewise`]), or why it
+    /// could not be computed (e.g. the curves' accuracies do not overlap).
     pub bd_rate: Result<f64, String>,
     /// Bjontegaard delta of the task metric at equal rate, in the metric's own sign
-    /// (mIoU, RMSE px, PSNR dB).
+    /// (mIoU, RMSE px, PSNR dB), over the same frontiers.
     pub bd_metric: Result<f64, String>,
+    /// The classic VCEG-M33 BD-rate (least-squares cubics over all points), for
+    /// comparison: unreliable where accuracy saturates (see the report).
+    pub bd_rate_cubic: Result<f64, String>,
 }
 
 /// BD-rate and BD-metric of `test` against `baseline` for every task and family.
@@ -129,8 +140,9 @@ pub fn compare(baseline: &EvalReport, test: &EvalReport) -> Vec<BdEntry> {
             out.push(BdEntry {
                 family,
                 task,
-                bd_rate: bd_rate(&reference, &candidate).map_err(|e| e.to_string()),
-                bd_metric: bd_quality(&reference, &candidate).map(|d| sign * d).map_err(|e| e.to_string()),
+                bd_rate: bd_rate_piecewise(&reference, &candidate).map_err(|e| e.to_string()),
+                bd_metric: bd_quality_piecewise(&reference, &candidate).map(|d| sign * d).map_err(|e| e.to_string()),
+                bd_rate_cubic: bd_rate(&reference, &candidate).map_err(|e| e.to_string()),
             });
         }
     }
@@ -193,16 +205,21 @@ mod tests {
         assert_eq!(png, ["png@5", "png@6", "png@7", "png"]);
         let jpeg: Vec<&str> = curve(&r, Family::Jpeg).iter().map(|p| p.setting.as_str()).collect();
         assert_eq!(jpeg, ["jpeg80", "jpeg85", "jpeg90", "jpeg95"]);
+        // The paper's curve: PNG and JPEG 95..80 at 8 bits (the test's JPEG 80 is the
+        // cheapest, PNG the dearest).
+        let paper: Vec<&str> = curve(&r, Family::Paper).iter().map(|p| p.setting.as_str()).collect();
+        assert_eq!(paper, ["jpeg80", "jpeg85", "jpeg90", "jpeg95", "png"]);
         assert_eq!(curve(&r, Family::Ans).len(), 4);
     }
 
     #[test]
     fn uniformly_cheaper_model_has_that_bd_rate_and_no_metric_change() {
         let entries = compare(&report(1.0), &report(0.8));
-        assert_eq!(entries.len(), 9);
+        assert_eq!(entries.len(), 12);
         for e in entries {
             let rate = e.bd_rate.clone().unwrap();
             assert!((rate - -20.0).abs() < 1e-6, "{e:?}");
+            assert!((e.bd_rate_cubic.clone().unwrap() - -20.0).abs() < 1e-6, "{e:?}");
             // Same accuracy at 0.8x the rate: at equal rate the cheaper model is better.
             let metric = e.bd_metric.clone().unwrap();
             match e.task {
@@ -216,9 +233,10 @@ mod tests {
     fn too_short_curves_give_a_reason_not_a_number() {
         let mut short = report(1.0);
         short.results.retain(|r| !r.setting.contains('@'));
-        let e = &compare(&report(1.0), &short)[0];
+        let e = &compare(&report(1.0), &short)[3];
         assert_eq!(e.family, Family::Png);
-        assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 4 points"));
+        assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 2 points"), "{e:?}");
+        assert!(e.bd_rate_cubic.as_ref().unwrap_err().contains("at least 4 points"), "{e:?}");
     }
 
     #[test]

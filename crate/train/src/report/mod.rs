@@ -188,9 +188,13 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     writeln!(md, "\n## BD-rate against the baseline\n")?;
     writeln!(
         md,
-        "Bjontegaard delta rate (cubic fit of log-rate against the task metric, VCEG-M33): the change in bytes per image at \
-         equal accuracy; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 6, 4, 3, 2), JPEG \
-         over quality 95, 90, 85, 80, 70, 60, 50 at 8 bits. \"n/a\" means the two curves' accuracy ranges do not overlap (the reason is in bd-rate.json).\n"
+        "Bjontegaard delta rate: the change in bytes per image at equal accuracy, averaged over the accuracy range both \
+         curves reach; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 6, 4, 3, 2), JPEG \
+         over quality 95, 90, 85, 80, 70, 60, 50 at 8 bits. Computed over each curve's efficient frontier (points that \
+         cost more than another without being more accurate are dropped) with log-rate interpolated linearly between \
+         operating points: accuracy saturates from about 5 bits up, and the classic least-squares cubic (VCEG-M33, \
+         `bd_rate_cubic` in bd-rate.json) swings far outside the data on such flat curves. \"n/a\": the curves' \
+         accuracy ranges do not overlap (reason in bd-rate.json).\n"
     )?;
     let mut header = String::from("| model | λ |");
     let mut rule = String::from("| --- | ---: |");
@@ -210,7 +214,8 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     }
 
     writeln!(md, "\n## Accuracy change at equal rate (BD-metric)\n")?;
-    writeln!(md, "Bjontegaard delta of the metric at equal bytes: mIoU (higher is better), RMSE in px (lower is better), PSNR in dB.\n")?;
+    writeln!(md, "Bjontegaard delta of the metric at equal bytes, over the same frontiers: mIoU (higher is better), RMSE in px \
+         (lower is better), PSNR in dB.\n")?;
     writeln!(md, "{header}\n{rule}")?;
     for r in records {
         write!(md, "| {} | {} |", r.model, r.lambda)?;

@@ -69,7 +69,7 @@ pub struct Series<'a> {
 
 /// Rate-accuracy curves of one task: a panel per codec family, a line per model.
 pub fn rate_accuracy(task: Task, models: &[Series]) -> Result<Chart> {
-    render((1500, 500), &RateAccuracy { task, models })
+    render((1800, 480), &RateAccuracy { task, models })
 }
 
 struct RateAccuracy<'a> {
@@ -88,7 +88,7 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
     root.fill(&WHITE).map_err(err)?;
     let title = format!("{}: {} against bytes per image", task.name(), task.metric_label());
     let root = root.titled(&title, (FONT, 24)).map_err(err)?;
-    for (panel, family) in root.split_evenly((1, 3)).iter().zip(Family::ALL) {
+    for (panel, family) in root.split_evenly((1, 4)).iter().zip(Family::ALL) {
         let lines: Vec<Vec<(f64, f64)>> = models
             .iter()
             .map(|m| curve(m.report, family).iter().map(|r| (r.bytes_per_image / 1000.0, task.value(r))).collect())
@@ -124,7 +124,7 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
                 .draw_series(line.iter().map(|&p| Circle::new(p, 3, colour(i).filled())))
                 .map_err(err)?;
         }
-        if family == Family::Png {
+        if family == Family::Paper {
             chart
                 .configure_series_labels()
                 .position(if task == Task::Disparity { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
