@@ -1,8 +1,9 @@
 //! `cargo xtask zoo`: the shipped models from nothing, with the `splitfeat` commands a
-//! person would type: train the baseline (lambda 0), fine-tune one model per lambda from
-//! it, export each into assets/, evaluate each (benchmark and zoo-test check), and draw
-//! the report. Every training run resumes from its checkpoint when it was cut short,
-//! so the command can be run again until it finishes.
+//! person would type: pretrain the base (lambda 0), fine-tune one model per lambda from
+//! it on one schedule, lambda 0 included (that is the shipped baseline, so every model
+//! has had the same training), export each into assets/, evaluate each (benchmark and
+//! zoo-test check), and draw the report. Every training run resumes from its checkpoint
+//! when it was cut short, so the command can be run again until it finishes.
 
 use std::path::{Path, PathBuf};
 
@@ -12,19 +13,19 @@ use crate::process::{cargo, run};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZooArgs {
-    /// Lambdas of the fine-tuned models (the baseline, lambda 0, is always made).
-    #[arg(long, value_delimiter = ',', default_value = "0.01,0.03,0.1,0.3,1")]
+    /// Lambdas of the shipped models; 0 is the baseline.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.03,0.1,0.3,1")]
     pub lambdas: Vec<f32>,
-    /// Training steps of the baseline.
+    /// Training steps of the base.
     #[arg(long, default_value_t = 3000)]
-    pub baseline_steps: u64,
-    /// Training steps of each lambda fine-tune.
+    pub base_steps: u64,
+    /// Training steps of each fine-tune.
     #[arg(long, default_value_t = 300)]
     pub finetune_steps: u64,
-    /// Start the fine-tunes from this baseline checkpoint instead of training one
-    /// (e.g. the shipped assets/checkpoints/tiny-l0.sfck).
+    /// Start the fine-tunes from this base checkpoint instead of training one (e.g. the
+    /// shipped assets/checkpoints/tiny-base.sfck).
     #[arg(long)]
-    pub baseline_checkpoint: Option<PathBuf>,
+    pub base_checkpoint: Option<PathBuf>,
     /// Where the training runs go (checkpoints, metrics).
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
@@ -43,17 +44,14 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
     let runs = root.join(&args.runs);
     let run_dir = |name: &str| runs.join(name).to_string_lossy().into_owned();
 
-    let base_name = model_name(0.0);
-    let base_checkpoint = match &args.baseline_checkpoint {
+    let base_checkpoint = match &args.base_checkpoint {
         Some(path) => path.to_string_lossy().into_owned(),
         None => {
-            let dir = run_dir(&base_name);
-            train(&splitfeat, &dir, &["--steps", &args.baseline_steps.to_string()])?;
+            let dir = run_dir("tiny-base");
+            train(&splitfeat, &dir, &["--steps", &args.base_steps.to_string()])?;
             format!("{dir}/checkpoint.sfck")
         }
     };
-    publish(&splitfeat, &base_checkpoint, &base_name)?;
-
     for &lambda in &args.lambdas {
         let name = model_name(lambda);
         let dir = run_dir(&name);
