@@ -246,6 +246,24 @@ describe("the demo as a static site", { skip }, () => {
     assert.match((await banners(page)).cloud ?? "", /^error: The cloud is down or unreachable/);
   });
 
+  test("heads that fail verification are reported; the edge keeps running", async (t) => {
+    const { context, page, close } = await launch();
+    t.after(close);
+    await context.route("**/heads.bpk", async (route) => {
+      const response = await route.fetch();
+      const body = Buffer.from(await response.body());
+      body[body.length - 1] ^= 0xff;
+      await route.fulfill({ response, body });
+    });
+    await page.goto(`${site.url}/?backend=cpu`);
+    assert.equal(await waitReady(page), "ready");
+    const r = await result(page);
+    assert.equal(r.cloudKind, "worker");
+    assert.equal(r.status, "down");
+    assert.ok(r.byteCount > 0 && r.bytesShown === r.byteCount, "the edge still encodes and shows its bitrate");
+    assert.match((await banners(page)).cloud ?? "", /^error: The cloud worker could not answer: .*heads weights rejected: .*heads\.bpk: sha256/);
+  });
+
   test("the cloud worker runs the heads on WebGPU when asked", async (t) => {
     const { page, messages, close } = await launch({ webgpu: true });
     t.after(close);

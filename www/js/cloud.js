@@ -175,7 +175,7 @@ export class WorkerCloud {
       return await this.call(type, payload, transfer);
     } catch (error) {
       if (error.code === "crashed") this.fail(error);
-      throw new CloudError("worker", `the in-browser cloud failed: ${error.message}`, { code: error.code ?? null });
+      throw new CloudError("worker", error.message, { code: error.code ?? null });
     }
   }
 

@@ -29,8 +29,8 @@ pub struct CloudSession {
 impl From<LoadError> for SessionError {
     fn from(e: LoadError) -> Self {
         match e {
-            LoadError::Verify(e) => SessionError::Verify(e),
-            LoadError::Weights(e) => SessionError::Weights(e),
+            LoadError::Verify(e) => SessionError::HeadsVerify(e),
+            LoadError::Weights(e) => SessionError::HeadsWeights(e),
         }
     }
 }
@@ -45,7 +45,10 @@ impl CloudSession {
         preference: Preference,
     ) -> Result<Self, SessionError> {
         // Checked before the device is set up: a bad file fails fast.
-        entry.heads.verify(heads_weights)?;
+        entry
+            .heads
+            .verify(heads_weights)
+            .map_err(SessionError::HeadsVerify)?;
         let acquired = device::acquire(preference)
             .await
             .map_err(SessionError::Device)?;
@@ -201,6 +204,7 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(err.code(), "verify");
+        assert!(err.to_string().starts_with("heads weights rejected: h.bpk"), "{err}");
 
         let session = block_on(CloudSession::create(
             entry.clone(),

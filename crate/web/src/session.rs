@@ -21,6 +21,11 @@ pub enum SessionError {
     Verify(#[from] ZooError),
     #[error("edge weights do not load: {0}")]
     Weights(#[from] WeightsError),
+    /// The cloud session's heads file (`CloudSession`).
+    #[error("heads weights rejected: {0}")]
+    HeadsVerify(ZooError),
+    #[error("heads weights do not load: {0}")]
+    HeadsWeights(WeightsError),
     #[error("{0}")]
     Device(String),
     #[error("{0}")]
@@ -40,8 +45,8 @@ impl SessionError {
     pub fn code(&self) -> &'static str {
         match self {
             SessionError::Entry(_) => "bad-entry",
-            SessionError::Verify(_) => "verify",
-            SessionError::Weights(_) => "weights",
+            SessionError::Verify(_) | SessionError::HeadsVerify(_) => "verify",
+            SessionError::Weights(_) | SessionError::HeadsWeights(_) => "weights",
             SessionError::Device(_) => "device",
             SessionError::Pixels(_) | SessionError::Input(_) => "input",
             SessionError::Codec(_) => "codec",
