@@ -204,7 +204,10 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(err.code(), "verify");
-        assert!(err.to_string().starts_with("heads weights rejected: h.bpk"), "{err}");
+        assert!(
+            err.to_string().starts_with("heads weights rejected: h.bpk"),
+            "{err}"
+        );
 
         let session = block_on(CloudSession::create(
             entry.clone(),
