@@ -73,17 +73,26 @@ pub fn argmax_classes(logits: &[f32], classes: usize, h: usize, w: usize) -> Vec
     let Some(first) = logits.get(..plane) else {
         return best;
     };
-    let mut best_value = first.to_vec();
+    let mut best_key: Vec<i32> = first.iter().map(|&v| total_order_key(v)).collect();
     for c in 1..classes.min(logits.len() / plane.max(1)) {
         let values = &logits[c * plane..(c + 1) * plane];
-        for ((b, bv), &v) in best.iter_mut().zip(best_value.iter_mut()).zip(values) {
-            if v.total_cmp(bv).is_gt() {
-                *bv = v;
+        for ((b, bk), &v) in best.iter_mut().zip(best_key.iter_mut()).zip(values) {
+            let k = total_order_key(v);
+            if k > *bk {
+                *bk = k;
                 *b = c as u8;
             }
         }
     }
     best
+}
+
+/// An integer that orders as `f32::total_cmp` orders the floats (the same bit trick),
+/// so the inner loop above compares integers and vectorises.
+#[inline]
+fn total_order_key(v: f32) -> i32 {
+    let bits = v.to_bits() as i32;
+    bits ^ ((((bits >> 31) as u32) >> 1) as i32)
 }
 
 /// Bilinear resize of packed RGB (pixel centres aligned), for inputs of another size.
