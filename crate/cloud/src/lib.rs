@@ -78,7 +78,7 @@ pub async fn bind(config: Config) -> Result<Server> {
         .with_context(|| format!("cannot listen on {requested}"))?;
     let addr = listener.local_addr()?;
     for m in state.models.values() {
-        tracing::info!(id = %m.entry.id, name = %m.entry.name, lambda = m.entry.lambda, "model loaded");
+        tracing::info!(id = %m.entry.id, name = %m.entry.name, lambda = %m.entry.lambda, "model loaded");
     }
     if !state.config.www.is_dir() {
         tracing::warn!(www = %state.config.www.display(), "static directory not found; / will answer 404");
