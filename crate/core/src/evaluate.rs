@@ -247,16 +247,13 @@ impl Evaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use crate::runtime::untrained_test_runtimes;
 
     #[test]
     fn lossless_codecs_match_and_float_costs_nothing() {
         let device = Device::flex();
-        let config = Preset::Test.config();
-        let edge_bytes = module_to_bytes(&Edge::new(&config, &device)).unwrap();
-        let heads_bytes = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
-        let edge = EdgeRuntime::load(config.clone(), &edge_bytes, &device).unwrap();
-        let cloud = CloudRuntime::load(config.clone(), &heads_bytes, edge.model_id, &device).unwrap();
+        let (edge, cloud) = untrained_test_runtimes(&device);
+        let config = edge.config.clone();
         let (n, h, w) = (2, config.input_height, config.input_width);
         let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 7) % 256) as u8).collect();
         // Labels: class 0 on 3/4 of the pixels, class 10 on the rest.

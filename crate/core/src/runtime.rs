@@ -208,10 +208,23 @@ impl TaskOutput {
     }
 }
 
+/// Both halves of an untrained `test`-preset model, loaded as deployment loads them
+/// (for tests).
+#[cfg(test)]
+pub(crate) fn untrained_test_runtimes(device: &Device) -> (EdgeRuntime, CloudRuntime) {
+    use crate::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    let config = Preset::Test.config();
+    let edge_bytes = module_to_bytes(&Edge::new(&config, device)).unwrap();
+    let heads_bytes = module_to_bytes(&CloudHeads::new(&config, device)).unwrap();
+    let edge = EdgeRuntime::load(config.clone(), &edge_bytes, device).unwrap();
+    let cloud = CloudRuntime::load(config, &heads_bytes, edge.model_id, device).unwrap();
+    (edge, cloud)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Preset, module_to_bytes};
+    use crate::model::module_to_bytes;
 
     fn png_pixels(bytes: &[u8]) -> Vec<u8> {
         let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
@@ -232,11 +245,8 @@ mod tests {
     #[test]
     fn edge_to_cloud_round_trip_on_an_untrained_model() {
         let device = Device::flex();
-        let config = Preset::Test.config();
-        let edge_bytes = module_to_bytes(&Edge::new(&config, &device)).unwrap();
-        let heads_bytes = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
-        let edge = EdgeRuntime::load(config.clone(), &edge_bytes, &device).unwrap();
-        let cloud = CloudRuntime::load(config.clone(), &heads_bytes, edge.model_id, &device).unwrap();
+        let (edge, cloud) = untrained_test_runtimes(&device);
+        let config = edge.config.clone();
 
         // Any input size is resized to the model's.
         let (h, w) = (20, 50);
@@ -267,6 +277,7 @@ mod tests {
         }
         assert!(crate::viz::encode_rgb_fast(w8, h4, &[0; 5]).is_err());
 
+        let heads_bytes = module_to_bytes(&cloud.heads).unwrap();
         let other = CloudRuntime::load(config, &heads_bytes, [9; 8], &device).unwrap();
         assert!(matches!(other.decode(&encoded.bytes), Err(PipelineError::ModelMismatch { .. })));
     }
