@@ -177,7 +177,7 @@ impl ModelConfig {
     /// Checks that the heads bring the bottleneck back to the input resolution.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.downsampling();
-        if self.input_height % d != 0 || self.input_width % d != 0 {
+        if !self.input_height.is_multiple_of(d) || !self.input_width.is_multiple_of(d) {
             return Err(format!(
                 "input {}x{} is not divisible by the encoder's downsampling {d}",
                 self.input_height, self.input_width
