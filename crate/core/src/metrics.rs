@@ -297,22 +297,22 @@ pub fn rd_frontier(curve: &[RdPoint]) -> Vec<RdPoint> {
 /// data; this variant only interpolates between measured operating points. Needs two
 /// frontier points per curve.
 pub fn bd_rate_piecewise(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
-    let xy = |c: &[RdPoint]| -> Result<Vec<(f64, f64)>, MetricsError> {
-        check_points(c, 2)?;
-        Ok(rd_frontier(c).iter().map(|p| (p.quality, p.rate.log10())).collect())
-    };
-    let mean_diff = mean_piecewise_difference(&xy(reference)?, &xy(test)?)?;
+    let xy = |p: &RdPoint| (p.quality, p.rate.log10());
+    let mean_diff = mean_piecewise_difference(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)?;
     Ok((10f64.powf(mean_diff) - 1.0) * 100.0)
 }
 
 /// Bjontegaard delta quality over the efficient frontiers, quality interpolated
 /// linearly in `log10(rate)`; the companion of [`bd_rate_piecewise`].
 pub fn bd_quality_piecewise(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
-    let xy = |c: &[RdPoint]| -> Result<Vec<(f64, f64)>, MetricsError> {
-        check_points(c, 2)?;
-        Ok(rd_frontier(c).iter().map(|p| (p.rate.log10(), p.quality)).collect())
-    };
-    mean_piecewise_difference(&xy(reference)?, &xy(test)?)
+    let xy = |p: &RdPoint| (p.rate.log10(), p.quality);
+    mean_piecewise_difference(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)
+}
+
+/// A checked curve's efficient frontier as `(x, y)` points.
+fn frontier_xy(curve: &[RdPoint], xy: impl Fn(&RdPoint) -> (f64, f64)) -> Result<Vec<(f64, f64)>, MetricsError> {
+    check_points(curve, 2)?;
+    Ok(rd_frontier(curve).iter().map(xy).collect())
 }
 
 /// Mean of `test(x) - reference(x)` over the overlap of their x ranges, each a

@@ -153,11 +153,13 @@ pub fn compare(baseline: &EvalReport, test: &EvalReport) -> Vec<BdEntry> {
 pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, u8)> {
     let mut out = Vec::new();
     for (i, report) in reports.iter().enumerate() {
+        // Bit depth from the setting label, as `curve` selects by it.
+        let bits = |r: &SettingResult| CodedSetting::parse(&r.setting, report.bits).map_or(0, |s| s.bits);
+        let ans = curve(report, Family::Ans);
         for png in curve(report, Family::Png) {
-            let bits = png.bits.unwrap_or(report.bits);
-            let ans = curve(report, Family::Ans).into_iter().find(|a| a.bits.unwrap_or(report.bits) == bits);
-            if ans.is_none_or(|a| a.bytes_per_image >= png.bytes_per_image) {
-                out.push((i, bits));
+            let depth = bits(png);
+            if ans.iter().find(|a| bits(a) == depth).is_none_or(|a| a.bytes_per_image >= png.bytes_per_image) {
+                out.push((i, depth));
             }
         }
     }
