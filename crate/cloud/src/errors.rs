@@ -32,6 +32,9 @@ pub enum ApiError {
     Infer(#[from] InferError),
     #[error("the server is at capacity ({queued} requests queued); retry later")]
     Overloaded { queued: usize },
+    /// The request bodies held at once would exceed `--max-body-budget-bytes`.
+    #[error("the server is receiving too many request bodies at once; retry later")]
+    BodyBudget,
     #[error("request not completed within {ms} ms")]
     Timeout { ms: u64 },
     #[error("no such endpoint")]
@@ -40,6 +43,44 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error response made by a library (the HTTP parser, the static file
+    /// service) rather than by a handler, given a JSON body of its own.
+    #[error("{}", http_message(*.0))]
+    Http(StatusCode),
+}
+
+/// Machine code of an error status that no handler produced.
+fn http_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        416 => "range_not_satisfiable",
+        431 => "headers_too_large",
+        500..=599 => "internal",
+        _ => "bad_request",
+    }
+}
+
+fn http_message(status: StatusCode) -> String {
+    match status.as_u16() {
+        400 => "the request could not be parsed as HTTP/1.1".into(),
+        404 => "no such file or endpoint".into(),
+        414 => "the request URI is too long".into(),
+        431 => "the request headers are too large".into(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string(),
+    }
+}
+
+/// The JSON body of an error response, as bytes (for responses built below the
+/// router, such as the HTTP parser's own refusals).
+pub fn error_json(status: StatusCode) -> Vec<u8> {
+    serde_json::to_vec(&ApiError::Http(status).body()).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 impl From<PipelineError> for ApiError {
@@ -68,11 +109,14 @@ impl ApiError {
                     code,
                 )
             }
-            ApiError::Overloaded { .. } => (S::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::Overloaded { .. } | ApiError::BodyBudget => {
+                (S::SERVICE_UNAVAILABLE, "overloaded")
+            }
             ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::NotFound => (S::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Http(status) => (*status, http_code(*status)),
         }
     }
 
@@ -94,7 +138,7 @@ impl IntoResponse for ApiError {
             tracing::info!(error = code, "refused: {self}");
         }
         let mut response = (status, Json(self.body())).into_response();
-        if matches!(self, ApiError::Overloaded { .. }) {
+        if matches!(self, ApiError::Overloaded { .. } | ApiError::BodyBudget) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -169,6 +213,18 @@ mod tests {
                 "corrupt_payload",
             ),
             (ApiError::Overloaded { queued: 3 }, 503, "overloaded"),
+            (ApiError::BodyBudget, 503, "overloaded"),
+            (
+                ApiError::Http(StatusCode::URI_TOO_LONG),
+                414,
+                "uri_too_long",
+            ),
+            (
+                ApiError::Http(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+                431,
+                "headers_too_large",
+            ),
+            (ApiError::Http(StatusCode::BAD_REQUEST), 400, "bad_request"),
         ];
         for (err, status, code) in cases {
             assert_eq!(

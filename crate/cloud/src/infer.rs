@@ -24,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::AppState;
 use crate::errors::ApiError;
-use crate::limits::{check_octet_stream, read_body};
+use crate::limits::{LOG_FIELD_MAX, check_octet_stream, clip, read_body};
 use crate::models::LoadedModel;
 
 /// Query parameters. Unknown parameters are ignored, so clients may add their own.
@@ -47,22 +47,26 @@ pub async fn infer(
     let timeout_ms = state.config.timeout_ms;
     let deadline = Instant::now() + state.config.timeout();
 
-    let Query(params) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let Query(params) = query.map_err(|e| ApiError::BadQuery(clip(&e.body_text(), 200)))?;
     let model_id = params
         .model
         .filter(|m| !m.is_empty())
         .ok_or(ApiError::MissingModel)?;
     let options = InferOptions::parse(params.tasks.as_deref(), params.max_disparity)?;
+    // The id goes into messages and logs only clipped: a client may send any length.
     let model = state
         .models
         .get(&model_id)
         .cloned()
-        .ok_or_else(|| InferError::UnknownModel(model_id.clone()))?;
+        .ok_or_else(|| InferError::UnknownModel(clip(&model_id, LOG_FIELD_MAX)))?;
+    let model_id = model.entry.id.clone();
     check_octet_stream(&headers)?;
-    let bytes = read_body(
+    // `_body_permit` keeps the body's share of the memory budget until the response.
+    let (bytes, _body_permit) = read_body(
         &headers,
         body,
         state.config.max_body_bytes,
+        &state.body_budget,
         deadline,
         timeout_ms,
     )

@@ -8,6 +8,7 @@
 //! first; [`app`] is the router alone.
 
 pub mod config;
+pub mod conn;
 pub mod errors;
 pub mod fixture;
 pub mod infer;
@@ -28,7 +29,7 @@ pub use config::{Config, LogFormat};
 pub use errors::ApiError;
 pub use routes::app;
 
-use limits::InferLimiter;
+use limits::{BodyBudget, InferLimiter};
 use models::{Catalog, Models};
 
 /// Everything a request handler needs; cheap to clone (all shared).
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The `GET /v1/models` body.
     pub catalog_json: Bytes,
     pub limiter: InferLimiter,
+    /// Memory of the request bodies held at once (`--max-body-budget-bytes`).
+    pub body_budget: BodyBudget,
     pub cors: Option<CorsLayer>,
 }
 
@@ -51,11 +54,13 @@ impl AppState {
         let models = models::load(&config.assets, &config.models, &Device::flex())?;
         let catalog_json = Bytes::from(serde_json::to_vec(&Catalog::new(&models))?);
         let limiter = InferLimiter::new(config.max_concurrent, config.max_queue);
+        let body_budget = BodyBudget::new(config.max_body_budget_bytes);
         Ok(Self {
             config: Arc::new(config),
             models: Arc::new(models),
             catalog_json,
             limiter,
+            body_budget,
             cors,
         })
     }
@@ -103,13 +108,13 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting connections and
-    /// returns once every in-flight request has been answered.
+    /// Serves until `shutdown` resolves, then stops accepting connections, lets the
+    /// requests in flight finish within `--shutdown-timeout-ms`, closes whatever
+    /// connections remain, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let limits = conn::ConnLimits::from_config(&self.state.config);
         let router = app(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        conn::serve(self.listener, router, limits, shutdown).await?;
         tracing::info!("server stopped");
         Ok(())
     }

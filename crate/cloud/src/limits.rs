@@ -104,16 +104,86 @@ pub fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The memory all buffered request bodies may take together: one byte of the
+/// budget per byte of body. A request holds its share from the moment it is known
+/// (the declared `Content-Length`, or each chunk as it arrives) until the request
+/// ends, so that many clients each sending a large, slow body cannot together hold
+/// more than the budget.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+/// A request's share of the [`BodyBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct BodyPermit {
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl BodyPermit {
+    pub fn bytes(&self) -> usize {
+        self.permit.as_ref().map_or(0, |p| p.num_permits())
+    }
+}
+
+impl BodyBudget {
+    pub fn new(total: usize) -> Self {
+        Self {
+            bytes: Arc::new(Semaphore::new(total.min(Semaphore::MAX_PERMITS))),
+            total,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes of the budget not held by any request.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+
+    fn empty_permit(&self) -> BodyPermit {
+        BodyPermit { permit: None }
+    }
+
+    /// Adds `n` bytes to `permit`, or refuses at once if the budget has not that much
+    /// left (never waits: a waiting body would hold its connection and its bytes).
+    fn grow(&self, permit: &mut BodyPermit, n: usize) -> Result<(), ApiError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let n32 = u32::try_from(n).map_err(|_| ApiError::BodyBudget)?;
+        let more = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(n32)
+            .map_err(|_| ApiError::BodyBudget)?;
+        match &mut permit.permit {
+            Some(p) => p.merge(more),
+            None => permit.permit = Some(more),
+        }
+        Ok(())
+    }
+}
+
 /// Reads the whole body, refusing more than `limit` bytes (a declared
-/// `Content-Length` over the limit is refused before reading anything) and a body
-/// that has not fully arrived by `deadline`.
+/// `Content-Length` over the limit is refused before reading anything), a body that
+/// does not fit in the [`BodyBudget`], and a body that has not fully arrived by
+/// `deadline`.
+///
+/// Memory grows only with the bytes that have arrived: the declared length reserves
+/// budget but allocates nothing, so a request declaring a large body and sending
+/// little costs little.
 pub async fn read_body(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,
+    budget: &BodyBudget,
     deadline: Instant,
     timeout_ms: u64,
-) -> Result<Bytes, ApiError> {
+) -> Result<(Bytes, BodyPermit), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -121,24 +191,49 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    let mut permit = budget.empty_permit();
+    // Within the limit, so it fits in usize.
+    let declared = declared.map(|n| n as usize);
+    if let Some(n) = declared {
+        budget.grow(&mut permit, n)?;
+    }
     let read = async {
-        // Sized from the declaration only once it is known to be within the limit.
-        let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        let mut buf: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ApiError::BodyRead(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
+                let len = buf.len() + data.len();
+                if len > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
+                }
+                let held = permit.bytes();
+                if len > held {
+                    budget.grow(&mut permit, len - held)?;
                 }
                 buf.extend_from_slice(&data);
             }
         }
         Ok(Bytes::from(buf))
     };
-    timeout_at(deadline, read)
+    let bytes = timeout_at(deadline, read)
         .await
-        .map_err(|_| ApiError::BodyTimeout { ms: timeout_ms })?
+        .map_err(|_| ApiError::BodyTimeout { ms: timeout_ms })??;
+    Ok((bytes, permit))
 }
+
+/// At most `max` characters of a client-supplied string, for logs and messages, with
+/// `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut chars = s.chars();
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Longest client-supplied string (model id, request id) written to the log.
+pub const LOG_FIELD_MAX: usize = 64;
 
 /// The CORS policy: none at all without `--allow-origin` (same-origin pages only),
 /// every origin for `*`, else exactly the listed origins.
@@ -299,6 +394,77 @@ mod tests {
         );
         assert_eq!(static_content_type("/img.png"), None);
         assert_eq!(static_content_type("/"), None);
+    }
+
+    #[test]
+    fn client_strings_are_clipped() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        let long = "x".repeat(60_000);
+        assert_eq!(
+            clip(&long, LOG_FIELD_MAX).chars().count(),
+            LOG_FIELD_MAX + 1
+        );
+        assert_eq!(clip("ééé", 2), "éé…");
+    }
+
+    /// A body of these chunks, without a length (as a chunked upload).
+    fn body_of(chunks: &[&'static [u8]]) -> Body {
+        let (mut tx, body) =
+            http_body_util::channel::Channel::<Bytes, std::io::Error>::new(chunks.len().max(1));
+        for c in chunks {
+            tx.try_send(hyper::body::Frame::data(Bytes::from_static(c)))
+                .unwrap();
+        }
+        Body::new(body)
+    }
+
+    #[tokio::test]
+    async fn body_budget_is_held_while_the_body_lives_and_refuses_beyond() {
+        let budget = BodyBudget::new(10);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut headers = HeaderMap::new();
+        // Chunked (no Content-Length): the budget grows with what arrives.
+        let (bytes, permit) = read_body(
+            &headers,
+            body_of(&[b"abc", b"def"]),
+            100,
+            &budget,
+            deadline,
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(&bytes[..], b"abcdef");
+        assert_eq!(budget.available(), 4);
+        let refused = read_body(
+            &headers,
+            body_of(&[b"abc", b"de"]),
+            100,
+            &budget,
+            deadline,
+            1,
+        )
+        .await;
+        assert!(matches!(refused, Err(ApiError::BodyBudget)), "{refused:?}");
+        assert_eq!(budget.available(), 4, "a refused body gives its share back");
+        // A declared length reserves its share before anything arrives.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        let refused = read_body(&headers, body_of(&[]), 100, &budget, deadline, 1).await;
+        assert!(matches!(refused, Err(ApiError::BodyBudget)), "{refused:?}");
+        drop(permit);
+        assert_eq!(budget.available(), 10);
+        let (bytes, permit) = read_body(&headers, body_of(&[b"12345"]), 100, &budget, deadline, 1)
+            .await
+            .unwrap();
+        assert_eq!((bytes.len(), permit.bytes(), budget.available()), (5, 5, 5));
+        // Over the limit: 413 before any budget is taken.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("101"));
+        let refused = read_body(&headers, body_of(&[]), 100, &budget, deadline, 1).await;
+        assert!(
+            matches!(refused, Err(ApiError::PayloadTooLarge { .. })),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, shutdown_signal())) {
+    let result = runtime.block_on(serve(config, shutdown_signal()));
+    // Connections are closed by now; an inference still computing on a blocking
+    // thread gets a moment, not an unbounded wait.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the whole context chain: which model, which file, why.

@@ -23,6 +23,11 @@ fn help_lists_the_options() {
         "--model",
         "--allow-origin",
         "--max-body-bytes",
+        "--max-body-budget-bytes",
+        "--max-connections",
+        "--header-timeout-ms",
+        "--write-timeout-ms",
+        "--shutdown-timeout-ms",
         "--max-concurrent",
         "--max-queue",
         "--timeout-ms",
@@ -81,6 +86,18 @@ fn serves_on_an_ephemeral_port_and_stops_on_sigterm() {
     assert!(status.success());
     let code = child.wait().unwrap();
     assert!(code.success(), "exit status after SIGTERM: {code:?}");
+}
+
+#[test]
+fn an_out_of_range_body_limit_stops_start_up_naming_the_flag() {
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--max-body-bytes", "1099511627776"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-body-bytes 1099511627776"), "{err}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
