@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::ModelConfig;
+use crate::model::{ConfigError, ModelConfig};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MANIFEST_VERSION: u32 = 1;
@@ -62,6 +62,19 @@ pub enum ZooError {
     SizeMismatch { path: String, expected: u64, found: u64 },
     #[error("model {id}: the edge weights hash to model id {found}")]
     IdMismatch { id: String, found: String },
+    #[error("model {model:?}: {error}")]
+    Config { model: String, error: ConfigError },
+    #[error("model {model:?}: path {path:?} must be relative and stay inside the assets directory")]
+    PathOutside { model: String, path: String },
+}
+
+/// Whether a manifest path stays inside the assets directory: relative, `/`-separated,
+/// with no empty, `.` or `..` component, no backslash and no drive or scheme colon.
+pub fn is_confined_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains(['\\', ':', '\0'])
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -83,7 +96,13 @@ impl Manifest {
             return Err(ZooError::Version(m.version));
         }
         for e in &m.models {
+            e.config.check_ranges().map_err(|error| ZooError::Config { model: e.name.clone(), error })?;
             e.config.validate().map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", e.id)))?;
+            for path in [&e.edge.path, &e.heads.path] {
+                if !is_confined_path(path) {
+                    return Err(ZooError::PathOutside { model: e.name.clone(), path: path.clone() });
+                }
+            }
         }
         Ok(m)
     }
@@ -164,6 +183,21 @@ mod tests {
         assert_eq!(parsed.model(&e.id).unwrap().model_id_bytes().unwrap(), model_id(b"edge"));
         assert!(matches!(parsed.model("nope"), Err(ZooError::UnknownModel(_))));
         assert!(matches!(Manifest::parse(b"{"), Err(ZooError::Manifest(_))));
+        let mut zero = m.clone();
+        zero.models[0].config.head_channels[0] = 0;
+        match Manifest::parse(&serde_json::to_vec(&zero).unwrap()) {
+            Err(ZooError::Config { model, error }) => assert_eq!((model.as_str(), error.field.as_str()), ("t", "head_channels[0]")),
+            other => panic!("{other:?}"),
+        }
+        for path in ["../x.bpk", "/etc/passwd", "models/../../x", "a//b", "./a", "C:/x", "a\\..\\b", ""] {
+            let mut outside = m.clone();
+            outside.models[0].heads.path = path.into();
+            assert!(
+                matches!(Manifest::parse(&serde_json::to_vec(&outside).unwrap()), Err(ZooError::PathOutside { .. })),
+                "{path:?}"
+            );
+        }
+        assert!(is_confined_path("models/tiny-l0/edge.bpk"));
         let mut v2 = m;
         v2.version = 2;
         assert!(matches!(Manifest::parse(&serde_json::to_vec(&v2).unwrap()), Err(ZooError::Version(2))));

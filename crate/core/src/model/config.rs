@@ -174,8 +174,10 @@ impl ModelConfig {
         macs + (h * w * 4) as u64 * (cin * out_channels) as u64
     }
 
-    /// Checks that the heads bring the bottleneck back to the input resolution.
+    /// Checks [`ModelConfig::check_ranges`], then that the heads bring the bottleneck
+    /// back to the input resolution.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_ranges().map_err(|e| e.to_string())?;
         let d = self.downsampling();
         if !self.input_height.is_multiple_of(d) || !self.input_width.is_multiple_of(d) {
             return Err(format!(
@@ -193,6 +195,151 @@ impl ModelConfig {
             return Err("every stage needs at least one block, one channel and stride >= 1".into());
         }
         Ok(())
+    }
+}
+
+/// A configuration value outside its documented range: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    /// The field's path, e.g. `stages[1].channels`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+
+    /// The same error for a field nested under `parent` (`model.stem_channels`).
+    pub fn within(self, parent: &str) -> Self {
+        Self { field: format!("{parent}.{}", self.field), message: self.message }
+    }
+}
+
+/// Documented ranges of [`ModelConfig`] (docs/ARCHITECTURE.md, "Limits"). Wide enough
+/// for every preset many times over, narrow enough that building or running a model
+/// cannot need absurd memory.
+pub mod limits {
+    /// Input height and width, pixels.
+    pub const INPUT_SIZE: std::ops::RangeInclusive<usize> = 1..=4096;
+    /// Channels of the stem, of each stage and of each head block.
+    pub const CHANNELS: std::ops::RangeInclusive<usize> = 1..=4096;
+    /// Stem kernel size (odd).
+    pub const STEM_KERNEL: std::ops::RangeInclusive<usize> = 1..=15;
+    /// Number of stages, and of head blocks.
+    pub const DEPTH: std::ops::RangeInclusive<usize> = 1..=8;
+    /// Blocks per stage.
+    pub const BLOCKS: std::ops::RangeInclusive<usize> = 1..=64;
+    /// Stride of a stage.
+    pub const STRIDE: std::ops::RangeInclusive<usize> = 1..=4;
+    /// Largest activation of one image (channels x height x width), in elements.
+    pub const MAX_ACTIVATION: u64 = 1 << 26;
+    /// Parameters of the edge and of the three heads together.
+    pub const MAX_PARAMETERS: u64 = 200_000_000;
+}
+
+impl ModelConfig {
+    /// Checks every field against its documented range ([`limits`]), naming the first
+    /// field out of range. Says nothing about whether the parts fit together
+    /// ([`ModelConfig::validate`] does both).
+    pub fn check_ranges(&self) -> Result<(), ConfigError> {
+        use limits::*;
+        fn within(field: &str, v: usize, range: &std::ops::RangeInclusive<usize>) -> Result<(), ConfigError> {
+            if range.contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(field, format!("{v} is outside {}..={}", range.start(), range.end())))
+            }
+        }
+        within("input_height", self.input_height, &INPUT_SIZE)?;
+        within("input_width", self.input_width, &INPUT_SIZE)?;
+        within("stem_channels", self.stem_channels, &CHANNELS)?;
+        within("stem_kernel", self.stem_kernel, &STEM_KERNEL)?;
+        if self.stem_kernel % 2 == 0 {
+            return Err(ConfigError::new("stem_kernel", format!("{} is even; the stem kernel must be odd", self.stem_kernel)));
+        }
+        within("stages (count)", self.stages.len(), &DEPTH)?;
+        for (i, s) in self.stages.iter().enumerate() {
+            within(&format!("stages[{i}].channels"), s.channels, &CHANNELS)?;
+            within(&format!("stages[{i}].blocks"), s.blocks, &BLOCKS)?;
+            within(&format!("stages[{i}].stride"), s.stride, &STRIDE)?;
+        }
+        within("head_channels (count)", self.head_channels.len(), &DEPTH)?;
+        for (i, &c) in self.head_channels.iter().enumerate() {
+            within(&format!("head_channels[{i}]"), c, &CHANNELS)?;
+        }
+        // With every field in range these products fit in u64 easily.
+        let d = self.downsampling();
+        if self.input_height < d || self.input_width < d {
+            return Err(ConfigError::new(
+                "input_height",
+                format!("input {}x{} is smaller than the encoder's downsampling {d}", self.input_height, self.input_width),
+            ));
+        }
+        let (activation, field) = self.largest_activation();
+        if activation > MAX_ACTIVATION {
+            return Err(ConfigError::new(
+                field,
+                format!("the largest activation has {activation} elements per image, over {MAX_ACTIVATION}"),
+            ));
+        }
+        let params = self.approx_parameters();
+        if params > MAX_PARAMETERS {
+            return Err(ConfigError::new("stages", format!("about {params} parameters, over {MAX_PARAMETERS}")));
+        }
+        Ok(())
+    }
+
+    /// The largest activation of one image, in elements: the stem's output, each
+    /// stage's, each head block's, and the heads' full-resolution outputs; with the
+    /// field that sets it.
+    fn largest_activation(&self) -> (u64, String) {
+        let (mut h, mut w) = ((self.input_height / 2) as u64, (self.input_width / 2) as u64);
+        let mut most = (h * w * self.stem_channels as u64, "stem_channels".to_string());
+        let mut see = |n: u64, field: String| {
+            if n > most.0 {
+                most = (n, field);
+            }
+        };
+        if self.stem_max_pool {
+            h /= 2;
+            w /= 2;
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            h /= s.stride as u64;
+            w /= s.stride as u64;
+            see(h * w * s.channels as u64, format!("stages[{i}].channels"));
+        }
+        for (i, &c) in self.head_channels.iter().enumerate() {
+            h *= 2;
+            w *= 2;
+            see(h * w * c as u64, format!("head_channels[{i}]"));
+        }
+        // Segmentation output: 19 classes at full resolution.
+        see(self.input_height as u64 * self.input_width as u64 * 19, "input_height".into());
+        most
+    }
+
+    /// Weights of the convolutions of the edge and of three heads (biases and
+    /// normalisation ignored): a bound on memory, not an exact count.
+    fn approx_parameters(&self) -> u64 {
+        let k = self.stem_kernel as u64;
+        let mut params = 3 * self.stem_channels as u64 * k * k;
+        let mut cin = self.stem_channels as u64;
+        for s in &self.stages {
+            let cout = s.channels as u64;
+            params += s.blocks as u64 * 18 * cout.max(cin) * cout.max(cin) + cin * cout;
+            cin = cout;
+        }
+        let mut head = 0;
+        for &c in &self.head_channels {
+            let c = c as u64;
+            head += cin * c + 9 * c * c;
+            cin = c;
+        }
+        params + 3 * (head + 4 * cin * 19)
     }
 }
 
@@ -221,6 +368,45 @@ mod tests {
         // Up 1 at 8x16: 16*12 + 12*12*9; up 2 at 16x32: 12*8 + 8*8*9; output 32x64: 8*3.
         let head = 128 * (192 + 1296) + 512 * (96 + 576) + 2048 * 24;
         assert_eq!(c.head_macs(3), head);
+    }
+
+    #[test]
+    fn every_field_out_of_range_is_named() {
+        let base = Preset::Tiny.config();
+        let cases: Vec<(&str, Box<dyn Fn(&mut ModelConfig)>)> = vec![
+            ("input_height", Box::new(|c: &mut ModelConfig| c.input_height = 0)),
+            ("input_width", Box::new(|c: &mut ModelConfig| c.input_width = 1 << 20)),
+            ("stem_channels", Box::new(|c: &mut ModelConfig| c.stem_channels = 0)),
+            ("stem_channels", Box::new(|c: &mut ModelConfig| c.stem_channels = 1 << 40)),
+            ("stem_kernel", Box::new(|c: &mut ModelConfig| c.stem_kernel = 4)),
+            ("stages (count)", Box::new(|c: &mut ModelConfig| c.stages.clear())),
+            ("stages[1].channels", Box::new(|c: &mut ModelConfig| c.stages[1].channels = 5000)),
+            ("stages[0].blocks", Box::new(|c: &mut ModelConfig| c.stages[0].blocks = 0)),
+            ("stages[2].stride", Box::new(|c: &mut ModelConfig| c.stages[2].stride = 0)),
+            ("head_channels[0]", Box::new(|c: &mut ModelConfig| c.head_channels[0] = 0)),
+            ("head_channels (count)", Box::new(|c: &mut ModelConfig| c.head_channels = vec![8; 9])),
+            ("input_height", Box::new(|c: &mut ModelConfig| c.input_height = 4)),
+            ("stem_channels", Box::new(|c: &mut ModelConfig| {
+                c.input_height = 4096;
+                c.input_width = 4096;
+                c.stem_channels = 4096;
+            })),
+            ("stages", Box::new(|c: &mut ModelConfig| c.stages.iter_mut().for_each(|s| {
+                s.channels = 4096;
+                s.blocks = 64;
+            }))),
+        ];
+        for (field, change) in cases {
+            let mut c = base.clone();
+            change(&mut c);
+            let err = c.check_ranges().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(c.validate().unwrap_err().starts_with(field), "{field}");
+        }
+        for p in Preset::ALL {
+            p.config().check_ranges().unwrap();
+        }
+        assert_eq!(ConfigError::new("batch", "0").within("run").field, "run.batch");
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod heads;
 mod weights;
 
 pub use blocks::{BasicBlock, ConvBnRelu, UpBlock};
-pub use config::{ModelConfig, Preset, StageConfig};
+pub use config::{ConfigError, ModelConfig, Preset, StageConfig, limits};
 pub use edge::Edge;
 pub use heads::{CloudHeads, Decoder, HeadOutputs};
 pub use weights::{WeightsError, load_module_bytes, module_to_bytes};
