@@ -40,11 +40,26 @@ pub fn save_manifest(assets: &Path, manifest: &Manifest) -> Result<()> {
     write_atomic(&assets.join(MANIFEST_FILE), &json)
 }
 
-pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
+/// Longest model name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A model name is a directory under `assets/models/`: 1 to 64 of `A-Z a-z 0-9 . _ -`,
+/// and not `.` or `..`.
+pub fn check_model_name(name: &str) -> Result<()> {
     ensure!(
-        !args.name.is_empty() && args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'),
-        "--name must be letters, digits, '-', '_' or '.'"
+        (1..=MAX_NAME_LEN).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && name != "."
+            && name != "..",
+        "--name {:?}: a model name is 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', and not '.' or '..'",
+        name.chars().take(80).collect::<String>()
     );
+    Ok(())
+}
+
+pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
+    check_model_name(&args.name)?;
+    // Verified on load: checksum, then every configuration value.
     let ckpt = Checkpoint::load(&args.checkpoint)?;
     let run = &ckpt.state.run;
     let device = Device::flex();
@@ -75,4 +90,54 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     manifest.models.sort_by(|a, b| a.lambda.total_cmp(&b.lambda).then(a.name.cmp(&b.name)));
     save_manifest(&args.assets, &manifest)?;
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::CheckpointState;
+    use splitfeat_core::model::Preset;
+
+    #[test]
+    fn names_are_restricted_to_a_safe_set() {
+        for ok in ["tiny-l0", "tiny-l0.01", "A_b.9", "x"] {
+            check_model_name(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "é", "a b", &"x".repeat(65)] {
+            assert!(check_model_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_corrupted_checkpoint_is_refused_and_the_manifest_left_alone() {
+        let dir = std::env::temp_dir().join(format!("splitfeat-export-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let assets = dir.join("assets");
+        std::fs::create_dir_all(&assets).unwrap();
+        let manifest = b"{\"version\": 1, \"models\": []}\n";
+        std::fs::write(assets.join(MANIFEST_FILE), manifest).unwrap();
+        let run_config = serde_json::from_value(serde_json::json!({
+            "model": Preset::Test.config(), "lambda": 0.0, "bits": 8, "seed": 1, "steps": 1,
+            "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
+        }))
+        .unwrap();
+        let ckpt = Checkpoint { state: CheckpointState { run: run_config, step: 1 }, model: vec![7; 64], optimizer: vec![1; 16] };
+        let path = dir.join("c.sfck");
+        ckpt.save(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        // In the model record: before the checksum (32), the optimizer (16) and its
+        // length (8).
+        bytes[n - 32 - 16 - 8 - 10] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let args = ExportArgs { checkpoint: path.clone(), name: "m".into(), assets: assets.clone() };
+        let err = format!("{:#}", run(&args).unwrap_err());
+        assert!(err.contains("corrupted") && err.contains(&path.display().to_string()), "{err}");
+        assert_eq!(std::fs::read(assets.join(MANIFEST_FILE)).unwrap(), manifest);
+        assert!(!assets.join("models").exists());
+        let args = ExportArgs { checkpoint: path, name: "..".into(), assets };
+        assert!(run(&args).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
