@@ -8,6 +8,7 @@ mod export;
 mod fsutil;
 mod info;
 mod report;
+mod stream_cmd;
 mod train;
 #[cfg(test)]
 mod zoo_test;
@@ -38,6 +39,12 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a checkpoint's edge and heads into the assets directory and manifest.
     Export(export::ExportArgs),
+    /// Encode an image into a feature bitstream file with a zoo model's edge.
+    Encode(stream_cmd::EncodeArgs),
+    /// Decode a feature bitstream file: header, shape, tensor hash, raw dump or PNG.
+    Decode(stream_cmd::DecodeArgs),
+    /// Header fields and CRC check of a feature bitstream file.
+    Inspect(stream_cmd::InspectArgs),
     /// Time one training step of burn against PyTorch
     BenchStep(bench_step::BenchStepArgs),
     /// Charts and BD-rate tables of the shipped models, from their recorded evaluations.
@@ -61,6 +68,9 @@ fn main() -> Result<()> {
         Command::Eval(args) => {
             eval::run(&args)?;
         }
+        Command::Encode(args) => stream_cmd::encode(&args)?,
+        Command::Decode(args) => stream_cmd::decode(&args)?,
+        Command::Inspect(args) => stream_cmd::inspect(&args)?,
         Command::Export(args) => {
             let entry = export::run(&args)?;
             println!("exported {} (id {}, lambda {}, step {})", entry.name, entry.id, entry.lambda, entry.train_steps);
