@@ -99,6 +99,12 @@ function codecName() {
   return state.codec === "jpeg" ? `jpeg${state.quality}` : state.codec;
 }
 
+/** The evaluation label of the current codec and bit depth ("png", "png@4", "jpeg90"). */
+function settingLabel() {
+  const main = currentModel()?.eval?.bits ?? 8;
+  return state.bits == null || state.bits === main ? codecName() : `${codecName()}@${state.bits}`;
+}
+
 async function openSession(backend, model, bytes) {
   const info = await edge.open(backend, sessionEntry(model), bytes);
   state.sessions[backend] = info;
@@ -154,12 +160,12 @@ function showModel() {
   if (!model) return;
   $("#lambda-value").textContent = `λ = ${fmtLambda(model.lambda)}`;
   $$("#lambda-ticks .tick").forEach((t, i) => t.classList.toggle("active", i === state.modelIndex));
-  const ev = evalBySetting(model).get(codecName());
+  const ev = evalBySetting(model).get(settingLabel());
   const parts = [`${model.name}`, `id ${model.id}`, `${model.config.preset} preset`, `trained at ${model.bits} bits`];
   if (ev) {
-    parts.push(`eval (${codecName()}): mIoU ${fixed(ev.miou * 100, 1)} %, ${fixed(ev.bits_per_element, 2)} bits/el, PSNR ${fixed(ev.psnr_db, 1)} dB, disparity RMSE ${fixed(ev.disparity_rmse, 2)} px`);
+    parts.push(`test-set mean over ${model.eval.images} scenes (${settingLabel()}): mIoU ${fixed(ev.miou * 100, 1)} %, ${fixed(ev.bits_per_element, 2)} bits/el, PSNR ${fixed(ev.psnr_db, 1)} dB, disparity RMSE ${fixed(ev.disparity_rmse, 2)} px`);
   } else if (model.eval) {
-    parts.push(`no evaluation for ${codecName()}`);
+    parts.push(`no evaluation for ${settingLabel()}`);
   }
   if (state.models.length < 2) parts.push("only one model is installed: export more lambdas to compare rates");
   $("#model-info").textContent = parts.join(" · ");
@@ -566,14 +572,14 @@ function buildMetricSelect() {
   select.onchange = () => rateChart.setMetric(select.value);
   $("#rate-legend").replaceChildren(
     ...state.models.map((m, i) => el("span", { class: "rate-key", style: `--key: ${modelColour(i, state.models.length)}` }, `λ ${fmtLambda(m.lambda)}`)),
-    el("span", { class: "rate-key shape" }, "● JPEG  ■ PNG  ◆ ANS  ◯ now"),
+    el("span", { class: "rate-key shape" }, "● JPEG  ■ PNG  ◆ ANS (every bit depth; lines: each model's best settings)  ◯ test-set mean at this setting  ┆ this frame"),
   );
 }
 
 function updateRatePoint() {
   rateChart.setCurrent({
     modelIndex: state.modelIndex,
-    setting: codecName(),
+    setting: settingLabel(),
     bitsPerElement: state.lastEncode?.bitsPerElement ?? NaN,
   });
 }
@@ -690,6 +696,7 @@ function buildBits() {
   select.replaceChildren(...Array.from({ length: 15 }, (_, i) => i + 2).map((b) => el("option", { value: String(b) }, `${b} bits`)));
   select.onchange = () => {
     state.bits = Number(select.value);
+    showModel();
     schedule();
   };
 }

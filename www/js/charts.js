@@ -111,15 +111,32 @@ export const METRICS = {
   disparity_rmse: { label: "disparity RMSE (px)", scale: 1, better: "lower" },
 };
 
-// Settings at the main bit depth, the ones the page runs; "png@6" and the like are the
-// extra points of the report's bit-depth curves.
-const isCodedSetting = (s) => s !== "float" && !s.includes("@");
-const isJpeg = (s) => s.startsWith("jpeg");
+// Every coded setting: the codecs at the main bit depth ("png", "jpeg90") and at the
+// others ("png@4", "ans@3").
+const isCodedSetting = (s) => s !== "float";
+const codecOf = (s) => s.split("@")[0];
 
 /**
- * Rate-accuracy plot from the manifest's evaluation results: one line per model
- * through its JPEG qualities, PNG (square) and ANS (diamond) points, and the current
- * operating point.
+ * The efficient frontier of a model's points: by increasing rate, each point kept only
+ * if it is better than every cheaper one (the settings a user would pick).
+ */
+function frontier(points, better) {
+  const sign = better === "lower" ? -1 : 1;
+  const sorted = [...points].sort((a, b) => a.x - b.x || sign * (b.y - a.y));
+  const out = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    if (!last || (sign * p.y > sign * last.y && p.x > last.x)) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Rate-accuracy plot from the manifest's evaluation results (test-set means): every
+ * setting of every model (PNG squares, ANS diamonds, JPEG circles, at every bit depth),
+ * a line per model through its efficient frontier (the baseline, λ = 0, drawn
+ * thicker), the test-set point of the current setting (ring) and this frame's bits per
+ * element (dashed rule).
  */
 export class RateChart {
   constructor(canvas) {
@@ -209,14 +226,14 @@ export class RateChart {
     }
 
     for (const s of series) {
-      const jpeg = s.points.filter((p) => isJpeg(p.setting)).sort((a, b) => a.x - b.x);
+      const line = frontier(s.points, metric.better);
       ctx.strokeStyle = s.colour;
-      ctx.lineWidth = 1.5;
+      ctx.lineWidth = s.model.lambda === 0 ? 3 : 1.5;
       ctx.beginPath();
-      jpeg.forEach((p, i) => (i ? ctx.lineTo(X(p.x), Y(p.y)) : ctx.moveTo(X(p.x), Y(p.y))));
+      line.forEach((p, i) => (i ? ctx.lineTo(X(p.x), Y(p.y)) : ctx.moveTo(X(p.x), Y(p.y))));
       ctx.stroke();
       for (const p of s.points) {
-        marker(ctx, p.setting, X(p.x), Y(p.y), s.colour);
+        marker(ctx, codecOf(p.setting), X(p.x), Y(p.y), s.colour);
       }
     }
 
@@ -243,7 +260,7 @@ export class RateChart {
       ctx.fillStyle = css("--text");
       ctx.textAlign = cx > pad.l + pw - 40 ? "right" : "left";
       ctx.textBaseline = "top";
-      ctx.fillText("now", cx + (ctx.textAlign === "left" ? 4 : -4), pad.t + 2);
+      ctx.fillText("this frame", cx + (ctx.textAlign === "left" ? 4 : -4), pad.t + 2);
     }
   }
 }

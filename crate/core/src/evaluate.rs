@@ -9,15 +9,16 @@ use crate::classes::{IGNORE_LABEL, NUM_CLASSES};
 use crate::codec::CodecId;
 use crate::image::{argmax_classes, disparity_scale, rgb_to_input, unit_chw_to_rgb};
 use crate::metrics::{ConfusionMatrix, MetricsError, RmseAccumulator, psnr_u8};
-use crate::pipeline::{self, PipelineError};
+use crate::pipeline::PipelineError;
 use crate::runtime::{CloudRuntime, EdgeRuntime};
 
 /// How the features reach the heads in one evaluated setting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Setting {
-    /// Float features straight into the heads (no quantization, no coding): the
-    /// model's accuracy without the channel.
+    /// Float features straight into the heads (no quantization, no coding; saturated
+    /// as the model's range rule saturates them): the model's accuracy without the
+    /// channel.
     Float,
     /// Features quantized to `bits` and coded with `codec`.
     Coded(CodedSetting),
@@ -180,31 +181,46 @@ impl Evaluator {
         let per_image = shape.len();
         let [c, fh, fw] = edge.config.bottleneck_shape();
         let scale = disparity_scale(w);
+        // Settings that decode to the same features (PNG and ans at one bit depth are
+        // both lossless) share one run of the heads: its metrics are computed once and
+        // merged into each setting's accumulator.
+        let mut done: Vec<(Vec<f32>, ConfusionMatrix, RmseAccumulator, f64)> = Vec::new();
         for acc in &mut self.acc {
             let mut decoded = Vec::with_capacity(features.len());
             for i in 0..n {
                 let x = &features[i * per_image..(i + 1) * per_image];
                 match acc.setting {
-                    Setting::Float => decoded.extend_from_slice(x),
+                    Setting::Float => decoded.extend(crate::quant::saturate(x, edge.config.quantizer)),
                     Setting::Coded(CodedSetting { codec, bits }) => {
-                        let encoded = pipeline::encode_features(x, shape, self.model_id, codec, bits)?;
+                        let encoded = edge.encode(x, codec, bits)?;
                         acc.bytes += encoded.bytes.len() as u64;
                         decoded.extend(cloud.decode(&encoded.bytes)?.values);
                     }
                 }
             }
-            let x = Tensor::<4>::from_data(TensorData::new(decoded, [n, c, fh, fw]), &cloud.device);
+            acc.images += n;
+            if let Some((_, confusion, rmse, psnr_sum)) = done.iter().find(|d| d.0 == decoded) {
+                acc.confusion.merge(confusion)?;
+                acc.rmse.merge(rmse);
+                acc.psnr_sum += psnr_sum;
+                continue;
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(decoded.clone(), [n, c, fh, fw]), &cloud.device);
             let out = cloud.heads.forward(x);
             let (seg, disp, recon) = (read(out.segmentation), read(out.disparity), read(out.reconstruction));
+            let (mut confusion, mut rmse, mut psnr_sum) = (ConfusionMatrix::new(NUM_CLASSES), RmseAccumulator::new(), 0.0);
             for i in 0..n {
                 let pred = argmax_classes(&seg[i * NUM_CLASSES * plane..(i + 1) * NUM_CLASSES * plane], NUM_CLASSES, h, w);
-                acc.confusion.update(&pred, &labels[i * plane..(i + 1) * plane])?;
+                confusion.update(&pred, &labels[i * plane..(i + 1) * plane])?;
                 let d: Vec<f32> = disp[i * plane..(i + 1) * plane].iter().map(|v| (v * scale).max(0.0)).collect();
-                acc.rmse.update(&d, &disparity[i * plane..(i + 1) * plane])?;
+                rmse.update(&d, &disparity[i * plane..(i + 1) * plane])?;
                 let r = unit_chw_to_rgb(&recon[i * 3 * plane..(i + 1) * 3 * plane], h, w);
-                acc.psnr_sum += psnr_u8(&r, &rgb[i * 3 * plane..(i + 1) * 3 * plane])?;
-                acc.images += 1;
+                psnr_sum += psnr_u8(&r, &rgb[i * 3 * plane..(i + 1) * 3 * plane])?;
             }
+            acc.confusion.merge(&confusion)?;
+            acc.rmse.merge(&rmse);
+            acc.psnr_sum += psnr_sum;
+            done.push((decoded, confusion, rmse, psnr_sum));
         }
         Ok(())
     }

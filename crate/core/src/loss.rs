@@ -4,6 +4,7 @@
 use burn::prelude::*;
 
 use crate::classes::IGNORE_LABEL;
+use crate::quant::RangeRule;
 
 /// Orthonormal DCT-II matrix `D` (row k, column i), so that `D x` is the DCT of `x`
 /// and `D^T D = I`: `D[k][i] = a(k) cos(pi (2i + 1) k / 2n)`, `a(0) = sqrt(1/n)`,
@@ -65,6 +66,25 @@ pub fn per_sample_range(x: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     (min, max)
 }
 
+/// Per-sample quantizer range as the inference quantizer takes it with `rule`
+/// ([`RangeRule::rank`] of the sorted values for a quantile), shaped `[b, 1, 1, 1]`.
+/// A quantile's `max` is a constant (no gradient): which element holds a rank is not
+/// differentiable. Min-max keeps the gradient of `min_dim`/`max_dim`.
+pub fn per_sample_range_rule(x: &Tensor<4>, rule: RangeRule) -> (Tensor<4>, Tensor<4>) {
+    let (min, max) = per_sample_range(x);
+    match rule {
+        RangeRule::MinMax => (min, max),
+        RangeRule::Quantile { .. } => {
+            let [b, c, h, w] = x.dims();
+            let n = c * h * w;
+            let rank = rule.rank(n);
+            // Without autodiff: a constant wherever it meets tracked tensors.
+            let sorted = x.clone().without_autodiff().flatten::<2>(1, 3).sort(1);
+            (min, sorted.slice([0..b, rank..rank + 1]).reshape([b, 1, 1, 1]))
+        }
+    }
+}
+
 /// Guards the division by the range for constant feature maps.
 const RANGE_EPSILON: f32 = 1e-6;
 
@@ -76,8 +96,14 @@ const RANGE_EPSILON: f32 = 1e-6;
 /// quantization steps and is invariant to the overall feature scale: the network
 /// cannot lower it by shrinking the features while the heads scale them back up.
 pub fn compressibility_loss(features: Tensor<4>, bits: u8) -> Tensor<1> {
-    let levels = ((1u32 << bits) - 1) as f32;
     let (min, max) = per_sample_range(&features);
+    compressibility_loss_in_range(features, min, max, bits)
+}
+
+/// [`compressibility_loss`] in the units of a given per-sample range `[b, 1, 1, 1]`
+/// (detach it to keep the network from lowering the loss by widening the range).
+pub fn compressibility_loss_in_range(features: Tensor<4>, min: Tensor<4>, max: Tensor<4>, bits: u8) -> Tensor<1> {
+    let levels = ((1u32 << bits) - 1) as f32;
     let scaled = (features - min.clone()) / (max - min + RANGE_EPSILON) * levels;
     dct2(dpcm_residual(scaled)).abs().mean()
 }
@@ -136,11 +162,23 @@ pub fn reconstruction_loss(pred: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
 /// detached) so the network learns to tolerate rounding. Inference uses
 /// [`crate::quant::quantize`] instead.
 pub fn quantization_noise(features: Tensor<4>, bits: u8) -> Tensor<4> {
-    let levels = ((1u32 << bits) - 1) as f32;
     let (min, max) = per_sample_range(&features);
+    quantization_noise_in_range(features, min, max, bits)
+}
+
+/// [`quantization_noise`] with the step of a given per-sample range (detached here).
+pub fn quantization_noise_in_range(features: Tensor<4>, min: Tensor<4>, max: Tensor<4>, bits: u8) -> Tensor<4> {
+    let levels = ((1u32 << bits) - 1) as f32;
     let step = ((max - min).detach() / levels).expand(features.dims());
     let noise = features.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
     features + noise * step
+}
+
+/// Saturates every value above its sample's `max` (`[b, 1, 1, 1]`), as the inference
+/// quantizer does with a quantile range; saturated values pass no gradient.
+pub fn clip_to_range(features: Tensor<4>, max: Tensor<4>) -> Tensor<4> {
+    let dims = features.dims();
+    features.min_pair(max.expand(dims))
 }
 
 #[cfg(test)]
@@ -269,6 +307,39 @@ mod tests {
         assert!((t(1.0) - t(0.01)).abs() / t(1.0) < 1e-3);
         let zeros = Tensor::<4>::zeros([1, 2, 4, 8], &device());
         assert_eq!(values(compressibility_loss(zeros, 8))[0], 0.0);
+    }
+
+    #[test]
+    fn quantile_range_matches_the_inference_quantizer_and_clips() {
+        let (b, c, h, w) = (2, 4, 4, 8);
+        let x: Vec<f32> = pseudo_random(b * c * h * w, 21).iter().map(|v| v.max(0.0) * 3.0).collect();
+        let rule = RangeRule::Quantile { per_mille: 990 };
+        let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [b, c, h, w]), &device());
+        let (min, max) = per_sample_range_rule(&t, rule);
+        let (min, max) = (values(min), values(max));
+        let n = c * h * w;
+        for s in 0..b {
+            let sample = &x[s * n..(s + 1) * n];
+            let (_, p) = crate::quant::quantize_rule(sample, 8, rule).unwrap();
+            assert_eq!((min[s], max[s]), (p.min, p.max), "sample {s}");
+        }
+        let clipped = values(clip_to_range(t, Tensor::from_data(TensorData::new(max.clone(), [b, 1, 1, 1]), &device())));
+        for (i, v) in clipped.iter().enumerate() {
+            assert_eq!(*v, x[i].min(max[i / n]));
+        }
+    }
+
+    #[test]
+    fn quantile_range_carries_no_gradient_but_the_clip_passes_it_below() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 10.0], [1, 1, 2, 2]), &device).require_grad();
+        let (_, max) = per_sample_range_rule(&x, RangeRule::Quantile { per_mille: 750 });
+        assert_eq!(values(max.clone()), vec![2.0]);
+        let grads = clip_to_range(x.clone(), max).sum().backward();
+        // Values at or below the quantile pass the gradient; the saturated one does not.
+        let g = values(x.grad(&grads).unwrap());
+        assert_eq!(&g[..2], &[1.0, 1.0]);
+        assert_eq!(g[3], 0.0);
     }
 
     #[test]

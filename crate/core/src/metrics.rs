@@ -309,6 +309,101 @@ pub fn bd_quality_piecewise(reference: &[RdPoint], test: &[RdPoint]) -> Result<f
     mean_piecewise_difference(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)
 }
 
+/// [`bd_rate_piecewise`] with `log10(rate)` interpolated by a monotone piecewise-cubic
+/// Hermite (PCHIP, Fritsch-Carlson) through the frontier points instead of straight
+/// lines, integrated numerically over the overlap: the cross-check the common test
+/// conditions of later video coding standards use.
+pub fn bd_rate_pchip(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
+    let xy = |p: &RdPoint| (p.quality, p.rate.log10());
+    let (r, t) = (frontier_xy(reference, xy)?, frontier_xy(test, xy)?);
+    for c in [&r, &t] {
+        if c.len() < 2 {
+            return Err(MetricsError::TooFewPoints { got: c.len(), min: 2 });
+        }
+    }
+    let (lo, hi) = overlap(&r, &t)?;
+    let (pr, pt) = (Pchip::new(&r), Pchip::new(&t));
+    const STEPS: usize = 2000;
+    let h = (hi - lo) / STEPS as f64;
+    // Composite Simpson's rule over an even number of intervals.
+    let f = |x: f64| pt.at(x) - pr.at(x);
+    let mut sum = f(lo) + f(hi);
+    for i in 1..STEPS {
+        sum += f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    let mean = sum * h / 3.0 / (hi - lo);
+    Ok((10f64.powf(mean) - 1.0) * 100.0)
+}
+
+/// The quality interval over which the two frontiers' BD-rate is averaged: from the
+/// higher of their lowest qualities to the lower of their highest.
+pub fn bd_overlap(reference: &[RdPoint], test: &[RdPoint]) -> Result<(f64, f64), MetricsError> {
+    let xy = |p: &RdPoint| (p.quality, p.rate.log10());
+    overlap(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)
+}
+
+fn overlap(reference: &[(f64, f64)], test: &[(f64, f64)]) -> Result<(f64, f64), MetricsError> {
+    let (Some(r0), Some(r1), Some(t0), Some(t1)) = (reference.first(), reference.last(), test.first(), test.last()) else {
+        return Err(MetricsError::TooFewPoints { got: 0, min: 2 });
+    };
+    let (lo, hi) = (r0.0.max(t0.0), r1.0.min(t1.0));
+    if hi <= lo { Err(MetricsError::NoOverlap) } else { Ok((lo, hi)) }
+}
+
+/// Monotone piecewise-cubic Hermite interpolant through points with strictly
+/// increasing x (Fritsch & Carlson 1980, the slopes SciPy's `PchipInterpolator` uses).
+struct Pchip {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    slope: Vec<f64>,
+}
+
+impl Pchip {
+    fn new(points: &[(f64, f64)]) -> Self {
+        let n = points.len();
+        let x: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let y: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let h: Vec<f64> = (0..n - 1).map(|i| x[i + 1] - x[i]).collect();
+        let d: Vec<f64> = (0..n - 1).map(|i| (y[i + 1] - y[i]) / h[i]).collect();
+        let mut slope = vec![0.0; n];
+        if n == 2 {
+            slope = vec![d[0]; 2];
+        } else {
+            for i in 1..n - 1 {
+                if d[i - 1] * d[i] > 0.0 {
+                    let (w1, w2) = (2.0 * h[i] + h[i - 1], h[i] + 2.0 * h[i - 1]);
+                    slope[i] = (w1 + w2) / (w1 / d[i - 1] + w2 / d[i]);
+                }
+            }
+            let end = |h0: f64, h1: f64, d0: f64, d1: f64| {
+                let m = ((2.0 * h0 + h1) * d0 - h0 * d1) / (h0 + h1);
+                if m.signum() != d0.signum() {
+                    0.0
+                } else if d0.signum() != d1.signum() && m.abs() > 3.0 * d0.abs() {
+                    3.0 * d0
+                } else {
+                    m
+                }
+            };
+            slope[0] = end(h[0], h[1], d[0], d[1]);
+            slope[n - 1] = end(h[n - 2], h[n - 3], d[n - 2], d[n - 3]);
+        }
+        Self { x, y, slope }
+    }
+
+    fn at(&self, x: f64) -> f64 {
+        let n = self.x.len();
+        let i = self.x.partition_point(|&v| v <= x).clamp(1, n - 1) - 1;
+        let h = self.x[i + 1] - self.x[i];
+        let t = (x - self.x[i]) / h;
+        let (t2, t3) = (t * t, t * t * t);
+        (2.0 * t3 - 3.0 * t2 + 1.0) * self.y[i]
+            + (t3 - 2.0 * t2 + t) * h * self.slope[i]
+            + (-2.0 * t3 + 3.0 * t2) * self.y[i + 1]
+            + (t3 - t2) * h * self.slope[i + 1]
+    }
+}
+
 /// A checked curve's efficient frontier as `(x, y)` points.
 fn frontier_xy(curve: &[RdPoint], xy: impl Fn(&RdPoint) -> (f64, f64)) -> Result<Vec<(f64, f64)>, MetricsError> {
     check_points(curve, 2)?;
@@ -519,6 +614,40 @@ mod tests {
         let dominated = pts(&[(100.0, 0.5), (200.0, 0.5)]);
         assert!(matches!(bd_rate_piecewise(&a, &dominated), Err(MetricsError::TooFewPoints { .. })));
         assert_eq!(bd_rate_piecewise(&a, &pts(&[(0.0, 0.0), (1.0, 1.0)])), Err(MetricsError::NonPositiveRate(0.0)));
+    }
+
+    #[test]
+    fn pchip_bd_rate_agrees_with_piecewise_where_both_are_exact() {
+        // A constant log-rate offset: every interpolant gives the same -20 %.
+        let r = pts(&[(1000.0, 0.30), (2000.0, 0.40), (3000.0, 0.44), (5000.0, 0.45)]);
+        let t: Vec<RdPoint> = r.iter().map(|p| RdPoint { rate: p.rate * 0.8, quality: p.quality }).collect();
+        assert!((bd_rate_pchip(&r, &t).unwrap() - -20.0).abs() < 1e-9);
+        // Two points each: PCHIP is the straight line, as the piecewise measure.
+        let reference = pts(&[(100.0, 0.0), (1000.0, 1.0)]);
+        let flat_rate = pts(&[(100.0, 0.0), (100.0 + 1e-9, 1.0)]);
+        let (a, b) = (bd_rate_pchip(&reference, &flat_rate).unwrap(), bd_rate_piecewise(&reference, &flat_rate).unwrap());
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        assert_eq!(bd_overlap(&r, &pts(&[(500.0, 0.35), (900.0, 0.5)])).unwrap(), (0.35, 0.45));
+        assert_eq!(bd_rate_pchip(&r, &pts(&[(10.0, 0.9), (20.0, 0.95)])), Err(MetricsError::NoOverlap));
+    }
+
+    #[test]
+    fn pchip_is_monotone_and_interpolates() {
+        // Data with a flat stretch: PCHIP must not overshoot (a cubic spline would).
+        let p = Pchip::new(&[(0.0, 0.0), (1.0, 1.0), (2.0, 1.0), (3.0, 2.0)]);
+        for (x, y) in [(0.0, 0.0), (1.0, 1.0), (2.0, 1.0), (3.0, 2.0)] {
+            assert!((p.at(x) - y).abs() < 1e-12);
+        }
+        for i in 0..=300 {
+            let x = 1.0 + i as f64 / 300.0;
+            assert!((p.at(x) - 1.0).abs() < 1e-12, "flat between equal values at {x}");
+        }
+        let mut last = f64::NEG_INFINITY;
+        for i in 0..=300 {
+            let v = p.at(i as f64 / 100.0);
+            assert!(v >= last - 1e-12);
+            last = v;
+        }
     }
 
     #[test]

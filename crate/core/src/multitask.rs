@@ -5,9 +5,10 @@ use burn::prelude::*;
 
 use crate::image::{disparity_scale, rgb_to_input, rgb_to_unit};
 use crate::loss::{
-    compressibility_loss, disparity_loss, quantization_noise, reconstruction_loss,
-    segmentation_loss,
+    clip_to_range, compressibility_loss_in_range, disparity_loss, per_sample_range_rule,
+    quantization_noise_in_range, reconstruction_loss, segmentation_loss,
 };
+use crate::quant::RangeRule;
 use crate::model::{CloudHeads, Edge, ModelConfig};
 use crate::uncertainty::UncertaintyWeights;
 
@@ -77,17 +78,46 @@ pub struct LossBreakdown {
     pub compressibility: Tensor<1>,
 }
 
+/// What one training step minimises, besides the tasks: the recipe's knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    /// Weight of the compressibility loss (0 = baseline).
+    pub lambda: f32,
+    /// Bit depth whose quantization step is the compressibility loss's unit.
+    pub loss_bits: u8,
+    /// Bit depth of this step's Q-layer noise.
+    pub noise_bits: u8,
+    /// The quantizer's range rule (the model's, as deployed): the noise's step, the
+    /// loss's unit and, for a quantile, the saturation of larger values.
+    pub range: RangeRule,
+    /// Measure the compressibility loss in units of a range that passes no gradient
+    /// (a quantile range never does). The paper-faithful reference keeps the min-max
+    /// range in the graph.
+    pub detach_range: bool,
+}
+
+impl Objective {
+    /// The reference recipe: min-max range in the graph, noise and loss at `bits`.
+    pub fn reference(lambda: f32, bits: u8) -> Self {
+        Self { lambda, loss_bits: bits, noise_bits: bits, range: RangeRule::MinMax, detach_range: false }
+    }
+}
+
 /// Training objective: `uncertainty-weighted task losses + lambda * L_c`, with the
 /// Q-layer's uniform noise between the edge and the heads.
-pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, lambda: f32, bits: u8) -> LossBreakdown {
+pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective) -> LossBreakdown {
     let features = model.edge.forward(batch.images.clone());
-    let compressibility = compressibility_loss(features.clone(), bits);
-    let out = model.heads.forward(quantization_noise(features, bits));
+    let (min, max) = per_sample_range_rule(&features, objective.range);
+    let features = if objective.range.is_min_max() { features } else { clip_to_range(features, max.clone()) };
+    let (loss_min, loss_max) =
+        if objective.detach_range { (min.clone().detach(), max.clone().detach()) } else { (min.clone(), max.clone()) };
+    let compressibility = compressibility_loss_in_range(features.clone(), loss_min, loss_max, objective.loss_bits);
+    let out = model.heads.forward(quantization_noise_in_range(features, min, max, objective.noise_bits));
     let seg = segmentation_loss(out.segmentation, batch.labels.clone());
     let disp = disparity_loss(out.disparity, batch.disparity.clone());
     let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
     let tasks = [seg, disp, recon];
-    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * lambda;
+    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
     LossBreakdown { total, tasks, compressibility }
 }
 
@@ -146,7 +176,7 @@ mod tests {
         let batch = test_batch(&device);
         // burn keeps no graph after a backward pass, so each term gets its own forward.
         for name in ["seg", "disp", "recon", "compress"] {
-            let loss = forward_loss(&model, &batch, 1.0, 8);
+            let loss = forward_loss(&model, &batch, &Objective::reference(1.0, 8));
             let [seg, disp, recon] = loss.tasks;
             let term = match name {
                 "seg" => seg,
@@ -162,6 +192,31 @@ mod tests {
             assert_eq!(probe.non_finite, 0, "{name}: non-finite gradients");
             assert_eq!(probe.zero, 0, "{name}: all-zero gradients");
         }
+    }
+
+    #[test]
+    fn reference_objective_equals_the_loss_functions_composed_by_hand() {
+        let device = Device::flex();
+        let model = MultiTaskModel::new(&Preset::Test.config(), &device);
+        let batch = test_batch(&device);
+        device.seed(5);
+        let loss = forward_loss(&model, &batch, &Objective::reference(0.5, 8));
+        let features = model.edge.forward(batch.images.clone());
+        let lc = crate::loss::compressibility_loss(features, 8).into_scalar::<f32>();
+        assert_eq!(loss.compressibility.into_scalar::<f32>(), lc);
+    }
+
+    #[test]
+    fn a_quantile_range_gives_a_larger_loss_in_its_finer_units() {
+        let device = Device::flex();
+        let model = MultiTaskModel::new(&Preset::Test.config(), &device);
+        let batch = test_batch(&device);
+        let at = |range| {
+            let objective = Objective { range, detach_range: true, ..Objective::reference(1.0, 8) };
+            forward_loss(&model, &batch, &objective).compressibility.into_scalar::<f32>()
+        };
+        // A step of a smaller range is smaller, so the same features measure more steps.
+        assert!(at(RangeRule::Quantile { per_mille: 900 }) > at(RangeRule::MinMax));
     }
 
     #[test]

@@ -110,13 +110,25 @@ pub fn make_header(
     }
 }
 
-/// Quantizes, tiles, codes and wraps CHW features `values` of `shape`.
+/// Quantizes (min-max), tiles, codes and wraps CHW features `values` of `shape`.
 pub fn encode_features(
     values: &[f32],
     shape: FeatureShape,
     model_id: [u8; 8],
     codec: CodecId,
     bits: u8,
+) -> Result<Encoded, PipelineError> {
+    encode_features_rule(values, shape, model_id, codec, bits, quant::RangeRule::MinMax)
+}
+
+/// [`encode_features`] with the quantizer range taken by `rule` (the model's).
+pub fn encode_features_rule(
+    values: &[f32],
+    shape: FeatureShape,
+    model_id: [u8; 8],
+    codec: CodecId,
+    bits: u8,
+    rule: quant::RangeRule,
 ) -> Result<Encoded, PipelineError> {
     codec.validate()?;
     codec.check_bits(bits)?;
@@ -129,7 +141,7 @@ pub fn encode_features(
         }
         .into());
     }
-    let (codes, params) = quant::quantize(values, bits)?;
+    let (codes, params) = quant::quantize_rule(values, bits, rule)?;
     let plane = tiling::tile(&codes, shape, bits)?;
     let payload = codec.encode(&plane)?;
     let header = make_header(shape, model_id, codec, &params);

@@ -34,6 +34,10 @@ pub enum QuantError {
     Empty,
     #[error("value {value} at index {index} is not finite")]
     NonFinite { index: usize, value: f32 },
+    #[error("range quantile {0} per mille is outside 500..=1000")]
+    BadQuantile(u16),
+    #[error("quantizer range rule {0:?} is not `minmax` or `q<per mille>` (e.g. q999)")]
+    BadRangeRule(String),
     #[error("quantization range min {min} max {max} is not finite or has min > max")]
     BadRange { min: f32, max: f32 },
 }
@@ -89,6 +93,103 @@ pub fn check_bits(bits: u8) -> Result<(), QuantError> {
     } else {
         Err(QuantError::BadBitDepth(bits))
     }
+}
+
+/// How the edge picks the quantizer's range for one tensor. Part of a model's
+/// configuration: a model is trained with the rule it is deployed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "range", rename_all = "lowercase")]
+pub enum RangeRule {
+    /// The paper's rule: `min` and `max` of the whole tensor.
+    #[default]
+    MinMax,
+    /// `max` is the tensor's `per_mille / 1000` quantile (nearest rank) and values
+    /// above it saturate to the top code; `min` is the tensor's minimum. A few large
+    /// values then cannot widen every step of the quantizer. A deviation from the
+    /// paper; the bitstream is unchanged (it carries `min` and `max` either way).
+    Quantile { per_mille: u16 },
+}
+
+impl RangeRule {
+    /// Rejects quantiles outside `500..=1000` per mille.
+    pub fn validate(&self) -> Result<(), QuantError> {
+        match *self {
+            RangeRule::MinMax => Ok(()),
+            RangeRule::Quantile { per_mille } if (500..=1000).contains(&per_mille) => Ok(()),
+            RangeRule::Quantile { per_mille } => Err(QuantError::BadQuantile(per_mille)),
+        }
+    }
+
+    pub fn is_min_max(&self) -> bool {
+        *self == RangeRule::MinMax
+    }
+
+    /// Index of the quantile in `n` sorted values (nearest rank, `ceil(q * n) - 1`),
+    /// the same rank the training loss takes (`crate::loss::per_sample_range_rule`).
+    pub fn rank(&self, n: usize) -> usize {
+        match *self {
+            RangeRule::MinMax => n.saturating_sub(1),
+            RangeRule::Quantile { per_mille } => {
+                ((n * per_mille as usize).div_ceil(1000)).clamp(1, n.max(1)) - 1
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RangeRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RangeRule::MinMax => f.write_str("minmax"),
+            RangeRule::Quantile { per_mille } => write!(f, "q{per_mille}"),
+        }
+    }
+}
+
+impl std::str::FromStr for RangeRule {
+    type Err = QuantError;
+    /// `minmax`, or `q<per mille>` such as `q999` (the 99.9 % quantile).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rule = match s {
+            "minmax" => RangeRule::MinMax,
+            _ => {
+                let per_mille = s
+                    .strip_prefix('q')
+                    .and_then(|v| v.parse::<u16>().ok())
+                    .ok_or_else(|| QuantError::BadRangeRule(s.to_string()))?;
+                RangeRule::Quantile { per_mille }
+            }
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// The values the quantizer sees under `rule`, at full precision: unchanged for
+/// min-max, saturated at the quantile otherwise (what a model trained with the rule
+/// gives its heads before quantization noise).
+pub fn saturate(values: &[f32], rule: RangeRule) -> Vec<f32> {
+    if rule.is_min_max() || values.is_empty() {
+        return values.to_vec();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let max = sorted[rule.rank(sorted.len())];
+    values.iter().map(|&v| v.min(max)).collect()
+}
+
+/// Quantization of `values` to `bits`-bit codes with the range `rule` picks.
+///
+/// Errors as [`quantize`] does.
+pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u16>, QuantParams), QuantError> {
+    rule.validate()?;
+    let (codes, params) = quantize(values, bits)?;
+    if rule.is_min_max() {
+        return Ok((codes, params));
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let params = QuantParams { max: sorted[rule.rank(sorted.len())], ..params };
+    Ok((quantize_with(values, &params), params))
 }
 
 /// Per-tensor min-max quantization of `values` to `bits`-bit codes.
@@ -183,6 +284,41 @@ mod tests {
     fn sixteen_bit_uses_full_range() {
         let (q, _) = quantize(&[0.0, 1.0], 16).unwrap();
         assert_eq!(q, vec![0, u16::MAX]);
+    }
+
+    #[test]
+    fn quantile_rule_saturates_the_values_above_the_quantile() {
+        // 1000 values 0..999 and one outlier: q990 takes rank ceil(0.99 * 1001) - 1 = 990.
+        let mut x: Vec<f32> = (0..1000).map(|v| v as f32).collect();
+        x.push(1e6);
+        let rule: RangeRule = "q990".parse().unwrap();
+        assert_eq!(rule, RangeRule::Quantile { per_mille: 990 });
+        let (q, p) = quantize_rule(&x, 4, rule).unwrap();
+        assert_eq!((p.min, p.max), (0.0, 990.0));
+        assert_eq!(q[1000], 15);
+        assert_eq!(q[999], 15);
+        assert_eq!(q[66], 1); // 66 / 66 = 1 step
+        assert_eq!(q[0], 0);
+        // Min-max is the plain quantizer.
+        assert_eq!(quantize_rule(&x, 4, RangeRule::MinMax).unwrap(), quantize(&x, 4).unwrap());
+        assert_eq!(RangeRule::Quantile { per_mille: 1000 }.rank(7), 6);
+        let saturated = saturate(&x, rule);
+        assert_eq!((saturated[1000], saturated[999], saturated[5]), (990.0, 990.0, 5.0));
+        assert_eq!(saturate(&x, RangeRule::MinMax), x);
+        assert_eq!(RangeRule::Quantile { per_mille: 500 }.rank(1), 0);
+    }
+
+    #[test]
+    fn bad_range_rules_are_refused() {
+        for bad in ["q", "q1001", "q499", "max", "q-1", ""] {
+            assert!(bad.parse::<RangeRule>().is_err(), "{bad}");
+        }
+        assert_eq!("minmax".parse::<RangeRule>().unwrap(), RangeRule::MinMax);
+        assert_eq!(RangeRule::Quantile { per_mille: 999 }.to_string(), "q999");
+        assert!(matches!(
+            quantize_rule(&[1.0], 8, RangeRule::Quantile { per_mille: 2000 }),
+            Err(QuantError::BadQuantile(2000))
+        ));
     }
 
     #[test]

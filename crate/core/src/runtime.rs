@@ -92,7 +92,7 @@ impl EdgeRuntime {
 
     /// Quantizes, tiles, codes and wraps read-back features.
     pub fn encode(&self, features: &[f32], codec: CodecId, bits: u8) -> Result<Encoded, PipelineError> {
-        pipeline::encode_features(features, self.feature_shape(), self.model_id, codec, bits)
+        pipeline::encode_features_rule(features, self.feature_shape(), self.model_id, codec, bits, self.config.quantizer)
     }
 }
 

@@ -71,6 +71,8 @@ pub enum ZooError {
 /// Whether a manifest path stays inside the assets directory: relative, `/`-separated,
 /// with no empty, `.` or `..` component, no backslash and no drive or scheme colon.
 pub fn is_confined_path(path: &str) -> bool {
+    // One leading "./" is allowed (the page and `dist` strip it).
+    let path = path.strip_prefix("./").unwrap_or(path);
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains(['\\', ':', '\0'])

@@ -63,9 +63,10 @@ impl Sample {
 pub enum Split {
     /// Seeds `1_000_000..`, unbounded.
     Train,
-    /// Seeds `0..200`: the fixed validation set, the project's standard benchmark.
+    /// Seeds `0..1000`: the fixed validation set, the project's benchmark (its first
+    /// 200 scenes were the whole set before it grew; they are unchanged).
     Val,
-    /// Seeds `200..1_000_000`.
+    /// Seeds `1000..1_000_000`.
     Test,
 }
 
@@ -75,7 +76,7 @@ impl Split {
         match self {
             Split::Train => 1_000_000,
             Split::Val => 0,
-            Split::Test => 200,
+            Split::Test => 1000,
         }
     }
 
@@ -83,8 +84,8 @@ impl Split {
     pub const fn max_len(self) -> Option<usize> {
         match self {
             Split::Train => None,
-            Split::Val => Some(200),
-            Split::Test => Some(1_000_000 - 200),
+            Split::Val => Some(1000),
+            Split::Test => Some(1_000_000 - 1000),
         }
     }
 

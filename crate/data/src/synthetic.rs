@@ -138,9 +138,9 @@ impl SyntheticDataset {
         })
     }
 
-    /// The whole fixed validation set (200 scenes).
+    /// The whole fixed validation set (1000 scenes).
     pub fn val(width: u32, height: u32) -> Result<Self, DataError> {
-        Self::new(Split::Val, 200, width, height)
+        Self::new(Split::Val, Split::Val.max_len().unwrap_or(1000), width, height)
     }
 }
 

@@ -18,7 +18,7 @@ use splitfeat_core::loss::{
     segmentation_loss,
 };
 use splitfeat_core::model::Preset;
-use splitfeat_core::multitask::{Batch, MultiTaskModel, forward_loss};
+use splitfeat_core::multitask::{Batch, MultiTaskModel, Objective, forward_loss};
 
 /// The PyTorch side, relative to the workspace root.
 const TORCH_SCRIPT: &str = "bench/torch_tiny.py";
@@ -57,6 +57,9 @@ pub struct BenchStepArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// burn's compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::ComputeDevice::Flex)]
+    pub device: crate::device::ComputeDevice,
 }
 
 /// The timings of one framework, in the same shape as the PyTorch script's JSON.
@@ -223,7 +226,7 @@ const PHASES: [&str; 10] = [
 
 fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
     let config = Preset::Tiny.config();
-    let device = Device::flex().autodiff();
+    let device = args.device.training_device()?;
     device.seed(1);
     let mut model = MultiTaskModel::new(&config, &device);
     let params = trainable_params(&model);
@@ -238,7 +241,7 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
     let mut cpu = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let (t0, c0) = (Instant::now(), cpu_time_ms());
-        let loss = forward_loss(&model, &batch, args.lambda, args.bits);
+        let loss = forward_loss(&model, &batch, &Objective::reference(args.lambda, args.bits));
         let total = scalar(&loss.total);
         let grads = GradientsParams::from_grads(loss.total.backward(), &model);
         model = optimizer.step(lr, model, grads);
@@ -299,7 +302,7 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
 
     let wall_sorted = sorted(&wall);
     Ok(FrameworkResult {
-        framework: "burn 0.22.1 (flex + autodiff)".into(),
+        framework: format!("burn 0.22.1 ({:?} + autodiff)", args.device).to_lowercase(),
         ms_per_step_median: median(&wall_sorted),
         ms_per_step_p90: percentile(&wall_sorted, 0.9),
         cpu_ms_per_step_median: (!cpu.is_empty()).then(|| median(&sorted(&cpu))),

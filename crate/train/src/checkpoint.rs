@@ -51,6 +51,15 @@ pub struct RunConfig {
     pub final_lr_fraction: f64,
     /// Checkpoint the weights started from (lambda fine-tunes), if any.
     pub init_from: Option<String>,
+    /// Bit depths of the Q-layer noise, one drawn per step (seeded); empty: `bits`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_bits: Vec<u8>,
+    /// The compressibility loss's unit is a step of a range that passes no gradient.
+    #[serde(default)]
+    pub detach_range: bool,
+    /// lambda rises linearly from 0 over this many steps (0: full lambda from the start).
+    #[serde(default)]
+    pub lambda_ramp: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +97,9 @@ impl RunConfig {
             return Err(ConfigError::new("lambda", format!("{} is outside 0..={MAX_LAMBDA}", self.lambda)));
         }
         splitfeat_core::quant::check_bits(self.bits).map_err(|e| ConfigError::new("bits", e.to_string()))?;
+        for &b in &self.noise_bits {
+            splitfeat_core::quant::check_bits(b).map_err(|e| ConfigError::new("noise_bits", e.to_string()))?;
+        }
         if self.steps == 0 {
             return Err(ConfigError::new("steps", "0; a run has at least one step"));
         }

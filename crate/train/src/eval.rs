@@ -16,12 +16,12 @@ use crate::checkpoint::Checkpoint;
 use crate::export::{load_manifest, save_manifest};
 use crate::fsutil::write_atomic;
 
-/// The paper's codec settings (PNG, JPEG 95..80) plus the entropy coder at the deployed
-/// 8 bits, then the points that extend each rate-accuracy curve down to where accuracy
-/// falls: JPEG 70..50, and the lossless codecs at 6, 4, 3 and 2 bits (the features lose
-/// next to nothing down to 5 bits, so a curve over 8..5 bits would be flat).
-pub const DEFAULT_CODECS: &str =
-    "png,jpeg95,jpeg90,jpeg85,jpeg80,jpeg70,jpeg60,jpeg50,ans,png@6,png@4,png@3,png@2,ans@6,ans@4,ans@3,ans@2";
+/// The fair grid: the paper's codec settings (PNG, JPEG 95..80) and the entropy coder
+/// at the deployed 8 bits, JPEG 70, 60 and 50, and the lossless
+/// codecs at every bit depth from 7 down to 2, so each model's frontier over all the
+/// settings of a family reaches from saturated accuracy down to where it falls.
+pub const DEFAULT_CODECS: &str = "png,jpeg95,jpeg90,jpeg85,jpeg80,jpeg70,jpeg60,jpeg50,ans,\
+     png@7,png@6,png@5,png@4,png@3,png@2,ans@7,ans@6,ans@5,ans@4,ans@3,ans@2";
 
 /// Where `--record` stores a report in the model's manifest entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,8 +43,8 @@ pub struct EvalArgs {
     pub model: Option<String>,
     #[arg(long, default_value = "assets")]
     pub assets: PathBuf,
-    /// Number of validation scenes (the standard benchmark is all 200).
-    #[arg(long, default_value_t = 200)]
+    /// Number of validation scenes (the benchmark is the first 500).
+    #[arg(long, default_value_t = 500)]
     pub count: usize,
     /// Comma-separated codec settings: `png`, `ans`, `jpeg<quality>`, each optionally
     /// `@<bits>` for another quantizer bit depth than --bits.
@@ -58,6 +58,9 @@ pub struct EvalArgs {
     /// Write the report here (JSON); it is always printed as a table.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::ComputeDevice::Flex)]
+    pub device: crate::device::ComputeDevice,
     /// Store the report in the manifest entry of the --model evaluated (`eval` by
     /// default, or `check`).
     #[arg(long, requires = "model", value_enum, num_args = 0..=1, default_missing_value = "eval")]
@@ -141,7 +144,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     splitfeat_core::quant::check_bits(args.bits)?;
     ensure!(args.count >= 1, "--count must be at least 1");
     let settings = parse_settings(&args.codecs, args.bits)?;
-    let device = Device::flex();
+    let device = args.device.device()?;
     let (edge, cloud) = load(args, &device)?;
     let bar = ProgressBar::new(args.count as u64);
     let report = evaluate(&edge, &cloud, &settings, args.bits, args.count, args.batch, &bar)?;

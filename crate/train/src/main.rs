@@ -3,6 +3,7 @@
 mod bench_step;
 mod checkpoint;
 mod data_cmd;
+mod device;
 mod eval;
 mod export;
 mod fsutil;
@@ -49,6 +50,8 @@ enum Command {
     BenchStep(bench_step::BenchStepArgs),
     /// Charts and BD-rate tables of the shipped models, from their recorded evaluations.
     Report(report::ReportArgs),
+    /// The fair comparison of evaluation JSON files against a baseline's.
+    Compare(report::compare::CompareArgs),
 }
 
 fn main() -> Result<()> {
@@ -65,6 +68,7 @@ fn main() -> Result<()> {
         Command::Info => info::run()?,
         Command::BenchStep(args) => bench_step::run(args)?,
         Command::Report(args) => report::run(&args)?,
+        Command::Compare(args) => print!("{}", report::compare::run(&args)?),
         Command::Eval(args) => {
             eval::run(&args)?;
         }

@@ -16,14 +16,18 @@ use burn::tensor::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use splitfeat_core::model::{Preset, load_module_bytes, module_to_bytes};
-use splitfeat_core::multitask::{Batch, MultiTaskModel, forward_loss};
+use splitfeat_core::multitask::{Batch, MultiTaskModel, Objective, forward_loss};
+use splitfeat_core::quant::RangeRule;
 use splitfeat_data::{Sample, Split, render_batch};
 
 use crate::checkpoint::{Checkpoint, CheckpointState, RunConfig};
+use crate::device::ComputeDevice;
 use crate::fsutil::write_atomic;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.sfck";
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Steps of a new run when --steps is not given.
+pub const DEFAULT_STEPS: u64 = 2000;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
@@ -36,9 +40,10 @@ pub struct TrainArgs {
     /// Weight of the compressibility loss (0 = baseline).
     #[arg(long, default_value_t = 0.0)]
     pub lambda: f32,
-    /// Total optimizer steps of the run.
-    #[arg(long, default_value_t = 2000)]
-    pub steps: u64,
+    /// Total optimizer steps of the run [default: 2000 for a new run; with --resume,
+    /// the run's own, and a larger value extends it].
+    #[arg(long)]
+    pub steps: Option<u64>,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// Peak learning rate (Adam).
@@ -52,9 +57,28 @@ pub struct TrainArgs {
     pub final_lr_fraction: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Quantizer bit depth (the Q-layer noise and the compressibility loss scale).
+    /// Quantizer bit depth (the compressibility loss's unit, and the Q-layer noise
+    /// unless --noise-bits is given).
     #[arg(long, default_value_t = 8)]
     pub bits: u8,
+    /// Bit depths of the Q-layer noise, comma-separated; each step draws one (e.g.
+    /// `3,4,5,6,7,8` trains for every depth of the evaluation grid).
+    #[arg(long, value_delimiter = ',')]
+    pub noise_bits: Vec<u8>,
+    /// The quantizer's range rule, stored with the model: `minmax` (the paper's) or
+    /// `q<per mille>`, a quantile with saturation above it (e.g. `q999`).
+    #[arg(long, default_value = "minmax")]
+    pub range: RangeRule,
+    /// Measure the compressibility loss in a range that passes no gradient (implied
+    /// by a quantile range).
+    #[arg(long)]
+    pub detach_range: bool,
+    /// Raise lambda linearly from 0 over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub lambda_ramp: u64,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Flex)]
+    pub device: ComputeDevice,
     /// Start from the weights of this checkpoint (lambda fine-tunes); fresh optimizer.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
@@ -157,25 +181,51 @@ fn scalar(t: &Tensor<1>) -> f32 {
 
 /// The run settings from the command line (for a new run).
 fn run_config(args: &TrainArgs) -> Result<RunConfig> {
-    let model = args.preset.config();
+    let mut model = args.preset.config();
+    model.quantizer = args.range;
     model.validate().map_err(anyhow::Error::msg)?;
     ensure!(args.batch >= 1, "--batch must be at least 1");
-    ensure!(args.steps >= 1, "--steps must be at least 1");
+    let steps = args.steps.unwrap_or(DEFAULT_STEPS);
+    ensure!(steps >= 1, "--steps must be at least 1");
     ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be positive");
     ensure!(args.lambda >= 0.0 && args.lambda.is_finite(), "--lambda must be >= 0");
     splitfeat_core::quant::check_bits(args.bits)?;
+    for &b in &args.noise_bits {
+        splitfeat_core::quant::check_bits(b)?;
+    }
     Ok(RunConfig {
         model,
         lambda: args.lambda,
         bits: args.bits,
         seed: args.seed,
-        steps: args.steps,
+        steps,
         batch: args.batch,
         lr: args.lr,
         warmup: args.warmup,
         final_lr_fraction: args.final_lr_fraction,
         init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
+        noise_bits: args.noise_bits.clone(),
+        detach_range: args.detach_range || !args.range.is_min_max(),
+        lambda_ramp: args.lambda_ramp,
     })
+}
+
+/// The objective of the step at `step`: lambda on its ramp, the noise's bit depth drawn
+/// from the run's list by a pure function of the seed and the step (so a resumed run
+/// draws the same depths).
+pub fn objective_at(run: &RunConfig, step: u64) -> Objective {
+    let ramp = if run.lambda_ramp == 0 { 1.0 } else { ((step + 1) as f32 / run.lambda_ramp as f32).min(1.0) };
+    let noise_bits = match run.noise_bits.len() {
+        0 => run.bits,
+        n => run.noise_bits[(splitmix64(run.seed.wrapping_add(0x5EED) ^ step) % n as u64) as usize],
+    };
+    Objective {
+        lambda: run.lambda * ramp,
+        loss_bits: run.bits,
+        noise_bits,
+        range: run.model.quantizer,
+        detach_range: run.detach_range,
+    }
 }
 
 /// Keeps the metrics lines of steps up to `step` (drops what a killed run logged after
@@ -197,12 +247,12 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
 
 pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
     let ckpt_path = args.out.join(CHECKPOINT_FILE);
-    let device = Device::flex().autodiff();
+    let device = args.device.training_device()?;
     let (run, start_step, model, optimizer) = if args.resume {
         let ckpt = Checkpoint::load(&ckpt_path)?;
         let mut run = ckpt.state.run.clone();
-        if args.steps > run.steps {
-            run.steps = args.steps;
+        if let Some(steps) = args.steps.filter(|&s| s > run.steps) {
+            run.steps = steps;
         }
         let model = load_module_bytes(MultiTaskModel::new(&run.model, &device), &ckpt.model)?;
         let optimizer = AdamConfig::new()
@@ -221,7 +271,7 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
         if let Some(init) = &args.init_from {
             let source = Checkpoint::load(init)?;
             ensure!(
-                source.state.run.model == run.model,
+                source.state.run.model.same_network(&run.model),
                 "--init-from {} is a {} model, this run is {}",
                 init.display(),
                 source.state.run.model.preset,
@@ -282,7 +332,7 @@ fn train_loop(
         let batch = to_batch(&samples, device);
         // Noise of the Q-layer: seeded per step so a resumed run draws the same noise.
         device.seed(splitmix64(run.seed.wrapping_add(0xA5A5) ^ step));
-        let loss = forward_loss(&model, &batch, run.lambda, run.bits);
+        let loss = forward_loss(&model, &batch, &objective_at(run, step));
         let total = scalar(&loss.total);
         ensure!(total.is_finite(), "loss became {total} at step {step}");
         let tasks: Vec<f32> = loss.tasks.iter().map(scalar).collect();
@@ -334,13 +384,18 @@ mod tests {
             out: out.to_path_buf(),
             preset: Preset::Test,
             lambda: 0.01,
-            steps,
+            steps: Some(steps),
             batch: 2,
             lr: 3e-3,
             warmup: 2,
             final_lr_fraction: 0.1,
             seed: 7,
             bits: 8,
+            noise_bits: Vec::new(),
+            range: RangeRule::MinMax,
+            detach_range: false,
+            lambda_ramp: 0,
+            device: ComputeDevice::Flex,
             init_from: None,
             resume: false,
             checkpoint_every: 100,
@@ -389,6 +444,30 @@ mod tests {
     }
 
     #[test]
+    fn objective_ramps_lambda_and_draws_every_listed_noise_depth() {
+        let mut a = args(Path::new("x"), 100);
+        a.lambda = 0.5;
+        a.lambda_ramp = 10;
+        a.noise_bits = vec![3, 5, 8];
+        a.range = RangeRule::Quantile { per_mille: 999 };
+        let run = run_config(&a).unwrap();
+        assert!(run.detach_range, "a quantile range is always detached");
+        assert_eq!(run.model.quantizer, RangeRule::Quantile { per_mille: 999 });
+        assert!((objective_at(&run, 0).lambda - 0.05).abs() < 1e-7);
+        assert!((objective_at(&run, 4).lambda - 0.25).abs() < 1e-7);
+        assert_eq!(objective_at(&run, 9).lambda, 0.5);
+        assert_eq!(objective_at(&run, 50).lambda, 0.5);
+        let depths: std::collections::BTreeSet<u8> = (0..100).map(|s| objective_at(&run, s).noise_bits).collect();
+        assert_eq!(depths.into_iter().collect::<Vec<_>>(), vec![3, 5, 8]);
+        assert_eq!(objective_at(&run, 7), objective_at(&run, 7));
+        let plain = run_config(&args(Path::new("x"), 10)).unwrap();
+        assert_eq!(objective_at(&plain, 3), Objective::reference(0.01, 8));
+        let mut bad = args(Path::new("x"), 10);
+        bad.noise_bits = vec![8, 1];
+        assert!(run_config(&bad).is_err());
+    }
+
+    #[test]
     fn batch_seeds_are_training_seeds_and_depend_on_the_step() {
         let run = run_config(&args(Path::new("x"), 10)).unwrap();
         let a = batch_seeds(&run, 0);
@@ -410,7 +489,12 @@ mod tests {
         assert_eq!(run(&first, stop.clone()).unwrap().steps_done, 2);
         let mut second = args(&split, 4);
         second.resume = true;
-        assert_eq!(run(&second, stop).unwrap().steps_done, 4);
+        assert_eq!(run(&second, stop.clone()).unwrap().steps_done, 4);
+        // Resuming a finished run without --steps does not extend it.
+        let mut again = args(&split, 4);
+        again.resume = true;
+        again.steps = None;
+        assert_eq!(run(&again, stop).unwrap().steps_done, 4);
 
         let a = Checkpoint::load(&straight.join(CHECKPOINT_FILE)).unwrap();
         let b = Checkpoint::load(&split.join(CHECKPOINT_FILE)).unwrap();

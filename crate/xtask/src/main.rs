@@ -6,10 +6,12 @@
 //! - `bench`: criterion benchmarks (feature codecs, scene generation).
 //! - `load`:  bounded load test of the cloud server on loopback.
 //! - `zoo`:   the shipped models from scratch: train, fine-tune per lambda, export, evaluate, report.
+//! - `torch-setup`, `torch-env`: LibTorch for the trainer's opt-in `tch` device.
 
 mod dist;
 mod load;
 mod process;
+mod torch;
 mod wasm;
 mod zoo;
 
@@ -69,6 +71,16 @@ enum Command {
     },
     /// Train, evaluate and export the model zoo into assets/, then draw the report.
     Zoo(zoo::ZooArgs),
+    /// Install PyTorch (for its libtorch) into a virtual environment, for `--device tch`.
+    TorchSetup {
+        #[arg(long, default_value = torch::DEFAULT_VENV)]
+        venv: PathBuf,
+    },
+    /// Print the shell exports that build and run `--features tch` against that environment.
+    TorchEnv {
+        #[arg(long, default_value = torch::DEFAULT_VENV)]
+        venv: PathBuf,
+    },
 }
 
 /// The workspace root (xtask lives in crate/xtask).
@@ -100,6 +112,8 @@ fn main() -> Result<()> {
         }
         Command::Load { args } => load::run(&args),
         Command::Zoo(args) => zoo::run_zoo(&root, &args),
+        Command::TorchSetup { venv } => torch::setup(&root.join(venv)),
+        Command::TorchEnv { venv } => torch::print_env(&root.join(venv)),
     }
 }
 

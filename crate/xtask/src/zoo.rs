@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::process::{cargo, run};
+use crate::process::run_env;
+use crate::torch;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZooArgs {
     /// Lambdas of the shipped models; 0 is the baseline.
-    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.03,0.1,0.3,1")]
+    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.03,0.1")]
     pub lambdas: Vec<f32>,
     /// Training steps of the base.
     #[arg(long, default_value_t = 3000)]
     pub base_steps: u64,
     /// Training steps of each fine-tune.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 400)]
     pub finetune_steps: u64,
     /// Start the fine-tunes from this base checkpoint instead of training one (e.g. the
     /// shipped assets/checkpoints/tiny-base.sfck).
@@ -29,7 +30,27 @@ pub struct ZooArgs {
     /// Where the training runs go (checkpoints, metrics).
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
+    /// Training and evaluation device: `flex` (pure Rust) or `tch` (LibTorch; run
+    /// `cargo xtask torch-setup` once first).
+    #[arg(long, default_value = "flex", value_parser = ["flex", "tch"])]
+    pub device: String,
+    /// The virtual environment with torch, for `--device tch`.
+    #[arg(long, default_value = torch::DEFAULT_VENV)]
+    pub venv: PathBuf,
+    /// Quantizer range rule of the fine-tuned models (`splitfeat train --range`).
+    #[arg(long, default_value = RECIPE_RANGE)]
+    pub range: String,
+    /// Q-layer noise bit depths of the fine-tunes (`splitfeat train --noise-bits`).
+    #[arg(long, default_value = RECIPE_NOISE_BITS)]
+    pub noise_bits: String,
 }
+
+/// The shipped recipe's quantizer range (docs/results.md, "Training recipe study": no
+/// recipe beat its baseline under the fair test; this one is shipped for its robustness
+/// at low bit depths).
+pub const RECIPE_RANGE: &str = "q999";
+/// The shipped recipe's Q-layer noise depths.
+pub const RECIPE_NOISE_BITS: &str = "3,4,5,6,7,8";
 
 /// Zoo name of the model trained at `lambda`.
 pub fn model_name(lambda: f32) -> String {
@@ -37,10 +58,25 @@ pub fn model_name(lambda: f32) -> String {
 }
 
 pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
-    cargo(root, &["build", "--release", "-p", "splitfeat-train"])?;
+    let tch = args.device == "tch";
+    let env = if tch { torch::torch_env(&root.join(&args.venv))? } else { Vec::new() };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = vec!["build", "--release", "-p", "splitfeat-train"];
+    if tch {
+        build.extend(["--features", "tch"]);
+    }
+    run_env(root, &cargo, &build, &env)?;
     let bin = root.join("target/release/splitfeat");
     let bin = bin.to_str().context("non-UTF-8 path")?;
-    let splitfeat = |a: &[&str]| run(root, bin, a);
+    let device = ["--device", args.device.as_str()];
+    let splitfeat = |a: &[&str]| {
+        // train and eval take the device; export and report do not.
+        let mut a = a.to_vec();
+        if matches!(a.first(), Some(&"train" | &"eval")) {
+            a.extend(device);
+        }
+        run_env(root, bin, &a, &env)
+    };
     let runs = root.join(&args.runs);
     let run_dir = |name: &str| runs.join(name).to_string_lossy().into_owned();
 
@@ -57,7 +93,22 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
         let dir = run_dir(&name);
         let steps = args.finetune_steps.to_string();
         let lambda = lambda.to_string();
-        let fresh = ["--init-from", &base_checkpoint, "--lambda", &lambda, "--steps", &steps, "--lr", "0.0005", "--warmup", "20"];
+        let fresh = [
+            "--init-from",
+            &base_checkpoint,
+            "--lambda",
+            &lambda,
+            "--steps",
+            &steps,
+            "--lr",
+            "0.0005",
+            "--warmup",
+            "20",
+            "--range",
+            &args.range,
+            "--noise-bits",
+            &args.noise_bits,
+        ];
         train(&splitfeat, &dir, &fresh)?;
         publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
     }

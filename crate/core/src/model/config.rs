@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::quant::RangeRule;
+
 /// A named architecture. The same names identify models in training, evaluation, the
 /// zoo manifest and the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +43,7 @@ impl Preset {
                     StageConfig { channels: 512, blocks: 3, stride: 2 },
                 ],
                 head_channels: vec![256, 128, 64, 32],
+                quantizer: RangeRule::MinMax,
             },
             Preset::Tiny => ModelConfig {
                 preset: self,
@@ -55,6 +58,7 @@ impl Preset {
                     StageConfig { channels: 64, blocks: 1, stride: 2 },
                 ],
                 head_channels: vec![48, 32, 24],
+                quantizer: RangeRule::MinMax,
             },
             Preset::Test => ModelConfig {
                 preset: self,
@@ -68,6 +72,7 @@ impl Preset {
                     StageConfig { channels: 16, blocks: 1, stride: 2 },
                 ],
                 head_channels: vec![12, 8],
+                quantizer: RangeRule::MinMax,
             },
         }
     }
@@ -111,9 +116,19 @@ pub struct ModelConfig {
     /// Channels of each head's upsampling blocks, coarse to fine. A last 2x2 stride-2
     /// transposed convolution maps the finest to the task's output channels.
     pub head_channels: Vec<usize>,
+    /// How the edge's quantizer takes its range (min-max unless the model was trained
+    /// for another rule). Absent in the JSON of min-max models.
+    #[serde(default, skip_serializing_if = "RangeRule::is_min_max")]
+    pub quantizer: RangeRule,
 }
 
 impl ModelConfig {
+    /// True when both configs build the same network (the quantizer rule may differ):
+    /// weights of one load into the other.
+    pub fn same_network(&self, other: &ModelConfig) -> bool {
+        ModelConfig { quantizer: other.quantizer, ..self.clone() } == *other
+    }
+
     /// Total downsampling factor of the edge encoder.
     pub fn downsampling(&self) -> usize {
         let stem = if self.stem_max_pool { 4 } else { 2 };
@@ -191,6 +206,7 @@ impl ModelConfig {
                 self.upsampling()
             ));
         }
+        self.quantizer.validate().map_err(|e| e.to_string())?;
         if self.stages.iter().any(|s| s.blocks == 0 || s.channels == 0 || s.stride == 0) {
             return Err("every stage needs at least one block, one channel and stride >= 1".into());
         }

@@ -4,15 +4,19 @@
 use serde::Serialize;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
-use splitfeat_core::metrics::{RdPoint, bd_quality_piecewise, bd_rate, bd_rate_piecewise};
+use splitfeat_core::metrics::{RdPoint, bd_overlap, bd_quality_piecewise, bd_rate, bd_rate_pchip, bd_rate_piecewise};
 
-/// The curves compared. `Paper` is the paper's: the codec settings PNG and JPEG 95,
-/// 90, 85, 80 at 8 bits as the points of one curve. Then one curve per codec: PNG and
-/// ans are lossless after quantization, so theirs run over the quantizer bit depth;
-/// JPEG's over its quality at the main bit depth.
+/// The curves compared. The fair ones come first: `PngJpeg` and `AnsJpeg` hold every
+/// setting of a codec family (each bit depth of the lossless codec and each JPEG
+/// quality), so a model is judged by the best it can do with that family, and so is
+/// the baseline. `Paper` is the paper's curve: PNG and JPEG 95, 90, 85, 80 at 8 bits.
+/// Then one curve per codec: PNG and ans over the quantizer bit depth, JPEG over its
+/// quality at the main bit depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Family {
+    PngJpeg,
+    AnsJpeg,
     Paper,
     Png,
     Jpeg,
@@ -20,10 +24,14 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
+    pub const ALL: [Family; 6] = [Family::PngJpeg, Family::AnsJpeg, Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
+    /// The families over all settings: the fair comparison.
+    pub const FAIR: [Family; 2] = [Family::PngJpeg, Family::AnsJpeg];
 
     pub fn name(self) -> &'static str {
         match self {
+            Family::PngJpeg => "PNG+JPEG",
+            Family::AnsJpeg => "ans+JPEG",
             Family::Paper => "paper",
             Family::Png => "PNG",
             Family::Jpeg => "JPEG",
@@ -34,6 +42,8 @@ impl Family {
     /// What moves along the curve.
     pub fn swept(self) -> &'static str {
         match self {
+            Family::PngJpeg => "PNG at every bit depth, JPEG at every quality",
+            Family::AnsJpeg => "ans at every bit depth, JPEG at every quality",
             Family::Paper => "PNG, JPEG 95..80 at 8 bits",
             Family::Jpeg => "quality 95..50 at 8 bits",
             Family::Png | Family::Ans => "8..2 bits",
@@ -43,6 +53,8 @@ impl Family {
     fn holds(self, setting: CodedSetting, main_bits: u8) -> bool {
         let main = setting.bits == main_bits;
         match (self, setting.codec) {
+            (Family::PngJpeg, CodecId::Png) | (Family::AnsJpeg, CodecId::Ans) => true,
+            (Family::PngJpeg | Family::AnsJpeg, CodecId::Jpeg { .. }) => main,
             (Family::Png, CodecId::Png) | (Family::Ans, CodecId::Ans) => true,
             (Family::Jpeg, CodecId::Jpeg { .. }) => main,
             (Family::Paper, CodecId::Png) => main,
@@ -128,6 +140,12 @@ pub struct BdEntry {
     /// The classic VCEG-M33 BD-rate (least-squares cubics over all points), for
     /// comparison: unreliable where accuracy saturates (see the report).
     pub bd_rate_cubic: Result<f64, String>,
+    /// BD-rate over the same frontiers with monotone cubic (PCHIP) interpolation: a
+    /// cross-check of `bd_rate`.
+    pub bd_rate_pchip: Result<f64, String>,
+    /// The accuracy interval both frontiers cover, in the metric's own units and
+    /// order (low to high value), over which the BD figures average.
+    pub overlap: Option<(f64, f64)>,
 }
 
 /// BD-rate and BD-metric of `test` against `baseline` for every task and family.
@@ -143,10 +161,84 @@ pub fn compare(baseline: &EvalReport, test: &EvalReport) -> Vec<BdEntry> {
                 bd_rate: bd_rate_piecewise(&reference, &candidate).map_err(|e| e.to_string()),
                 bd_metric: bd_quality_piecewise(&reference, &candidate).map(|d| sign * d).map_err(|e| e.to_string()),
                 bd_rate_cubic: bd_rate(&reference, &candidate).map_err(|e| e.to_string()),
+                bd_rate_pchip: bd_rate_pchip(&reference, &candidate).map_err(|e| e.to_string()),
+                overlap: bd_overlap(&reference, &candidate).ok().map(|(lo, hi)| {
+                    let (a, b) = (sign * lo, sign * hi);
+                    (a.min(b), a.max(b))
+                }),
             });
         }
     }
     out
+}
+
+/// How far below the baseline's float accuracy a setting may fall and still count as
+/// "equal accuracy": mIoU -0.005 (absolute), disparity RMSE +1 %, PSNR -0.1 dB. About
+/// the spread of these metrics between two trainings of the same recipe on the
+/// validation set, and below what a user sees in the outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tolerance {
+    pub miou: f64,
+    pub rmse_relative: f64,
+    pub psnr_db: f64,
+}
+
+pub const EQUAL_ACCURACY: Tolerance = Tolerance { miou: 0.005, rmse_relative: 0.01, psnr_db: 0.1 };
+
+impl Tolerance {
+    /// Whether `r` is within tolerance of `reference` on all three tasks.
+    pub fn accepts(&self, reference: &SettingResult, r: &SettingResult) -> bool {
+        r.miou >= reference.miou - self.miou
+            && r.disparity_rmse <= reference.disparity_rmse * (1.0 + self.rmse_relative)
+            && r.psnr_db >= reference.psnr_db - self.psnr_db
+    }
+}
+
+/// The baseline's float result: the accuracy every model's settings are held to.
+pub fn float_result(report: &EvalReport) -> Option<&SettingResult> {
+    report.results.iter().find(|r| r.setting == "float")
+}
+
+/// The cheapest coded setting of `family` in `report` whose three metrics are all
+/// within `tolerance` of `reference` (the baseline's float accuracy).
+pub fn cheapest_at_accuracy<'a>(
+    report: &'a EvalReport,
+    family: Family,
+    reference: &SettingResult,
+    tolerance: &Tolerance,
+) -> Option<&'a SettingResult> {
+    curve(report, family).into_iter().find(|r| tolerance.accepts(reference, r))
+}
+
+/// A model's cheapest setting at the baseline's accuracy against the baseline's own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EqualAccuracy {
+    pub family: Family,
+    /// The baseline's cheapest setting within tolerance, and its bytes per image.
+    pub baseline: Option<(String, f64)>,
+    /// The model's.
+    pub model: Option<(String, f64)>,
+    /// `model bytes / baseline bytes - 1`, percent (negative: a saving).
+    pub change_percent: Option<f64>,
+}
+
+/// [`cheapest_at_accuracy`] of `test` and of `baseline` for each fair family.
+pub fn equal_accuracy(baseline: &EvalReport, test: &EvalReport, tolerance: &Tolerance) -> Vec<EqualAccuracy> {
+    let Some(reference) = float_result(baseline) else { return Vec::new() };
+    Family::FAIR
+        .into_iter()
+        .map(|family| {
+            let pick = |r: &EvalReport| {
+                cheapest_at_accuracy(r, family, reference, tolerance).map(|s| (s.setting.clone(), s.bytes_per_image))
+            };
+            let (b, m) = (pick(baseline), pick(test));
+            let change_percent = match (&b, &m) {
+                (Some((_, b)), Some((_, m))) => Some((m / b - 1.0) * 100.0),
+                _ => None,
+            };
+            EqualAccuracy { family, baseline: b, model: m, change_percent }
+        })
+        .collect()
 }
 
 /// Pairs of (model index, bit depth) where the `ans` stream is not smaller than PNG's.
@@ -217,11 +309,13 @@ mod tests {
     #[test]
     fn uniformly_cheaper_model_has_that_bd_rate_and_no_metric_change() {
         let entries = compare(&report(1.0), &report(0.8));
-        assert_eq!(entries.len(), 12);
+        assert_eq!(entries.len(), 18);
         for e in entries {
             let rate = e.bd_rate.clone().unwrap();
             assert!((rate - -20.0).abs() < 1e-6, "{e:?}");
             assert!((e.bd_rate_cubic.clone().unwrap() - -20.0).abs() < 1e-6, "{e:?}");
+            assert!((e.bd_rate_pchip.clone().unwrap() - -20.0).abs() < 1e-6, "{e:?}");
+            assert!(e.overlap.is_some(), "{e:?}");
             // Same accuracy at 0.8x the rate: at equal rate the cheaper model is better.
             let metric = e.bd_metric.clone().unwrap();
             match e.task {
@@ -235,10 +329,74 @@ mod tests {
     fn too_short_curves_give_a_reason_not_a_number() {
         let mut short = report(1.0);
         short.results.retain(|r| !r.setting.contains('@'));
-        let e = &compare(&report(1.0), &short)[3];
+        let e = &compare(&report(1.0), &short)[9];
         assert_eq!(e.family, Family::Png);
         assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 2 points"), "{e:?}");
         assert!(e.bd_rate_cubic.as_ref().unwrap_err().contains("at least 4 points"), "{e:?}");
+    }
+
+    #[test]
+    fn fair_families_take_every_depth_and_quality_and_the_frontier_is_their_union() {
+        let r = report(1.0);
+        let fair: Vec<&str> = curve(&r, Family::PngJpeg).iter().map(|p| p.setting.as_str()).collect();
+        // By bytes: PNG at 5 bits (1372), JPEG 80 (1097.6 < 1372)...: JPEG is 0.8x PNG
+        // at each step, so the two codecs interleave.
+        assert_eq!(fair, ["jpeg80", "png@5", "jpeg85", "png@6", "jpeg90", "png@7", "jpeg95", "png"]);
+        assert_eq!(curve(&r, Family::AnsJpeg).len(), 8);
+        // The union's frontier: only JPEG points survive (same accuracy, fewer bytes).
+        let points = rd_points(&r, Family::PngJpeg, Task::Segmentation);
+        let frontier = splitfeat_core::metrics::rd_frontier(&points);
+        assert_eq!(frontier.len(), 4);
+        assert!(frontier.iter().all(|p| curve(&r, Family::Jpeg).iter().any(|j| j.bytes_per_image == p.rate)));
+    }
+
+    #[test]
+    fn overlap_is_the_shared_accuracy_interval_in_metric_units() {
+        let base = report(1.0);
+        let mut narrow = report(1.0);
+        // Drop the narrow model's two lowest-accuracy points of every family.
+        narrow.results.retain(|r| !["png@5", "ans@5", "jpeg80", "png@6", "ans@6", "jpeg85"].contains(&r.setting.as_str()));
+        let e = compare(&base, &narrow);
+        let seg = e.iter().find(|e| e.family == Family::PngJpeg && e.task == Task::Segmentation).unwrap();
+        let (lo, hi) = seg.overlap.unwrap();
+        assert!((lo - 0.48).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12, "{lo} {hi}");
+        let disp = e.iter().find(|e| e.family == Family::PngJpeg && e.task == Task::Disparity).unwrap();
+        let (lo, hi) = disp.overlap.unwrap();
+        assert!((lo - 1.0).abs() < 1e-12 && (hi - 1.1).abs() < 1e-12, "{lo} {hi}");
+    }
+
+    #[test]
+    fn equal_accuracy_takes_the_cheapest_setting_within_tolerance_on_all_tasks() {
+        // Reference float: mIoU 0.5, RMSE 1.0, PSNR 20.0. Settings at i = 1 lose 0.02
+        // mIoU: outside the 0.005 tolerance, so only the i = 0 (8-bit, JPEG 95) points
+        // qualify: JPEG 95 (3200 B) for the baseline, 0.5x that for the test model.
+        let base = report(1.0);
+        let test = report(0.5);
+        let eq = equal_accuracy(&base, &test, &EQUAL_ACCURACY);
+        assert_eq!(eq.len(), 2);
+        let png = &eq[0];
+        assert_eq!(png.family, Family::PngJpeg);
+        assert_eq!(png.baseline, Some(("jpeg95".to_string(), 3200.0)));
+        assert_eq!(png.model, Some(("jpeg95".to_string(), 1600.0)));
+        assert!((png.change_percent.unwrap() - -50.0).abs() < 1e-9);
+        // A tolerance wide enough for i = 1 (mIoU -0.02, RMSE +10 %, PSNR -0.5 dB).
+        let wide = Tolerance { miou: 0.02, rmse_relative: 0.1, psnr_db: 0.5 };
+        let eq = equal_accuracy(&base, &base, &wide);
+        assert_eq!(eq[0].baseline, Some(("jpeg90".to_string(), 2240.0)));
+        assert_eq!(eq[0].change_percent, Some(0.0));
+        // One task out of tolerance is enough to refuse a setting.
+        let reference = float_result(&base).unwrap();
+        let mut r = reference.clone();
+        r.psnr_db -= 0.2;
+        assert!(!EQUAL_ACCURACY.accepts(reference, &r));
+        r.psnr_db += 0.15;
+        assert!(EQUAL_ACCURACY.accepts(reference, &r));
+        // No setting within tolerance: no figure.
+        let mut worse = report(1.0);
+        for r in worse.results.iter_mut() {
+            r.miou -= 0.1;
+        }
+        assert_eq!(equal_accuracy(&base, &worse, &EQUAL_ACCURACY)[0].change_percent, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use splitfeat_core::image::rgb_to_input;
-use splitfeat_core::quant::quantize;
+use splitfeat_core::quant::quantize_rule;
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::tiling::{Plane, tile};
 use splitfeat_data::{Dataset, SyntheticDataset};
@@ -49,7 +49,7 @@ fn add_residuals(codes: &[u16], w: usize, bits: u8, histogram: &mut [u64]) {
 }
 
 /// Runs the edge on the first `scenes` validation scenes and quantizes each frame to
-/// `bits` bits as deployment does (per-frame min-max).
+/// `bits` bits as deployment does (per frame, with the model's range rule).
 pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<ChannelStats> {
     let config = &edge.config;
     let (h, w) = (config.input_height, config.input_width);
@@ -63,7 +63,7 @@ pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<Chan
         let sample = data.get(i)?;
         let features = edge.edge.forward(rgb_to_input(&sample.rgb, 1, h, w, &edge.device));
         let values = features.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let (codes, _) = quantize(&values, bits)?;
+        let (codes, _) = quantize_rule(&values, bits, config.quantizer)?;
         for (ch, hist) in histograms.iter_mut().enumerate() {
             add_residuals(&codes[ch * fh * fw..(ch + 1) * fh * fw], fw, bits, hist);
         }

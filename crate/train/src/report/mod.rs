@@ -3,6 +3,7 @@
 //! BD-rate tables against the baseline, the cost of each feature channel and the
 //! tiled features themselves.
 
+pub mod compare;
 mod curves;
 mod features;
 mod plots;
@@ -19,7 +20,7 @@ use splitfeat_core::zoo::ModelEntry;
 
 use crate::export::load_manifest;
 use crate::fsutil::write_atomic;
-use curves::{BdEntry, Family, Task};
+use curves::{BdEntry, EQUAL_ACCURACY, EqualAccuracy, Family, Task};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
@@ -57,6 +58,9 @@ struct BdRecord<'a> {
     lambda: f32,
     baseline: &'a str,
     entries: Vec<BdEntry>,
+    /// The cheapest setting within [`EQUAL_ACCURACY`] of the baseline's float accuracy,
+    /// the model's against the baseline's, per fair family.
+    equal_accuracy: Vec<EqualAccuracy>,
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
@@ -102,6 +106,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             lambda: m.entry.lambda,
             baseline: &models[0].entry.name,
             entries: curves::compare(&models[0].report, &m.report),
+            equal_accuracy: curves::equal_accuracy(&models[0].report, &m.report, &EQUAL_ACCURACY),
         })
         .collect();
     write("bd-rate.json", &serde_json::to_vec_pretty(&records)?)?;
@@ -155,8 +160,14 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
         base.report.images,
         base.label()
     )?;
+    fair_tables(&mut md, models, records)?;
     writeln!(md, "## Operating points at {} bits\n", base.report.bits)?;
-    writeln!(md, "Bytes per image include the header and side information. PNG and ans are lossless, so both give the accuracy shown.\n")?;
+    writeln!(
+        md,
+        "Bytes per image include the header and side information. PNG and ans are lossless, so both give the accuracy \
+         shown. **Not a comparison on its own:** the baseline may lower its bit depth too, and the fair comparison \
+         above lets it.\n"
+    )?;
     writeln!(md, "| model | λ | PNG B/img | vs baseline | ans B/img | vs baseline | ans vs PNG | JPEG90 B/img | mIoU | disp. RMSE px | PSNR dB |")?;
     writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
     let (base_png, base_ans) = (setting(&base.report, "png"), setting(&base.report, "ans"));
@@ -185,11 +196,11 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
         )?;
     }
 
-    writeln!(md, "\n## BD-rate against the baseline\n")?;
+    writeln!(md, "\n## BD-rate against the baseline, per curve\n")?;
     writeln!(
         md,
-        "Bjontegaard delta rate: the change in bytes per image at equal accuracy, averaged over the accuracy range both \
-         curves reach; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8, 6, 4, 3, 2), JPEG \
+        "Secondary measures. Bjontegaard delta rate: the change in bytes per image at equal accuracy, averaged over the accuracy range both \
+         curves reach; negative is cheaper. PNG and ans curves run over the quantizer bit depth (8 down to 2), JPEG \
          over quality 95, 90, 85, 80, 70, 60, 50 at 8 bits. Computed over each curve's efficient frontier (points that \
          cost more than another without being more accurate are dropped) with log-rate interpolated linearly between \
          operating points: accuracy saturates from about 5 bits up, and the classic least-squares cubic (VCEG-M33, \
@@ -198,7 +209,8 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     )?;
     let mut header = String::from("| model | λ |");
     let mut rule = String::from("| --- | ---: |");
-    for family in Family::ALL {
+    let secondary: Vec<Family> = Family::ALL.into_iter().filter(|f| !Family::FAIR.contains(f)).collect();
+    for &family in &secondary {
         for task in Task::ALL {
             write!(header, " {} {} |", family.name(), short(task))?;
             rule.push_str(" ---: |");
@@ -207,7 +219,7 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     writeln!(md, "{header}\n{rule}")?;
     for r in records {
         write!(md, "| {} | {} |", r.model, r.lambda)?;
-        for e in &r.entries {
+        for e in r.entries.iter().filter(|e| secondary.contains(&e.family)) {
             write!(md, " {} |", e.bd_rate.as_ref().map_or("n/a".into(), |v| pct(*v)))?;
         }
         writeln!(md)?;
@@ -219,7 +231,7 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     writeln!(md, "{header}\n{rule}")?;
     for r in records {
         write!(md, "| {} | {} |", r.model, r.lambda)?;
-        for e in &r.entries {
+        for e in r.entries.iter().filter(|e| secondary.contains(&e.family)) {
             let v = e.bd_metric.as_ref().map_or("n/a".into(), |v| match e.task {
                 Task::Segmentation => format!("{v:+.4}"),
                 Task::Disparity => format!("{v:+.3}"),
@@ -259,6 +271,77 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     }
     writeln!(md, "\nCharts: rate-segmentation, rate-disparity, rate-reconstruction, channel-bits (.svg and .png); tiled 8-bit features of the first validation scene: features-NAME.png (4x enlarged).")?;
     Ok(md)
+}
+
+fn metric(task: Task, v: f64) -> String {
+    match task {
+        Task::Segmentation => format!("{v:.4}"),
+        Task::Disparity => format!("{v:.3}"),
+        Task::Reconstruction => format!("{v:.2}"),
+    }
+}
+
+/// The headline: BD-rate over the frontiers of all settings of a family, and the
+/// saving at equal accuracy.
+fn fair_tables(md: &mut String, models: &[Evaluated], records: &[BdRecord]) -> Result<()> {
+    let base = &models[0];
+    writeln!(md, "## Fair comparison: every setting of a codec family\n")?;
+    writeln!(
+        md,
+        "Each model, the baseline included, is judged by the efficient frontier of all its settings of a codec family: \
+         PNG+JPEG is PNG at every quantizer bit depth with JPEG at every quality, ans+JPEG the same with the ans coder. \
+         BD-rate: the change in bytes per image at equal accuracy against the baseline's frontier, log-rate \
+         interpolated linearly between frontier points (PCHIP in brackets, a cross-check), averaged over the accuracy \
+         interval both frontiers cover (\"overlap\"; a narrow overlap means a figure from few points). Negative is \
+         cheaper. \"n/a\": no overlap.\n"
+    )?;
+    for family in Family::FAIR {
+        writeln!(md, "### {} ({})\n", family.name(), family.swept())?;
+        writeln!(md, "| model | λ | seg BD-rate | seg overlap (mIoU) | disp BD-rate | disp overlap (RMSE px) | recon BD-rate | recon overlap (PSNR dB) |")?;
+        writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+        for r in records {
+            write!(md, "| {} | {} |", r.model, r.lambda)?;
+            for e in r.entries.iter().filter(|e| e.family == family) {
+                let rate = match (&e.bd_rate, &e.bd_rate_pchip) {
+                    (Ok(v), Ok(p)) => format!("{} ({})", pct(*v), pct(*p)),
+                    (Ok(v), Err(_)) => pct(*v),
+                    _ => "n/a".into(),
+                };
+                let overlap = e.overlap.map_or("none".into(), |(lo, hi)| format!("{}..{}", metric(e.task, lo), metric(e.task, hi)));
+                write!(md, " {rate} | {overlap} |")?;
+            }
+            writeln!(md)?;
+        }
+        writeln!(md)?;
+    }
+    let Some(reference) = curves::float_result(&base.report) else {
+        bail!("the baseline's evaluation has no float result");
+    };
+    writeln!(md, "### Saving at equal accuracy\n")?;
+    writeln!(
+        md,
+        "The cheapest setting whose mIoU, disparity RMSE and PSNR are all within tolerance of the baseline's float \
+         accuracy (mIoU {}, RMSE {} px, PSNR {} dB; tolerance: mIoU -{}, RMSE +{} %, PSNR -{} dB), for the model \
+         and for the baseline, per family.\n",
+        metric(Task::Segmentation, reference.miou),
+        metric(Task::Disparity, reference.disparity_rmse),
+        metric(Task::Reconstruction, reference.psnr_db),
+        EQUAL_ACCURACY.miou,
+        EQUAL_ACCURACY.rmse_relative * 100.0,
+        EQUAL_ACCURACY.psnr_db
+    )?;
+    writeln!(md, "| model | λ | family | baseline's setting | B/img | model's setting | B/img | change |")?;
+    writeln!(md, "| --- | ---: | --- | --- | ---: | --- | ---: | ---: |")?;
+    for r in records {
+        for e in &r.equal_accuracy {
+            let side = |s: &Option<(String, f64)>| s.as_ref().map_or(("none".to_string(), "".to_string()), |(l, b)| (l.clone(), format!("{b:.0}")));
+            let ((bs, bb), (ms, mb)) = (side(&e.baseline), side(&e.model));
+            let change = e.change_percent.map_or("n/a".into(), pct);
+            writeln!(md, "| {} | {} | {} | {bs} | {bb} | {ms} | {mb} | {change} |", r.model, r.lambda, e.family.name())?;
+        }
+    }
+    writeln!(md)?;
+    Ok(())
 }
 
 fn short(task: Task) -> &'static str {

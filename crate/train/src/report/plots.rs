@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use splitfeat_core::evaluate::EvalReport;
 
 use super::curves::{Family, Task, curve};
+use splitfeat_core::metrics::{RdPoint, rd_frontier};
 
 const FONT: &str = "sans-serif";
 
@@ -67,9 +68,11 @@ pub struct Series<'a> {
     pub report: &'a EvalReport,
 }
 
-/// Rate-accuracy curves of one task: a panel per codec family, a line per model.
+/// Rate-accuracy curves of one task: a panel per codec family, a line per model. On
+/// the fair families' panels (every setting of a family) the line is the model's
+/// efficient frontier and the dots are all its settings.
 pub fn rate_accuracy(task: Task, models: &[Series]) -> Result<Chart> {
-    render((1800, 480), &RateAccuracy { task, models })
+    render((1800, 960), &RateAccuracy { task, models })
 }
 
 struct RateAccuracy<'a> {
@@ -88,12 +91,23 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
     root.fill(&WHITE).map_err(err)?;
     let title = format!("{}: {} against bytes per image", task.name(), task.metric_label());
     let root = root.titled(&title, (FONT, 24)).map_err(err)?;
-    for (panel, family) in root.split_evenly((1, 4)).iter().zip(Family::ALL) {
-        let lines: Vec<Vec<(f64, f64)>> = models
+    for (panel, family) in root.split_evenly((2, 3)).iter().zip(Family::ALL) {
+        let dots: Vec<Vec<(f64, f64)>> = models
             .iter()
             .map(|m| curve(m.report, family).iter().map(|r| (r.bytes_per_image / 1000.0, task.value(r))).collect())
             .collect();
-        let all = lines.iter().flatten();
+        let lines: Vec<Vec<(f64, f64)>> = if Family::FAIR.contains(&family) {
+            let sign = if task == Task::Disparity { -1.0 } else { 1.0 };
+            dots.iter()
+                .map(|d| {
+                    let points: Vec<RdPoint> = d.iter().map(|&(rate, v)| RdPoint { rate, quality: sign * v }).collect();
+                    rd_frontier(&points).iter().map(|p| (p.rate, sign * p.quality)).collect()
+                })
+                .collect()
+        } else {
+            dots.clone()
+        };
+        let all = dots.iter().flatten();
         let (x0, x1) = all.clone().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let (y0, y1) = all.fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
         if x0 > x1 {
@@ -113,7 +127,7 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
             .label_style((FONT, 14))
             .draw()
             .map_err(err)?;
-        for (i, (model, line)) in models.iter().zip(&lines).enumerate() {
+        for (i, ((model, line), dots)) in models.iter().zip(&lines).zip(&dots).enumerate() {
             let style = colour(i).stroke_width(2);
             chart
                 .draw_series(LineSeries::new(line.iter().copied(), style))
@@ -121,10 +135,10 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
                 .label(model.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             chart
-                .draw_series(line.iter().map(|&p| Circle::new(p, 3, colour(i).filled())))
+                .draw_series(dots.iter().map(|&p| Circle::new(p, 3, colour(i).filled())))
                 .map_err(err)?;
         }
-        if family == Family::Paper {
+        if family == Family::ALL[0] {
             chart
                 .configure_series_labels()
                 .position(if task == Task::Disparity { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The training recipe study (docs/results.md, "Training recipe study"): every run is a
+# fine-tune of the shipped base (assets/checkpoints/tiny-base.sfck) with the same step
+# budget, schedule and seed; each recipe trains its own lambda-0 baseline. Runs resume
+# from their checkpoints when the script is run again.
+#
+#   bash bench/recipe_study.sh train      # train every run that is not finished
+#   bash bench/recipe_study.sh eval N     # evaluate each finished run on N validation scenes
+#   bash bench/recipe_study.sh compare N  # the study table from those evaluations
+#
+# DEVICE=tch uses LibTorch (cargo xtask torch-setup; build with --features tch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/splitfeat}
+DEVICE=${DEVICE:-flex}
+STEPS=${STEPS:-400}
+OUT=${OUT:-runs/study}
+BASE=assets/checkpoints/tiny-base.sfck
+COMMON=(--init-from "$BASE" --steps "$STEPS" --lr 0.0005 --warmup 20 --checkpoint-every 50 --quiet)
+
+# name | flags
+RUNS=(
+  "clip-multi-l0|--lambda 0 --range q999 --noise-bits 3,4,5,6,7,8"
+  "clip-multi-l0.01|--lambda 0.01 --range q999 --noise-bits 3,4,5,6,7,8"
+  "clip-multi-l0.03|--lambda 0.03 --range q999 --noise-bits 3,4,5,6,7,8"
+  "clip-8bit-l0|--lambda 0 --range q999"
+  "clip-8bit-l0.01|--lambda 0.01 --range q999"
+  "clip-multi-l0.1|--lambda 0.1 --range q999 --noise-bits 3,4,5,6,7,8"
+  "clip-multi-l0.003|--lambda 0.003 --range q999 --noise-bits 3,4,5,6,7,8"
+  "reference-l0|--lambda 0"
+  "reference-l0.01|--lambda 0.01"
+)
+
+case "${1:-}" in
+  train)
+    for spec in "${RUNS[@]}"; do
+      name=${spec%%|*}; flags=${spec#*|}
+      dir=$OUT/$name
+      if [[ -f $dir/checkpoint.sfck ]]; then
+        # shellcheck disable=SC2086
+        "$BIN" train --out "$dir" --resume --steps "$STEPS" --quiet --device "$DEVICE"
+      else
+        # shellcheck disable=SC2086
+        "$BIN" train --out "$dir" "${COMMON[@]}" --device "$DEVICE" $flags
+      fi
+    done
+    ;;
+  eval)
+    n=${2:?scene count}
+    for spec in "${RUNS[@]}"; do
+      name=${spec%%|*}
+      dir=$OUT/$name
+      [[ -f $dir/checkpoint.sfck ]] || continue
+      [[ -f $dir/eval-$n.json ]] && continue
+      # Only finished runs: the last metrics line is the last step.
+      [[ $(tail -n 1 "$dir/metrics.jsonl" | grep -o '"step":[0-9]*') == "\"step\":$STEPS" ]] || continue
+      "$BIN" eval --checkpoint "$dir/checkpoint.sfck" --count "$n" --out "$dir/eval-$n.json" > "$dir/eval-$n.txt"
+    done
+    ;;
+  compare)
+    n=${2:?scene count}
+    for recipe in clip-multi clip-8bit reference; do
+      base=$OUT/$recipe-l0/eval-$n.json
+      [[ -f $base ]] || continue
+      models=()
+      for f in "$OUT"/$recipe-l*/eval-$n.json; do
+        [[ $f == "$base" ]] && continue
+        models+=("$(basename "$(dirname "$f")")=$f")
+      done
+      echo "### $recipe ($n scenes, baseline $recipe-l0)"
+      "$BIN" compare --baseline "$base" "${models[@]}"
+      echo
+    done
+    ;;
+  *)
+    echo "usage: $0 train | eval N | compare N" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,90 @@
+//! `splitfeat compare`: the fair comparison of evaluation reports (the JSON that
+//! `splitfeat eval --out` writes) against a baseline's, without a zoo: BD-rate over the
+//! frontiers of every setting of a codec family and the saving at equal accuracy. The
+//! recipe study uses it for runs that are not shipped.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, ensure};
+use splitfeat_core::evaluate::EvalReport;
+
+use super::curves::{self, EQUAL_ACCURACY, Family, Task};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline's evaluation (JSON from `splitfeat eval --out`).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// Evaluations to compare with it, each `LABEL=FILE` or `FILE`.
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    /// Write the comparison as JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn read(path: &std::path::Path) -> Result<EvalReport> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not an evaluation report", path.display()))
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    label: String,
+    bd: Vec<curves::BdEntry>,
+    equal_accuracy: Vec<curves::EqualAccuracy>,
+    float: Option<(f64, f64, f64)>,
+}
+
+/// One markdown table: per model, fair BD-rate per task (PNG+JPEG and ans+JPEG), the
+/// saving at equal accuracy, and float accuracy.
+pub fn run(args: &CompareArgs) -> Result<String> {
+    let baseline = read(&args.baseline)?;
+    let mut rows = Vec::new();
+    for spec in &args.models {
+        let (label, path) = match spec.split_once('=') {
+            Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+            None => (spec.clone(), PathBuf::from(spec)),
+        };
+        let report = read(&path)?;
+        ensure!(
+            report.images == baseline.images,
+            "{} was evaluated on {} scenes, the baseline on {}",
+            path.display(),
+            report.images,
+            baseline.images
+        );
+        let float = curves::float_result(&report).map(|r| (r.miou, r.disparity_rmse, r.psnr_db));
+        rows.push(Row {
+            label,
+            bd: curves::compare(&baseline, &report),
+            equal_accuracy: curves::equal_accuracy(&baseline, &report, &EQUAL_ACCURACY),
+            float,
+        });
+    }
+    let mut md = String::new();
+    let pct = |v: &Result<f64, String>| v.as_ref().map_or("n/a".to_string(), |v| format!("{v:+.1} %"));
+    writeln!(md, "| run | PNG+JPEG seg | disp | recon | ans+JPEG seg | disp | recon | equal accuracy (ans+JPEG) | float mIoU | RMSE px | PSNR dB |")?;
+    writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    for row in &rows {
+        write!(md, "| {} |", row.label)?;
+        for family in Family::FAIR {
+            for task in Task::ALL {
+                let e = row.bd.iter().find(|e| e.family == family && e.task == task);
+                write!(md, " {} |", e.map_or("n/a".into(), |e| pct(&e.bd_rate)))?;
+            }
+        }
+        let eq = row.equal_accuracy.iter().find(|e| e.family == Family::AnsJpeg);
+        let eq = eq.map_or("n/a".to_string(), |e| match (&e.model, e.change_percent) {
+            (Some((setting, bytes)), Some(c)) => format!("{c:+.1} % ({setting}, {bytes:.0} B)"),
+            _ => "none within tolerance".into(),
+        });
+        let (m, r, p) = row.float.unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        writeln!(md, " {eq} | {m:.4} | {r:.3} | {p:.2} |")?;
+    }
+    if let Some(path) = &args.json {
+        crate::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&rows)?)?;
+    }
+    Ok(md)
+}
