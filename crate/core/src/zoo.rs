@@ -191,7 +191,7 @@ mod tests {
             Err(ZooError::Config { model, error }) => assert_eq!((model.as_str(), error.field.as_str()), ("t", "head_channels[0]")),
             other => panic!("{other:?}"),
         }
-        for path in ["../x.bpk", "/etc/passwd", "models/../../x", "a//b", "./a", "C:/x", "a\\..\\b", ""] {
+        for path in ["../x.bpk", "/etc/passwd", "models/../../x", "a//b", "./../a", "././a", "C:/x", "a\\..\\b", "", "./"] {
             let mut outside = m.clone();
             outside.models[0].heads.path = path.into();
             assert!(
@@ -200,6 +200,7 @@ mod tests {
             );
         }
         assert!(is_confined_path("models/tiny-l0/edge.bpk"));
+        assert!(is_confined_path("./models/tiny-l0/edge.bpk"));
         let mut v2 = m;
         v2.version = 2;
         assert!(matches!(Manifest::parse(&serde_json::to_vec(&v2).unwrap()), Err(ZooError::Version(2))));

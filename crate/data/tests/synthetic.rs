@@ -280,12 +280,12 @@ fn dataset_api_reports_bad_requests() {
     ));
     let bad = SyntheticDataset {
         split: Split::Val,
-        len: 500,
+        len: 1500,
         width: 64,
         height: 32,
     };
     assert!(matches!(
-        bad.get(300),
+        bad.get(1200),
         Err(DataError::IndexOutOfRange { .. })
     ));
     let many = ds.get_many(&[2, 0]).unwrap();
