@@ -168,13 +168,21 @@ impl std::str::FromStr for RangeRule {
 /// min-max, saturated at the quantile otherwise (what a model trained with the rule
 /// gives its heads before quantization noise).
 pub fn saturate(values: &[f32], rule: RangeRule) -> Vec<f32> {
+    match quantile(values, rule) {
+        Some(max) => values.iter().map(|&v| v.min(max)).collect(),
+        None => values.to_vec(),
+    }
+}
+
+/// The value at the rule's quantile rank ([`RangeRule::rank`]) of `values`; `None`
+/// for min-max or an empty slice.
+fn quantile(values: &[f32], rule: RangeRule) -> Option<f32> {
     if rule.is_min_max() || values.is_empty() {
-        return values.to_vec();
+        return None;
     }
     let mut sorted = values.to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
-    let max = sorted[rule.rank(sorted.len())];
-    values.iter().map(|&v| v.min(max)).collect()
+    Some(sorted[rule.rank(sorted.len())])
 }
 
 /// Quantization of `values` to `bits`-bit codes with the range `rule` picks.
@@ -182,13 +190,10 @@ pub fn saturate(values: &[f32], rule: RangeRule) -> Vec<f32> {
 /// Errors as [`quantize`] does.
 pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u16>, QuantParams), QuantError> {
     rule.validate()?;
-    let (codes, params) = quantize(values, bits)?;
-    if rule.is_min_max() {
-        return Ok((codes, params));
+    let mut params = min_max_params(values, bits)?;
+    if let Some(max) = quantile(values, rule) {
+        params.max = max;
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f32::total_cmp);
-    let params = QuantParams { max: sorted[rule.rank(sorted.len())], ..params };
     Ok((quantize_with(values, &params), params))
 }
 
@@ -196,6 +201,13 @@ pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u
 ///
 /// Errors on an empty tensor, a bit depth outside 2..=16, or any NaN/infinite value.
 pub fn quantize(values: &[f32], bits: u8) -> Result<(Vec<u16>, QuantParams), QuantError> {
+    let params = min_max_params(values, bits)?;
+    Ok((quantize_with(values, &params), params))
+}
+
+/// The min-max parameters of `values`, after checking the bit depth, that the tensor
+/// is not empty and that every value is finite.
+fn min_max_params(values: &[f32], bits: u8) -> Result<QuantParams, QuantError> {
     check_bits(bits)?;
     let mut min = f32::INFINITY;
     let mut max = f32::NEG_INFINITY;
@@ -209,8 +221,7 @@ pub fn quantize(values: &[f32], bits: u8) -> Result<(Vec<u16>, QuantParams), Qua
     if values.is_empty() {
         return Err(QuantError::Empty);
     }
-    let params = QuantParams { bits, min, max };
-    Ok((quantize_with(values, &params), params))
+    Ok(QuantParams { bits, min, max })
 }
 
 /// Quantizes `values` with given parameters (e.g. a range fixed in advance).

@@ -7,16 +7,7 @@ use anyhow::{Context, Result, bail};
 
 /// Runs `program args` in `dir`, inheriting stdio; errors if it fails.
 pub fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("xtask: {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .with_context(|| format!("could not start {program}"))?;
-    if !status.success() {
-        bail!("{program} {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    run_env(dir, program, args, &[])
 }
 
 /// [`run`] with extra environment variables.
