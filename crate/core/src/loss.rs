@@ -73,7 +73,7 @@ pub fn per_sample_range(x: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
 pub fn per_sample_range_rule(x: &Tensor<4>, rule: RangeRule) -> (Tensor<4>, Tensor<4>) {
     let (min, max) = per_sample_range(x);
     match rule {
-        RangeRule::MinMax => (min, max),
+        RangeRule::MinMax | RangeRule::Step { .. } => (min, max),
         RangeRule::Quantile { .. } => {
             let [b, c, h, w] = x.dims();
             let n = c * h * w;

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 
+use crate::entropy_model::FactorizedPrior;
 use crate::image::{disparity_scale, rgb_to_input, rgb_to_unit};
 use crate::loss::{
     clip_to_range, compressibility_loss_in_range, disparity_loss, per_sample_range_rule,
@@ -20,6 +21,9 @@ pub struct MultiTaskModel {
     pub edge: Edge,
     pub heads: CloudHeads,
     pub weights: UncertaintyWeights,
+    /// The learned density of the features, present when the model quantizes with a
+    /// fixed step (`RangeRule::Step`): the rate is then trained in bits.
+    pub prior: Option<FactorizedPrior>,
 }
 
 impl MultiTaskModel {
@@ -28,6 +32,7 @@ impl MultiTaskModel {
             edge: Edge::new(config, device),
             heads: CloudHeads::new(config, device),
             weights: UncertaintyWeights::new(TASKS.len(), device),
+            prior: config.quantizer.step().map(|_| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
         }
     }
 }
@@ -75,6 +80,8 @@ pub struct LossBreakdown {
     pub total: Tensor<1>,
     /// Per-task losses in [`TASKS`] order (unweighted).
     pub tasks: [Tensor<1>; 3],
+    /// The rate term: the paper's compressibility loss, or with a learned entropy
+    /// model the rate in bits per feature element.
     pub compressibility: Tensor<1>,
 }
 
@@ -105,8 +112,14 @@ impl Objective {
 
 /// Training objective: `uncertainty-weighted task losses + lambda * L_c`, with the
 /// Q-layer's uniform noise between the edge and the heads.
+///
+/// A model with a fixed-step quantizer and a learned prior trains the rate itself
+/// instead ([`learned_rate_loss`]).
 pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective) -> LossBreakdown {
     let features = model.edge.forward(batch.images.clone());
+    if let (RangeRule::Step { step }, Some(prior)) = (objective.range, &model.prior) {
+        return learned_rate_loss(model, prior, batch, features, step, objective.lambda);
+    }
     let (min, max) = per_sample_range_rule(&features, objective.range);
     let features = if objective.range.is_min_max() { features } else { clip_to_range(features, max.clone()) };
     let (loss_min, loss_max) =
@@ -119,6 +132,29 @@ pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective
     let tasks = [seg, disp, recon];
     let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
     LossBreakdown { total, tasks, compressibility }
+}
+
+/// `tasks + lambda * R`: the features in quantization steps plus uniform noise
+/// (`y + u`, the training stand-in for rounding, as in Ballé et al.), `R` their mean
+/// rate in bits per element under the learned prior; the heads see `(y + u) * step`.
+fn learned_rate_loss(
+    model: &MultiTaskModel,
+    prior: &FactorizedPrior,
+    batch: &Batch,
+    features: Tensor<4>,
+    step: f32,
+    lambda: f32,
+) -> LossBreakdown {
+    let y = features / step;
+    let noisy = y.clone() + y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
+    let rate = prior.bits(noisy.clone()).mean();
+    let out = model.heads.forward(noisy * step);
+    let seg = segmentation_loss(out.segmentation, batch.labels.clone());
+    let disp = disparity_loss(out.disparity, batch.disparity.clone());
+    let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
+    let tasks = [seg, disp, recon];
+    let total = model.weights.combine(tasks.to_vec()) + rate.clone() * lambda;
+    LossBreakdown { total, tasks, compressibility: rate }
 }
 
 #[cfg(test)]
@@ -217,6 +253,30 @@ mod tests {
         };
         // A step of a smaller range is smaller, so the same features measure more steps.
         assert!(at(RangeRule::Quantile { per_mille: 900 }) > at(RangeRule::MinMax));
+    }
+
+    #[test]
+    fn a_step_quantizer_trains_the_rate_in_bits_under_the_prior() {
+        let device = Device::flex();
+        let mut config = Preset::Test.config();
+        config.quantizer = RangeRule::Step { step: 0.25 };
+        device.seed(8);
+        let model = MultiTaskModel::new(&config, &device);
+        let prior = model.prior.as_ref().expect("a step model has a prior");
+        assert_eq!(prior.channels(), config.bottleneck_shape()[0]);
+        assert!(MultiTaskModel::new(&Preset::Test.config(), &device).prior.is_none());
+        let batch = test_batch(&device);
+        let objective = Objective { range: config.quantizer, ..Objective::reference(0.0, 8) };
+        device.seed(9);
+        let loss = forward_loss(&model, &batch, &objective);
+        let rate = loss.compressibility.into_scalar::<f32>();
+        // Between 0 and the bound's ~30 bits; by hand: the noise is seeded identically.
+        assert!(rate > 0.0 && rate < 30.0, "{rate}");
+        device.seed(9);
+        let y = model.edge.forward(batch.images.clone()) / 0.25;
+        let noisy = y.clone() + y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
+        let by_hand = prior.bits(noisy).mean().into_scalar::<f32>();
+        assert!((rate - by_hand).abs() < 1e-3, "{rate} vs {by_hand}");
     }
 
     #[test]

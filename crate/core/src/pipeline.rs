@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bitstream::{self, BitstreamError, Header, Limits};
+use crate::codec::prior::{self, PriorTables};
 use crate::codec::{CodecError, CodecId};
 use crate::quant::{self, QuantError};
 pub use crate::tiling::FeatureShape;
@@ -130,6 +131,20 @@ pub fn encode_features_rule(
     bits: u8,
     rule: quant::RangeRule,
 ) -> Result<Encoded, PipelineError> {
+    encode_features_with(values, shape, model_id, codec, bits, rule, None)
+}
+
+/// [`encode_features_rule`] with the model's prior tables, which the `prior` codec
+/// needs (it codes the CHW codes; the tiled plane is still returned for display).
+pub fn encode_features_with(
+    values: &[f32],
+    shape: FeatureShape,
+    model_id: [u8; 8],
+    codec: CodecId,
+    bits: u8,
+    rule: quant::RangeRule,
+    tables: Option<&PriorTables>,
+) -> Result<Encoded, PipelineError> {
     codec.validate()?;
     codec.check_bits(bits)?;
     TileGrid::for_feature_shape(shape)?;
@@ -143,7 +158,11 @@ pub fn encode_features_rule(
     }
     let (codes, params) = quant::quantize_rule(values, bits, rule)?;
     let plane = tiling::tile(&codes, shape, bits)?;
-    let payload = codec.encode(&plane)?;
+    let payload = match (codec.needs_tables(), tables) {
+        (true, Some(tables)) => prior::encode(&codes, shape, bits, tables)?,
+        (true, None) => return Err(CodecError::NeedsTables.into()),
+        (false, _) => codec.encode(&plane)?,
+    };
     let header = make_header(shape, model_id, codec, &params);
     let bytes = bitstream::write(&header, &payload)?;
     Ok(Encoded {
@@ -155,9 +174,17 @@ pub fn encode_features_rule(
 
 /// Parses, decodes, untiles and dequantizes a stream.
 pub fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, PipelineError> {
+    decode_features_with(bytes, limits, None)
+}
+
+/// [`decode_features`] with the model's prior tables, which `prior` streams need.
+pub fn decode_features_with(bytes: &[u8], limits: &Limits, tables: Option<&PriorTables>) -> Result<Decoded, PipelineError> {
     let (header, payload) = bitstream::parse(bytes, limits)?;
-    let plane = decode_plane(&header, payload)?;
-    let codes = tiling::untile(&plane, header.shape)?;
+    let codes = match (header.codec.needs_tables(), tables) {
+        (true, Some(tables)) => prior::decode(payload, header.shape, header.bits, tables)?,
+        (true, None) => return Err(CodecError::NeedsTables.into()),
+        (false, _) => tiling::untile(&decode_plane(&header, payload)?, header.shape)?,
+    };
     let values = quant::dequantize(&codes, &header.quant());
     Ok(Decoded { header, values })
 }
@@ -238,6 +265,27 @@ mod tests {
                 Err(PipelineError::ShapeMismatch { .. })
             ));
         }
+    }
+
+    #[test]
+    fn prior_streams_round_trip_with_the_tables_and_need_them() {
+        let shape = FeatureShape::new(2, 2, 3);
+        let values: Vec<f32> = (0..12).map(|i| (i % 5) as f32 * 0.5).collect();
+        let rule = quant::RangeRule::Step { step: 0.5 };
+        let p: Vec<f64> = (0..8).map(|k| 0.5f64.powi(k + 1)).collect();
+        let tables = PriorTables::from_probabilities(&[p.clone(), p]);
+        let enc = encode_features_with(&values, shape, [1; 8], CodecId::Prior, 8, rule, Some(&tables)).unwrap();
+        assert_eq!(enc.header.codec, CodecId::Prior);
+        let dec = decode_features_with(&enc.bytes, &Limits::default(), Some(&tables)).unwrap();
+        assert_eq!(dec.values, values);
+        assert!(matches!(
+            decode_features(&enc.bytes, &Limits::default()),
+            Err(PipelineError::Codec(CodecError::NeedsTables))
+        ));
+        assert!(matches!(
+            encode_features_rule(&values, shape, [1; 8], CodecId::Prior, 8, rule),
+            Err(PipelineError::Codec(CodecError::NeedsTables))
+        ));
     }
 
     #[test]

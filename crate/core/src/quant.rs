@@ -36,8 +36,10 @@ pub enum QuantError {
     NonFinite { index: usize, value: f32 },
     #[error("range quantile {0} per mille is outside 500..=1000")]
     BadQuantile(u16),
-    #[error("quantizer range rule {0:?} is not `minmax` or `q<per mille>` (e.g. q999)")]
+    #[error("quantizer range rule {0:?} is not `minmax`, `q<per mille>` (e.g. q999) or `step<size>` (e.g. step0.05)")]
     BadRangeRule(String),
+    #[error("quantization step {0} is not a positive finite number")]
+    BadStep(f32),
     #[error("quantization range min {min} max {max} is not finite or has min > max")]
     BadRange { min: f32, max: f32 },
 }
@@ -97,7 +99,7 @@ pub fn check_bits(bits: u8) -> Result<(), QuantError> {
 
 /// How the edge picks the quantizer's range for one tensor. Part of a model's
 /// configuration: a model is trained with the rule it is deployed with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "range", rename_all = "lowercase")]
 pub enum RangeRule {
     /// The paper's rule: `min` and `max` of the whole tensor.
@@ -108,15 +110,27 @@ pub enum RangeRule {
     /// values then cannot widen every step of the quantizer. A deviation from the
     /// paper; the bitstream is unchanged (it carries `min` and `max` either way).
     Quantile { per_mille: u16 },
+    /// A fixed quantization step in feature units, for models trained with a learned
+    /// entropy model (`crate::entropy_model`): `min` is 0 and `max` is `step * (2^n - 1)`,
+    /// so code `q` stands for `q * step` at every bit depth, and larger values saturate
+    /// to the top code (the bit depth only sets where). The edge's features are
+    /// non-negative (it ends in a ReLU); a negative value would map to code 0.
+    Step { step: f32 },
 }
 
+// `step` is validated finite and positive wherever a rule enters (parse, config checks).
+impl Eq for RangeRule {}
+
 impl RangeRule {
-    /// Rejects quantiles outside `500..=1000` per mille.
+    /// Rejects quantiles outside `500..=1000` per mille and steps that are not
+    /// positive and finite.
     pub fn validate(&self) -> Result<(), QuantError> {
         match *self {
             RangeRule::MinMax => Ok(()),
             RangeRule::Quantile { per_mille } if (500..=1000).contains(&per_mille) => Ok(()),
             RangeRule::Quantile { per_mille } => Err(QuantError::BadQuantile(per_mille)),
+            RangeRule::Step { step } if step.is_finite() && step > 0.0 => Ok(()),
+            RangeRule::Step { step } => Err(QuantError::BadStep(step)),
         }
     }
 
@@ -124,11 +138,19 @@ impl RangeRule {
         *self == RangeRule::MinMax
     }
 
+    /// The fixed step of a [`RangeRule::Step`] rule.
+    pub fn step(&self) -> Option<f32> {
+        match *self {
+            RangeRule::Step { step } => Some(step),
+            _ => None,
+        }
+    }
+
     /// Index of the quantile in `n` sorted values (nearest rank, `ceil(q * n) - 1`),
     /// the same rank the training loss takes (`crate::loss::per_sample_range_rule`).
     pub fn rank(&self, n: usize) -> usize {
         match *self {
-            RangeRule::MinMax => n.saturating_sub(1),
+            RangeRule::MinMax | RangeRule::Step { .. } => n.saturating_sub(1),
             RangeRule::Quantile { per_mille } => {
                 ((n * per_mille as usize).div_ceil(1000)).clamp(1, n.max(1)) - 1
             }
@@ -141,16 +163,22 @@ impl std::fmt::Display for RangeRule {
         match self {
             RangeRule::MinMax => f.write_str("minmax"),
             RangeRule::Quantile { per_mille } => write!(f, "q{per_mille}"),
+            RangeRule::Step { step } => write!(f, "step{step}"),
         }
     }
 }
 
 impl std::str::FromStr for RangeRule {
     type Err = QuantError;
-    /// `minmax`, or `q<per mille>` such as `q999` (the 99.9 % quantile).
+    /// `minmax`, `q<per mille>` such as `q999` (the 99.9 % quantile), or `step<size>`
+    /// such as `step0.05`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let rule = match s {
             "minmax" => RangeRule::MinMax,
+            _ if s.starts_with("step") => {
+                let step = s["step".len()..].parse::<f32>().map_err(|_| QuantError::BadRangeRule(s.to_string()))?;
+                RangeRule::Step { step }
+            }
             _ => {
                 let per_mille = s
                     .strip_prefix('q')
@@ -167,6 +195,9 @@ impl std::str::FromStr for RangeRule {
 /// The values the quantizer sees under `rule`, at full precision: unchanged for
 /// min-max, saturated at the quantile otherwise (what a model trained with the rule
 /// gives its heads before quantization noise).
+///
+/// A step rule saturates nothing here: its top code depends on the bit depth, and the
+/// float setting stands for an unbounded one.
 pub fn saturate(values: &[f32], rule: RangeRule) -> Vec<f32> {
     match quantile(values, rule) {
         Some(max) => values.iter().map(|&v| v.min(max)).collect(),
@@ -175,9 +206,9 @@ pub fn saturate(values: &[f32], rule: RangeRule) -> Vec<f32> {
 }
 
 /// The value at the rule's quantile rank ([`RangeRule::rank`]) of `values`; `None`
-/// for min-max or an empty slice.
+/// for min-max, a step rule or an empty slice.
 fn quantile(values: &[f32], rule: RangeRule) -> Option<f32> {
-    if rule.is_min_max() || values.is_empty() {
+    if !matches!(rule, RangeRule::Quantile { .. }) || values.is_empty() {
         return None;
     }
     let mut sorted = values.to_vec();
@@ -194,7 +225,16 @@ pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u
     if let Some(max) = quantile(values, rule) {
         params.max = max;
     }
+    if let Some(step) = rule.step() {
+        params = step_params(step, bits);
+    }
     Ok((quantize_with(values, &params), params))
+}
+
+/// The parameters of a fixed-step quantizer: `min` 0, `max` `step * (2^n - 1)`.
+pub fn step_params(step: f32, bits: u8) -> QuantParams {
+    let max = (f64::from(step) * f64::from(max_code(bits))) as f32;
+    QuantParams { bits, min: 0.0, max }
 }
 
 /// Per-tensor min-max quantization of `values` to `bits`-bit codes.
@@ -330,6 +370,28 @@ mod tests {
             quantize_rule(&[1.0], 8, RangeRule::Quantile { per_mille: 2000 }),
             Err(QuantError::BadQuantile(2000))
         ));
+    }
+
+    #[test]
+    fn step_rule_codes_multiples_of_the_step_and_saturates_at_the_top_code() {
+        let rule: RangeRule = "step0.5".parse().unwrap();
+        assert_eq!(rule, RangeRule::Step { step: 0.5 });
+        assert_eq!(rule.to_string(), "step0.5");
+        let x = [0.0, 0.2, 0.26, 1.0, 7.4, 100.0];
+        let (q, p) = quantize_rule(&x, 4, rule).unwrap();
+        assert_eq!((p.min, p.max), (0.0, 7.5));
+        assert_eq!(q, vec![0, 0, 1, 2, 15, 15]);
+        assert_eq!(dequantize(&q, &p), vec![0.0, 0.0, 0.5, 1.0, 7.5, 7.5]);
+        // The step, not the bit depth, sets the precision.
+        let (q8, _) = quantize_rule(&x, 8, rule).unwrap();
+        assert_eq!(q8, vec![0, 0, 1, 2, 15, 200]);
+        assert_eq!(saturate(&x, rule), x.to_vec());
+        for bad in ["step0", "step-1", "stepinf", "stepNaN", "step"] {
+            assert!(bad.parse::<RangeRule>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&rule).unwrap();
+        assert_eq!(json, r#"{"range":"step","step":0.5}"#);
+        assert_eq!(serde_json::from_str::<RangeRule>(&json).unwrap(), rule);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitstream::Limits;
 use crate::classes::NUM_CLASSES;
-use crate::codec::CodecId;
+use crate::codec::prior::PriorTables;
+use crate::codec::{CodecError, CodecId};
 use crate::image::{argmax_classes, disparity_scale, resize_rgb, rgb_to_input, unit_chw_to_rgb};
 use crate::model::{CloudHeads, Edge, ModelConfig, WeightsError, load_module_bytes};
 use crate::pipeline::{self, Decoded, Encoded, FeatureShape, PipelineError};
@@ -68,13 +69,23 @@ pub struct EdgeRuntime {
     pub edge: Edge,
     pub model_id: [u8; 8],
     pub device: Device,
+    /// The model's learned prior tables, for the `prior` codec (models trained with a
+    /// learned entropy model only).
+    pub tables: Option<PriorTables>,
 }
 
 impl EdgeRuntime {
     /// Builds the edge from its weights; the model id is derived from the same bytes.
     pub fn load(config: ModelConfig, weights: &[u8], device: &Device) -> Result<Self, WeightsError> {
         let edge = load_module_bytes(Edge::new(&config, device), weights)?;
-        Ok(Self { config, edge, model_id: model_id(weights), device: device.clone() })
+        Ok(Self { config, edge, model_id: model_id(weights), device: device.clone(), tables: None })
+    }
+
+    /// The same runtime with the model's prior tables (checked against its channels).
+    pub fn with_tables(mut self, tables: PriorTables) -> Result<Self, CodecError> {
+        tables.check(self.feature_shape().channels.into())?;
+        self.tables = Some(tables);
+        Ok(self)
     }
 
     pub fn feature_shape(&self) -> FeatureShape {
@@ -92,7 +103,8 @@ impl EdgeRuntime {
 
     /// Quantizes, tiles, codes and wraps read-back features.
     pub fn encode(&self, features: &[f32], codec: CodecId, bits: u8) -> Result<Encoded, PipelineError> {
-        pipeline::encode_features_rule(features, self.feature_shape(), self.model_id, codec, bits, self.config.quantizer)
+        let (shape, rule) = (self.feature_shape(), self.config.quantizer);
+        pipeline::encode_features_with(features, shape, self.model_id, codec, bits, rule, self.tables.as_ref())
     }
 }
 
@@ -123,6 +135,8 @@ pub struct CloudRuntime {
     pub heads: CloudHeads,
     pub model_id: [u8; 8],
     pub device: Device,
+    /// The model's learned prior tables, to decode `prior` streams.
+    pub tables: Option<PriorTables>,
 }
 
 /// One task's output, read back and post-processed, at the model's input size.
@@ -139,7 +153,14 @@ pub enum TaskOutput {
 impl CloudRuntime {
     pub fn load(config: ModelConfig, weights: &[u8], model_id: [u8; 8], device: &Device) -> Result<Self, WeightsError> {
         let heads = load_module_bytes(CloudHeads::new(&config, device), weights)?;
-        Ok(Self { config, heads, model_id, device: device.clone() })
+        Ok(Self { config, heads, model_id, device: device.clone(), tables: None })
+    }
+
+    /// The same runtime with the model's prior tables (checked against its channels).
+    pub fn with_tables(mut self, tables: PriorTables) -> Result<Self, CodecError> {
+        tables.check(feature_shape(&self.config).channels.into())?;
+        self.tables = Some(tables);
+        Ok(self)
     }
 
     /// Decodes a stream, refusing one made by another model or of another shape.
@@ -157,7 +178,7 @@ impl CloudRuntime {
         let (header, _) = crate::bitstream::parse(bytes, &Limits::default())?;
         pipeline::expect_model(&header, self.model_id)?;
         pipeline::expect_shape(&header, shape)?;
-        pipeline::decode_features(bytes, &limits)
+        pipeline::decode_features_with(bytes, &limits, self.tables.as_ref())
     }
 
     /// Runs the requested heads on decoded features; tensors stay on the device.

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use indicatif::ProgressBar;
+use splitfeat_core::codec::prior::PriorTables;
+use splitfeat_core::entropy_model::FactorizedPrior;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, Evaluator};
 use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
@@ -46,8 +48,9 @@ pub struct EvalArgs {
     /// Number of validation scenes (the benchmark is the first 500).
     #[arg(long, default_value_t = 500)]
     pub count: usize,
-    /// Comma-separated codec settings: `png`, `ans`, `jpeg<quality>`, each optionally
-    /// `@<bits>` for another quantizer bit depth than --bits.
+    /// Comma-separated codec settings: `png`, `ans`, `prior`, `jpeg<quality>`, each
+    /// optionally `@<bits>` for another quantizer bit depth than --bits. A model with a
+    /// learned prior adds the `prior` codec's settings to the default grid.
     #[arg(long, default_value = DEFAULT_CODECS)]
     pub codecs: String,
     /// Main quantizer bit depth (the deployed one).
@@ -80,7 +83,14 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
             let ckpt = Checkpoint::load(path)?;
             let config = ckpt.state.run.model.clone();
             let model = load_module_bytes(MultiTaskModel::new(&config, device), &ckpt.model)?;
-            runtimes(&config, &module_to_bytes(&model.edge)?, &module_to_bytes(&model.heads)?, device)
+            let (edge, cloud) = runtimes(&config, &module_to_bytes(&model.edge)?, &module_to_bytes(&model.heads)?, device)?;
+            match &model.prior {
+                Some(prior) => {
+                    let tables = prior_tables(prior, device);
+                    Ok((edge.with_tables(tables.clone())?, cloud.with_tables(tables)?))
+                }
+                None => Ok((edge, cloud)),
+            }
         }
         (None, Some(name)) => {
             let manifest = load_manifest(&args.assets)?;
@@ -98,6 +108,19 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
         _ => bail!("pass exactly one of --checkpoint or --model"),
     }
 }
+
+/// Codes whose probabilities go into a prior's tables before the tail cut (the 8-bit
+/// grid; larger codes take the escape).
+const TABLE_CODES: usize = 256;
+
+/// The integer tables of a learned prior, as export writes them.
+pub fn prior_tables(prior: &FactorizedPrior, device: &Device) -> PriorTables {
+    PriorTables::from_probabilities(&prior.code_probabilities(TABLE_CODES, device))
+}
+
+/// The `prior` codec at the main depth and at depths where it saturates: added to
+/// the default grid for models that have tables.
+pub const PRIOR_CODECS: &str = "prior,prior@6,prior@5,prior@4,prior@3";
 
 /// Parses a comma-separated list of settings (see [`CodedSetting::parse`]).
 pub fn parse_settings(list: &str, main_bits: u8) -> Result<Vec<CodedSetting>> {
@@ -143,9 +166,13 @@ pub fn print_report(report: &EvalReport) {
 pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     splitfeat_core::quant::check_bits(args.bits)?;
     ensure!(args.count >= 1, "--count must be at least 1");
-    let settings = parse_settings(&args.codecs, args.bits)?;
     let device = args.device.device()?;
     let (edge, cloud) = load(args, &device)?;
+    let codecs = match edge.tables.is_some() && args.codecs == DEFAULT_CODECS {
+        true => format!("{DEFAULT_CODECS},{PRIOR_CODECS}"),
+        false => args.codecs.clone(),
+    };
+    let settings = parse_settings(&codecs, args.bits)?;
     let bar = ProgressBar::new(args.count as u64);
     let report = evaluate(&edge, &cloud, &settings, args.bits, args.count, args.batch, &bar)?;
     bar.finish_and_clear();

@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod fsutil;
 mod info;
+mod prior_fit;
 mod report;
 mod stream_cmd;
 mod train;

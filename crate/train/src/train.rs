@@ -65,8 +65,10 @@ pub struct TrainArgs {
     /// `3,4,5,6,7,8` trains for every depth of the evaluation grid).
     #[arg(long, value_delimiter = ',')]
     pub noise_bits: Vec<u8>,
-    /// The quantizer's range rule, stored with the model: `minmax` (the paper's) or
-    /// `q<per mille>`, a quantile with saturation above it (e.g. `q999`).
+    /// The quantizer's range rule, stored with the model: `minmax` (the paper's),
+    /// `q<per mille>`, a quantile with saturation above it (e.g. `q999`), or
+    /// `step<size>`, a fixed step in feature units (e.g. `step0.05`), which trains a
+    /// learned entropy model and makes lambda weigh the rate in bits per element.
     #[arg(long, default_value = "minmax")]
     pub range: RangeRule,
     /// Measure the compressibility loss in a range that passes no gradient (implied
@@ -132,7 +134,7 @@ pub fn learning_rate(run: &RunConfig, step: u64) -> f64 {
     run.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E9B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -167,7 +169,7 @@ fn spawn_prefetch(run: &RunConfig, start: u64, end: u64) -> Receiver<Result<Vec<
     rx
 }
 
-fn to_batch(samples: &[Sample], device: &Device) -> Batch {
+pub(crate) fn to_batch(samples: &[Sample], device: &Device) -> Batch {
     let (h, w) = (samples[0].height as usize, samples[0].width as usize);
     let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
     let labels: Vec<u8> = samples.iter().flat_map(|s| s.labels.iter().copied()).collect();
@@ -268,6 +270,7 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
         let run = run_config(args)?;
         device.seed(run.seed);
         let mut model = MultiTaskModel::new(&run.model, &device);
+        let mut fresh_prior = model.prior.is_some();
         if let Some(init) = &args.init_from {
             let source = Checkpoint::load(init)?;
             ensure!(
@@ -277,7 +280,28 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
                 source.state.run.model.preset,
                 run.model.preset
             );
-            model = load_module_bytes(model, &source.model)?;
+            // The source's own architecture (a paper-method base has no prior); a run
+            // with a step quantizer keeps the source's prior if it has one, else starts
+            // its fresh one.
+            let mut loaded = load_module_bytes(MultiTaskModel::new(&source.state.run.model, &device), &source.model)?;
+            fresh_prior &= loaded.prior.is_none();
+            loaded.prior = match run.model.quantizer.step() {
+                Some(_) => loaded.prior.or(model.prior),
+                None => None,
+            };
+            model = loaded;
+        }
+        if fresh_prior {
+            let (first, last) = crate::prior_fit::fit_prior(
+                &mut model,
+                &run,
+                crate::prior_fit::FIT_STEPS,
+                crate::prior_fit::FIT_LR,
+                &device,
+            )?;
+            if !args.quiet {
+                eprintln!("prior warm start: {first:.3} -> {last:.3} bits per element");
+            }
         }
         std::fs::create_dir_all(&args.out)?;
         write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(&run)?)?;
@@ -407,6 +431,11 @@ mod tests {
 
     /// Every float parameter's values, in module order.
     fn param_values(record: &[u8]) -> Vec<Vec<f32>> {
+        param_values_of(&Preset::Test.config(), record)
+    }
+
+    /// [`param_values`] of a model of `config`.
+    fn param_values_of(config: &splitfeat_core::model::ModelConfig, record: &[u8]) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);
         impl burn::module::ModuleVisitor for Collect {
             fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
@@ -414,7 +443,7 @@ mod tests {
             }
         }
         let device = Device::flex();
-        let model = load_module_bytes(MultiTaskModel::new(&Preset::Test.config(), &device), record).unwrap();
+        let model = load_module_bytes(MultiTaskModel::new(config, &device), record).unwrap();
         let mut c = Collect(Vec::new());
         model.visit(&mut c);
         c.0
@@ -535,6 +564,42 @@ mod tests {
         let last: f64 = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
         assert!(last < first, "loss did not fall: {totals:?}");
         let _ = std::fs::remove_dir_all(out);
+    }
+
+    #[test]
+    fn a_step_run_from_a_paper_method_base_fits_its_prior_then_resumes_bit_exactly() {
+        let _turn = serial();
+        let base = tmp("prior-base");
+        run(&args(&base, 2), Arc::new(AtomicBool::new(false))).unwrap();
+        let learned = |dir: &Path, steps: u64| {
+            let mut a = args(dir, steps);
+            a.range = RangeRule::Step { step: 0.25 };
+            a.init_from = Some(base.join(CHECKPOINT_FILE));
+            a
+        };
+        let (whole, split) = (tmp("prior-whole"), tmp("prior-split"));
+        run(&learned(&whole, 3), Arc::new(AtomicBool::new(false))).unwrap();
+        let mut first = learned(&split, 3);
+        first.max_steps_this_run = Some(1);
+        run(&first, Arc::new(AtomicBool::new(false))).unwrap();
+        let mut rest = learned(&split, 3);
+        rest.resume = true;
+        rest.init_from = None;
+        run(&rest, Arc::new(AtomicBool::new(false))).unwrap();
+        let (a, b) = (Checkpoint::load(&whole.join(CHECKPOINT_FILE)).unwrap(), Checkpoint::load(&split.join(CHECKPOINT_FILE)).unwrap());
+        let config = &a.state.run.model;
+        let (pa, pb) = (param_values_of(config, &a.model), param_values_of(config, &b.model));
+        assert!(pa == pb, "a resumed learned-rate run differs from an uninterrupted one");
+        let device = Device::flex();
+        let model = load_module_bytes(MultiTaskModel::new(&a.state.run.model, &device), &a.model).unwrap();
+        assert!(model.prior.is_some(), "the checkpoint holds the prior");
+        // The rate term is the prior's, in bits per element: small after the warm start.
+        let text = std::fs::read_to_string(whole.join(METRICS_FILE)).unwrap();
+        let rate = serde_json::from_str::<serde_json::Value>(text.lines().next().unwrap()).unwrap()["compressibility"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate < 16.0, "{rate} bits per element");
+        for d in [base, whole, split] {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! - `jpeg<q>`: baseline grayscale JPEG at quality `q` in 1..=100, 8-bit planes only
 //!   ([`jpeg::JpegCodec`]); lossy;
 //! - `ans`: a lossless entropy coder on `constriction`'s ANS, built for sparse
-//!   post-ReLU features ([`ans::AnsCodec`], payload format in docs/bitstream.md).
+//!   post-ReLU features ([`ans::AnsCodec`], payload format in docs/bitstream.md);
+//! - `prior`: lossless, the codes under the model's own learned per-channel tables
+//!   ([`prior`]); it needs the model's tables, so it codes the CHW codes, not a plane,
+//!   and [`CodecId::encode`] / [`CodecId::decode`] refuse it.
 //!
 //! Every decoder checks the payload against the width, height and bit depth that the
 //! caller expects (from the bitstream header) and never allocates more than that
@@ -15,6 +18,7 @@
 pub mod ans;
 pub mod jpeg;
 pub mod png;
+pub mod prior;
 mod varint;
 
 use std::fmt;
@@ -36,6 +40,8 @@ pub enum CodecId {
     Jpeg { quality: u8 },
     /// Lossless ANS entropy coder.
     Ans,
+    /// Lossless ANS coding under the model's learned tables ([`prior`]).
+    Prior,
 }
 
 /// Bitstream tag of [`CodecId::Png`].
@@ -44,9 +50,12 @@ pub const TAG_PNG: u8 = 1;
 pub const TAG_JPEG: u8 = 2;
 /// Bitstream tag of [`CodecId::Ans`].
 pub const TAG_ANS: u8 = 3;
+/// Bitstream tag of [`CodecId::Prior`].
+pub const TAG_PRIOR: u8 = 4;
 
 impl CodecId {
-    /// All lossless codecs.
+    /// The lossless codecs that code any plane (not [`CodecId::Prior`], which needs
+    /// a model's tables).
     pub const LOSSLESS: [CodecId; 2] = [CodecId::Png, CodecId::Ans];
 
     /// JPEG at `quality`, checked to lie in 1..=100.
@@ -72,6 +81,7 @@ impl CodecId {
             CodecId::Png => (TAG_PNG, 0),
             CodecId::Jpeg { quality } => (TAG_JPEG, quality),
             CodecId::Ans => (TAG_ANS, 0),
+            CodecId::Prior => (TAG_PRIOR, 0),
         }
     }
 
@@ -82,7 +92,8 @@ impl CodecId {
             (TAG_PNG, 0) => CodecId::Png,
             (TAG_JPEG, quality) => CodecId::Jpeg { quality },
             (TAG_ANS, 0) => CodecId::Ans,
-            (TAG_PNG | TAG_ANS, _) => return Err(CodecError::BadParam { tag, param }),
+            (TAG_PRIOR, 0) => CodecId::Prior,
+            (TAG_PNG | TAG_ANS | TAG_PRIOR, _) => return Err(CodecError::BadParam { tag, param }),
             _ => return Err(CodecError::UnknownTag(tag)),
         };
         id.validate()?;
@@ -99,7 +110,7 @@ impl CodecId {
     pub fn supports_bits(&self, bits: u8) -> bool {
         match self {
             CodecId::Jpeg { .. } => bits == 8,
-            CodecId::Png | CodecId::Ans => (2..=16).contains(&bits),
+            CodecId::Png | CodecId::Ans | CodecId::Prior => (2..=16).contains(&bits),
         }
     }
 
@@ -112,13 +123,9 @@ impl CodecId {
         }
     }
 
-    /// The codec implementation.
-    pub fn codec(&self) -> Box<dyn FeatureCodec> {
-        match *self {
-            CodecId::Png => Box::new(png::PngCodec),
-            CodecId::Jpeg { quality } => Box::new(jpeg::JpegCodec { quality }),
-            CodecId::Ans => Box::new(ans::AnsCodec),
-        }
+    /// True for codecs that code with a model's own tables ([`CodecId::Prior`]).
+    pub fn needs_tables(&self) -> bool {
+        *self == CodecId::Prior
     }
 
     /// Encodes `plane` with this codec.
@@ -127,6 +134,7 @@ impl CodecId {
             CodecId::Png => png::PngCodec.encode(plane),
             CodecId::Jpeg { quality } => jpeg::JpegCodec { quality }.encode(plane),
             CodecId::Ans => ans::AnsCodec.encode(plane),
+            CodecId::Prior => Err(CodecError::NeedsTables),
         }
     }
 
@@ -144,6 +152,7 @@ impl CodecId {
                 jpeg::JpegCodec { quality }.decode(payload, width, height, bits)
             }
             CodecId::Ans => ans::AnsCodec.decode(payload, width, height, bits),
+            CodecId::Prior => Err(CodecError::NeedsTables),
         }
     }
 }
@@ -154,6 +163,7 @@ impl fmt::Display for CodecId {
             CodecId::Png => f.write_str("png"),
             CodecId::Jpeg { quality } => write!(f, "jpeg{quality}"),
             CodecId::Ans => f.write_str("ans"),
+            CodecId::Prior => f.write_str("prior"),
         }
     }
 }
@@ -168,6 +178,7 @@ impl FromStr for CodecId {
         match lower.as_str() {
             "png" => Ok(CodecId::Png),
             "ans" => Ok(CodecId::Ans),
+            "prior" => Ok(CodecId::Prior),
             other => {
                 let quality = other
                     .strip_prefix("jpeg")
@@ -220,7 +231,7 @@ pub enum CodecError {
     UnknownTag(u8),
     #[error("codec tag {tag} does not take parameter {param}")]
     BadParam { tag: u8, param: u8 },
-    #[error("unknown codec name {0:?} (expected png, ans or jpeg<quality>)")]
+    #[error("unknown codec name {0:?} (expected png, ans, prior or jpeg<quality>)")]
     UnknownName(String),
     #[error("JPEG quality {0} is outside 1..=100")]
     BadQuality(u8),
@@ -247,6 +258,10 @@ pub enum CodecError {
     Jpeg(String),
     #[error("corrupt ANS payload: {0}")]
     Corrupt(&'static str),
+    #[error("the prior codec needs the model's tables; this model has none")]
+    NeedsTables,
+    #[error("invalid prior tables: {0}")]
+    BadTables(String),
 }
 
 /// Number of samples of a `width x height` image, as a checked allocation size.
@@ -273,7 +288,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for id in [CodecId::Png, CodecId::Ans, CodecId::Jpeg { quality: 95 }] {
+        for id in [CodecId::Png, CodecId::Ans, CodecId::Prior, CodecId::Jpeg { quality: 95 }] {
             assert_eq!(id.to_string().parse::<CodecId>().unwrap(), id);
             let (tag, param) = id.to_tag();
             assert_eq!(CodecId::from_tag(tag, param).unwrap(), id);

@@ -9,7 +9,8 @@ use splitfeat_core::metrics::{RdPoint, bd_overlap, bd_quality_piecewise, bd_rate
 /// The curves compared. The fair ones come first: `PngJpeg` and `AnsJpeg` hold every
 /// setting of a codec family (each bit depth of the lossless codec and each JPEG
 /// quality), so a model is judged by the best it can do with that family, and so is
-/// the baseline. `Paper` is the paper's curve: PNG and JPEG 95, 90, 85, 80 at 8 bits.
+/// the baseline; `All` is every setting of every codec (with a learned prior's own
+/// `prior` codec for the models that have one). `Paper` is the paper's curve: PNG and JPEG 95, 90, 85, 80 at 8 bits.
 /// Then one curve per codec: PNG and ans over the quantizer bit depth, JPEG over its
 /// quality at the main bit depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,6 +18,7 @@ use splitfeat_core::metrics::{RdPoint, bd_overlap, bd_quality_piecewise, bd_rate
 pub enum Family {
     PngJpeg,
     AnsJpeg,
+    All,
     Paper,
     Png,
     Jpeg,
@@ -24,14 +26,16 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 6] = [Family::PngJpeg, Family::AnsJpeg, Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
+    pub const ALL: [Family; 7] =
+        [Family::PngJpeg, Family::AnsJpeg, Family::All, Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
     /// The families over all settings: the fair comparison.
-    pub const FAIR: [Family; 2] = [Family::PngJpeg, Family::AnsJpeg];
+    pub const FAIR: [Family; 3] = [Family::PngJpeg, Family::AnsJpeg, Family::All];
 
     pub fn name(self) -> &'static str {
         match self {
             Family::PngJpeg => "PNG+JPEG",
             Family::AnsJpeg => "ans+JPEG",
+            Family::All => "all",
             Family::Paper => "paper",
             Family::Png => "PNG",
             Family::Jpeg => "JPEG",
@@ -44,6 +48,7 @@ impl Family {
         match self {
             Family::PngJpeg => "PNG at every bit depth, JPEG at every quality",
             Family::AnsJpeg => "ans at every bit depth, JPEG at every quality",
+            Family::All => "every codec at every bit depth and quality",
             Family::Paper => "PNG, JPEG 95..80 at 8 bits",
             Family::Jpeg => "quality 95..50 at 8 bits",
             Family::Png | Family::Ans => "8..2 bits",
@@ -53,6 +58,8 @@ impl Family {
     fn holds(self, setting: CodedSetting, main_bits: u8) -> bool {
         let main = setting.bits == main_bits;
         match (self, setting.codec) {
+            (Family::All, CodecId::Jpeg { .. }) => main,
+            (Family::All, _) => true,
             (Family::PngJpeg, CodecId::Png) | (Family::AnsJpeg, CodecId::Ans) => true,
             (Family::PngJpeg | Family::AnsJpeg, CodecId::Jpeg { .. }) => main,
             (Family::Png, CodecId::Png) | (Family::Ans, CodecId::Ans) => true,
@@ -309,7 +316,7 @@ mod tests {
     #[test]
     fn uniformly_cheaper_model_has_that_bd_rate_and_no_metric_change() {
         let entries = compare(&report(1.0), &report(0.8));
-        assert_eq!(entries.len(), 18);
+        assert_eq!(entries.len(), 21);
         for e in entries {
             let rate = e.bd_rate.clone().unwrap();
             assert!((rate - -20.0).abs() < 1e-6, "{e:?}");
@@ -329,7 +336,7 @@ mod tests {
     fn too_short_curves_give_a_reason_not_a_number() {
         let mut short = report(1.0);
         short.results.retain(|r| !r.setting.contains('@'));
-        let e = &compare(&report(1.0), &short)[9];
+        let e = &compare(&report(1.0), &short)[12];
         assert_eq!(e.family, Family::Png);
         assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 2 points"), "{e:?}");
         assert!(e.bd_rate_cubic.as_ref().unwrap_err().contains("at least 4 points"), "{e:?}");
@@ -373,7 +380,7 @@ mod tests {
         let base = report(1.0);
         let test = report(0.5);
         let eq = equal_accuracy(&base, &test, &EQUAL_ACCURACY);
-        assert_eq!(eq.len(), 2);
+        assert_eq!(eq.len(), 3);
         let png = &eq[0];
         assert_eq!(png.family, Family::PngJpeg);
         assert_eq!(png.baseline, Some(("jpeg95".to_string(), 3200.0)));

@@ -91,7 +91,9 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
     root.fill(&WHITE).map_err(err)?;
     let title = format!("{}: {} against bytes per image", task.name(), task.metric_label());
     let root = root.titled(&title, (FONT, 24)).map_err(err)?;
-    for (panel, family) in root.split_evenly((2, 3)).iter().zip(Family::ALL) {
+    // Six panels: `all` is drawn by the PNG+JPEG and ans+JPEG panels between them.
+    let families = Family::ALL.into_iter().filter(|f| *f != Family::All);
+    for (panel, family) in root.split_evenly((2, 3)).iter().zip(families) {
         let dots: Vec<Vec<(f64, f64)>> = models
             .iter()
             .map(|m| curve(m.report, family).iter().map(|r| (r.bytes_per_image / 1000.0, task.value(r))).collect())

@@ -1,0 +1,246 @@
+//! `prior`: the integer feature codes coded with a model's own per-channel probability
+//! tables, learned in training (`crate::entropy_model::FactorizedPrior`), on
+//! `constriction`'s ANS. The tables travel with the model, not in the stream, so the
+//! payload is the ANS words alone.
+//!
+//! Channel `c`'s table holds fixed-point weights of the symbols `0..n_c`; the last
+//! symbol, `n_c - 1`, is the escape: a code `q >= n_c - 1` is coded as the escape
+//! followed by `q - (n_c - 1)` under a uniform model over `0..2^bits`. The weights are
+//! integers made at export, so encoder and decoder build identical models with integer
+//! arithmetic on every target; floats never enter the coding.
+//!
+//! Samples are coded in CHW order (channel by channel), each with its channel's table.
+
+use constriction::stream::model::{DefaultContiguousCategoricalEntropyModel, DefaultUniformModel};
+use constriction::stream::stack::DefaultAnsCoder;
+use constriction::stream::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use super::ans::categorical;
+use super::{CodecError, try_zeroed};
+use crate::quant::max_code;
+use crate::tiling::FeatureShape;
+
+/// Weights of a table are scaled to this total at export (each at least 1).
+pub const TABLE_SCALE: u32 = 1 << 16;
+/// Most symbols of one channel's table, the escape included.
+pub const MAX_TABLE_SYMBOLS: usize = 4096;
+/// A channel's tail mass below which the table stops and the escape takes the rest.
+const TAIL_MASS: f64 = 1.0 / 16384.0;
+
+/// One model's tables: for each channel, the weights of its symbols, escape last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorTables {
+    pub channels: Vec<Vec<u32>>,
+}
+
+impl PriorTables {
+    /// Tables from each channel's probabilities of the codes `0, 1, 2, ...`
+    /// (`FactorizedPrior::code_probabilities`): each stops where the remaining mass is
+    /// below `TAIL_MASS` (at most [`MAX_TABLE_SYMBOLS`] - 1 codes), and the escape gets
+    /// that remaining mass. Weights are `round(p * TABLE_SCALE)`, at least 1.
+    pub fn from_probabilities(probabilities: &[Vec<f64>]) -> Self {
+        let channels = probabilities
+            .iter()
+            .map(|p| {
+                let clean = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+                // Mass from code k on; what the list does not reach belongs to the tail.
+                let mut remaining = p.iter().map(|&v| clean(v)).sum::<f64>().max(1.0);
+                let mut weights = Vec::new();
+                for &v in p.iter().take(MAX_TABLE_SYMBOLS - 1) {
+                    if remaining < TAIL_MASS {
+                        break;
+                    }
+                    weights.push(weight(clean(v)));
+                    remaining -= clean(v);
+                }
+                weights.push(weight(remaining.max(0.0)));
+                weights
+            })
+            .collect();
+        Self { channels }
+    }
+
+    /// Checks the tables against the features they code: one table per channel, each
+    /// with 1..=[`MAX_TABLE_SYMBOLS`] symbols of non-zero weight.
+    pub fn check(&self, channels: usize) -> Result<(), CodecError> {
+        if self.channels.len() != channels {
+            return Err(CodecError::BadTables(format!("{} tables for {channels} channels", self.channels.len())));
+        }
+        for (c, table) in self.channels.iter().enumerate() {
+            if table.is_empty() || table.len() > MAX_TABLE_SYMBOLS || table.contains(&0) {
+                return Err(CodecError::BadTables(format!(
+                    "channel {c}: {} symbols (1..={MAX_TABLE_SYMBOLS}, no zero weight)",
+                    table.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ideal cost in bits of `codes` (CHW) under the tables: what the coder reaches
+    /// up to its fixed-point rounding and final word.
+    pub fn ideal_bits(&self, codes: &[u16], shape: FeatureShape, bits: u8) -> f64 {
+        let plane = usize::from(shape.height) * usize::from(shape.width);
+        let mut total = 0.0;
+        for (c, table) in self.channels.iter().enumerate() {
+            let sum: f64 = table.iter().map(|&w| f64::from(w)).sum();
+            let escape = table.len() - 1;
+            for &q in codes.iter().skip(c * plane).take(plane) {
+                let s = usize::from(q).min(escape);
+                total -= (f64::from(table[s]) / sum).log2();
+                if s == escape {
+                    total += f64::from(bits);
+                }
+            }
+        }
+        total
+    }
+}
+
+fn weight(p: f64) -> u32 {
+    (p * f64::from(TABLE_SCALE)).round().clamp(1.0, f64::from(u32::MAX)) as u32
+}
+
+/// The coder's models, one per channel.
+fn models(tables: &PriorTables) -> Result<Vec<DefaultContiguousCategoricalEntropyModel>, CodecError> {
+    tables
+        .channels
+        .iter()
+        .map(|t| categorical(&t.iter().map(|&w| u64::from(w)).collect::<Vec<_>>()))
+        .collect()
+}
+
+fn check_codes(shape: FeatureShape, bits: u8, len: usize) -> Result<(), CodecError> {
+    if !(2..=16).contains(&bits) {
+        return Err(CodecError::UnsupportedBitDepth { codec: super::CodecId::Prior, bits });
+    }
+    if shape.len() != len || len == 0 {
+        return Err(CodecError::BadTables(format!("{len} codes for a {shape} tensor")));
+    }
+    Ok(())
+}
+
+/// Codes the CHW `codes` of `shape` (each at most `2^bits - 1`) with `tables`.
+pub fn encode(codes: &[u16], shape: FeatureShape, bits: u8, tables: &PriorTables) -> Result<Vec<u8>, CodecError> {
+    check_codes(shape, bits, codes.len())?;
+    tables.check(usize::from(shape.channels))?;
+    let models = models(tables)?;
+    let uniform = DefaultUniformModel::new(1usize << bits);
+    let plane = usize::from(shape.height) * usize::from(shape.width);
+    let top = max_code(bits);
+    let err = |_| CodecError::Corrupt("symbol outside its model");
+    let mut coder = DefaultAnsCoder::new();
+    // ANS is last-in first-out: code the samples backwards, and an escape's suffix
+    // before the escape itself.
+    for i in (0..codes.len()).rev() {
+        let q = codes[i];
+        if q > top {
+            return Err(CodecError::Corrupt("code above the bit depth's top code"));
+        }
+        let model = &models[i / plane];
+        let escape = tables.channels[i / plane].len() - 1;
+        let s = usize::from(q);
+        if s >= escape {
+            coder.encode_symbol(s - escape, &uniform).map_err(err)?;
+            coder.encode_symbol(escape, model.as_view()).map_err(err)?;
+        } else {
+            coder.encode_symbol(s, model.as_view()).map_err(err)?;
+        }
+    }
+    let words = coder.into_compressed().map_err(|_| CodecError::Corrupt("ANS backend error"))?;
+    Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// Inverse of [`encode`]: the CHW codes of `shape`, each at most `2^bits - 1`.
+pub fn decode(payload: &[u8], shape: FeatureShape, bits: u8, tables: &PriorTables) -> Result<Vec<u16>, CodecError> {
+    check_codes(shape, bits, shape.len())?;
+    tables.check(usize::from(shape.channels))?;
+    if payload.len() % 4 != 0 {
+        return Err(CodecError::Corrupt("ANS data is not a whole number of words"));
+    }
+    let words: Vec<u32> = payload.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+    let mut coder =
+        DefaultAnsCoder::from_compressed(words).map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))?;
+    let models = models(tables)?;
+    let uniform = DefaultUniformModel::new(1usize << bits);
+    let plane = usize::from(shape.height) * usize::from(shape.width);
+    let top = usize::from(max_code(bits));
+    let err = |_| CodecError::Corrupt("ANS decoder error");
+    let mut codes = try_zeroed::<u16>(shape.len())?;
+    for (i, code) in codes.iter_mut().enumerate() {
+        let escape = tables.channels[i / plane].len() - 1;
+        let mut s = coder.decode_symbol(models[i / plane].as_view()).map_err(err)?;
+        if s == escape {
+            s += coder.decode_symbol(&uniform).map_err(err)?;
+        }
+        if s > top {
+            return Err(CodecError::Corrupt("decoded code above the bit depth's top code"));
+        }
+        *code = s as u16;
+    }
+    if !coder.is_empty() {
+        return Err(CodecError::Corrupt("ANS data left after the last sample"));
+    }
+    Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(channels: u16, height: u16, width: u16) -> FeatureShape {
+        FeatureShape { channels, height, width }
+    }
+
+    /// A geometric distribution per channel, of ratio `r`.
+    fn geometric(r: f64, n: usize) -> Vec<f64> {
+        (0..n).map(|k| (1.0 - r) * r.powi(k as i32)).collect()
+    }
+
+    #[test]
+    fn tables_stop_at_the_tail_and_keep_the_rest_for_the_escape() {
+        let t = PriorTables::from_probabilities(&[geometric(0.5, 64), vec![1.0, 0.0, 0.0]]);
+        // Geometric(1/2): the mass from k on is 2^-k; below 2^-14 from k = 15.
+        assert_eq!(t.channels[0].len(), 15 + 1);
+        assert_eq!(t.channels[0][0], 32768);
+        assert_eq!(t.channels[0][1], 16384);
+        assert_eq!(*t.channels[0].last().unwrap(), 2); // 2^-15 * 2^16
+        // A point mass: one symbol and an escape of weight 1.
+        assert_eq!(t.channels[1], vec![65536, 1]);
+        t.check(2).unwrap();
+        assert!(matches!(t.check(3), Err(CodecError::BadTables(_))));
+    }
+
+    #[test]
+    fn round_trips_bit_exactly_with_escapes_and_is_near_the_ideal_cost() {
+        let s = shape(3, 16, 16);
+        let t = PriorTables::from_probabilities(&[geometric(0.3, 64), geometric(0.8, 128), geometric(0.5, 64)]);
+        let mut codes: Vec<u16> = (0..s.len()).map(|i| ((i * 2654435761) % 7) as u16 % (1 + (i / 256) as u16 * 3)).collect();
+        codes[5] = 255; // escapes, one at the top code
+        codes[300] = 200;
+        codes[700] = 31;
+        let payload = encode(&codes, s, 8, &t).unwrap();
+        assert_eq!(decode(&payload, s, 8, &t).unwrap(), codes);
+        let ideal = t.ideal_bits(&codes, s, 8) / 8.0;
+        let got = payload.len() as f64;
+        assert!(got <= ideal * 1.01 + 8.0, "{got} bytes for an ideal {ideal}");
+    }
+
+    #[test]
+    fn bad_tables_codes_and_payloads_are_typed_errors() {
+        let s = shape(2, 4, 4);
+        let t = PriorTables::from_probabilities(&[geometric(0.5, 32), geometric(0.5, 32)]);
+        let codes = vec![1u16; 32];
+        let payload = encode(&codes, s, 4, &t).unwrap();
+        assert!(matches!(encode(&[16u16; 32], s, 4, &t), Err(CodecError::Corrupt(_))));
+        assert!(matches!(encode(&codes[..31], s, 4, &t), Err(CodecError::BadTables(_))));
+        assert!(matches!(decode(&payload, shape(3, 4, 4), 4, &t), Err(CodecError::BadTables(_))));
+        assert!(decode(&payload[..payload.len() - 1], s, 4, &t).is_err());
+        let zero = PriorTables { channels: vec![vec![1, 0], vec![1]] };
+        assert!(matches!(decode(&payload, s, 4, &zero), Err(CodecError::BadTables(_))));
+        let mut longer = payload.clone();
+        longer.extend_from_slice(&payload);
+        assert!(decode(&longer, s, 4, &t).is_err());
+    }
+}
