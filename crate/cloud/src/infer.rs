@@ -196,9 +196,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clock_moves_forward() {
+    fn clock_measures_elapsed_milliseconds() {
         let a = clock_ms();
-        assert!(clock_ms() >= a);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = clock_ms();
+        // A sleep lasts at least its duration; a clock in other units, or a stopped one, fails.
+        assert!(b - a >= 20.0 && b - a < 20_000.0, "{a} -> {b}");
+    }
+
+    #[test]
+    fn task_names_are_comma_separated_in_request_order() {
         assert_eq!(task_names(&[Task::Seg, Task::Recon]), "seg,recon");
+        assert_eq!(
+            task_names(&[Task::Recon, Task::Seg, Task::Disp]),
+            "recon,seg,disp"
+        );
     }
 }

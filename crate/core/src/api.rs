@@ -34,7 +34,10 @@ pub struct InferOptions {
 
 impl Default for InferOptions {
     fn default() -> Self {
-        Self { tasks: Task::ALL.to_vec(), max_disparity: None }
+        Self {
+            tasks: Task::ALL.to_vec(),
+            max_disparity: None,
+        }
     }
 }
 
@@ -44,15 +47,22 @@ impl InferOptions {
     pub fn parse(tasks: Option<&str>, max_disparity: Option<f32>) -> Result<Self, InferError> {
         let tasks = match tasks {
             None => Task::ALL.to_vec(),
-            Some(s) if s.split(',').all(|p| p.trim().is_empty()) => return Err(InferError::NoTasks),
+            Some(s) if s.split(',').all(|p| p.trim().is_empty()) => {
+                return Err(InferError::NoTasks);
+            }
             Some(s) => Task::parse_list(s).map_err(InferError::UnknownTask)?,
         };
         if let Some(d) = max_disparity
             && !(d.is_finite() && d > 0.0)
         {
-            return Err(InferError::BadParam(format!("max_disparity must be a positive number, got {d}")));
+            return Err(InferError::BadParam(format!(
+                "max_disparity must be a positive number, got {d}"
+            )));
         }
-        Ok(Self { tasks, max_disparity })
+        Ok(Self {
+            tasks,
+            max_disparity,
+        })
     }
 }
 
@@ -100,7 +110,10 @@ impl InferError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: self.status_and_code().1.to_string(), message: self.to_string() }
+        ErrorBody {
+            error: self.status_and_code().1.to_string(),
+            message: self.to_string(),
+        }
     }
 }
 
@@ -113,7 +126,9 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
         PipelineError::ModelMismatch { .. } => (409, "model_mismatch"),
         PipelineError::ShapeMismatch { .. } => (409, "shape_mismatch"),
         PipelineError::Bitstream(b) => match b {
-            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => (400, "truncated"),
+            BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => {
+                (400, "truncated")
+            }
             BitstreamError::BadMagic(_) => (400, "bad_magic"),
             BitstreamError::UnsupportedVersion(_) => (400, "unsupported_version"),
             BitstreamError::BadCrc { .. } => (400, "bad_crc"),
@@ -126,7 +141,9 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
         },
         // The header was sound and the CRC matched, yet the payload does not decode:
         // a stream forged or produced by a faulty encoder.
-        PipelineError::Codec(_) | PipelineError::Tiling(_) | PipelineError::Quant(_) => (400, "corrupt_payload"),
+        PipelineError::Codec(_) | PipelineError::Tiling(_) | PipelineError::Quant(_) => {
+            (400, "corrupt_payload")
+        }
     }
 }
 
@@ -142,11 +159,23 @@ pub enum LoadError {
 impl CloudRuntime {
     /// The heads of a manifest entry: `heads_weights` checked against the entry's
     /// size and sha256, then loaded into the entry's architecture.
-    pub fn from_entry(entry: &ModelEntry, heads_weights: &[u8], device: &burn::prelude::Device) -> Result<Self, LoadError> {
-        entry.config.validate().map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", entry.id)))?;
+    pub fn from_entry(
+        entry: &ModelEntry,
+        heads_weights: &[u8],
+        device: &burn::prelude::Device,
+    ) -> Result<Self, LoadError> {
+        entry
+            .config
+            .validate()
+            .map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", entry.id)))?;
         let id = entry.model_id_bytes()?;
         entry.heads.verify(heads_weights)?;
-        Ok(CloudRuntime::load(entry.config.clone(), heads_weights, id, device)?)
+        Ok(CloudRuntime::load(
+            entry.config.clone(),
+            heads_weights,
+            id,
+            device,
+        )?)
     }
 
     /// A valid stream for this model (synthetic features, PNG, 8 bits), for warming
@@ -196,7 +225,15 @@ pub struct InferResponse {
 
 impl InferResponse {
     /// The response for a stream of `bytes_received` bytes decoded into `decoded`.
-    pub fn new(entry: &ModelEntry, rt: &CloudRuntime, tasks: Vec<Task>, bytes_received: usize, decoded: &Decoded, timings: Timings, outputs: Outputs) -> Self {
+    pub fn new(
+        entry: &ModelEntry,
+        rt: &CloudRuntime,
+        tasks: Vec<Task>,
+        bytes_received: usize,
+        decoded: &Decoded,
+        timings: Timings,
+        outputs: Outputs,
+    ) -> Self {
         let (width, height) = rt.output_size();
         let header = &decoded.header;
         Self {
@@ -253,7 +290,10 @@ impl HeadTimings {
     }
 
     pub fn sum(&self) -> f64 {
-        [self.seg, self.disp, self.recon].into_iter().flatten().sum()
+        [self.seg, self.disp, self.recon]
+            .into_iter()
+            .flatten()
+            .sum()
     }
 }
 
@@ -309,7 +349,13 @@ pub struct Finished {
 /// One head's read-back values (`[1, channels, H, W]`) to its response entry:
 /// post-processing, colouring, PNG (fast compression, [`viz::encode_rgb_fast`]) and
 /// base64. Independent per task, so callers may finish tasks in parallel.
-pub fn finish(rt: &CloudRuntime, task: Task, values: &[f32], max_disparity: Option<f32>, now_ms: impl Fn() -> f64) -> Result<Finished, InferError> {
+pub fn finish(
+    rt: &CloudRuntime,
+    task: Task,
+    values: &[f32],
+    max_disparity: Option<f32>,
+    now_ms: impl Fn() -> f64,
+) -> Result<Finished, InferError> {
     let (width, height) = rt.output_size();
     let t = now_ms();
     let output = rt.postprocess(task, values);
@@ -325,15 +371,28 @@ pub fn finish(rt: &CloudRuntime, task: Task, values: &[f32], max_disparity: Opti
         .map_err(|e| InferError::Internal(format!("{} output: {e}", task.name())))?;
     let png = BASE64.encode(png);
     let output = match output {
-        TaskOutput::Seg(labels) => TaskResponse::Seg(SegOutput { png, class_pixels: class_histogram(&labels) }),
-        TaskOutput::Disp(_) => TaskResponse::Disp(DispOutput { png, max_disparity: top }),
+        TaskOutput::Seg(labels) => TaskResponse::Seg(SegOutput {
+            png,
+            class_pixels: class_histogram(&labels),
+        }),
+        TaskOutput::Disp(_) => TaskResponse::Disp(DispOutput {
+            png,
+            max_disparity: top,
+        }),
         TaskOutput::Recon(_) => TaskResponse::Recon(ReconOutput { png }),
     };
-    Ok(Finished { output, postprocess_ms, encode_ms: round_ms(now_ms() - t) })
+    Ok(Finished {
+        output,
+        postprocess_ms,
+        encode_ms: round_ms(now_ms() - t),
+    })
 }
 
 /// Collects finished tasks into the outputs, adding their times to `timings`.
-pub fn gather(finished: impl IntoIterator<Item = Result<Finished, InferError>>, timings: &mut Timings) -> Result<Outputs, InferError> {
+pub fn gather(
+    finished: impl IntoIterator<Item = Result<Finished, InferError>>,
+    timings: &mut Timings,
+) -> Result<Outputs, InferError> {
     let mut outputs = Outputs::default();
     for f in finished {
         let f = f?;
@@ -375,13 +434,32 @@ mod tests {
 
     #[test]
     fn options_parse_like_the_query_parameters() {
-        assert_eq!(InferOptions::parse(None, None).unwrap(), InferOptions::default());
-        assert_eq!(InferOptions::parse(Some("recon,seg"), Some(4.0)).unwrap().tasks, vec![Task::Recon, Task::Seg]);
-        assert!(matches!(InferOptions::parse(Some(""), None), Err(InferError::NoTasks)));
-        assert!(matches!(InferOptions::parse(Some(" , "), None), Err(InferError::NoTasks)));
-        assert!(matches!(InferOptions::parse(Some("seg,depth"), None), Err(InferError::UnknownTask(m)) if m.contains("depth")));
+        assert_eq!(
+            InferOptions::parse(None, None).unwrap(),
+            InferOptions::default()
+        );
+        assert_eq!(
+            InferOptions::parse(Some("recon,seg"), Some(4.0))
+                .unwrap()
+                .tasks,
+            vec![Task::Recon, Task::Seg]
+        );
+        assert!(matches!(
+            InferOptions::parse(Some(""), None),
+            Err(InferError::NoTasks)
+        ));
+        assert!(matches!(
+            InferOptions::parse(Some(" , "), None),
+            Err(InferError::NoTasks)
+        ));
+        assert!(
+            matches!(InferOptions::parse(Some("seg,depth"), None), Err(InferError::UnknownTask(m)) if m.contains("depth"))
+        );
         for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-            assert!(matches!(InferOptions::parse(None, Some(bad)), Err(InferError::BadParam(_))));
+            assert!(matches!(
+                InferOptions::parse(None, Some(bad)),
+                Err(InferError::BadParam(_))
+            ));
         }
     }
 
@@ -392,11 +470,43 @@ mod tests {
             (InferError::NoTasks, 400, "no_tasks"),
             (InferError::UnknownModel("x".into()), 404, "unknown_model"),
             (InferError::EmptyBody, 400, "empty_body"),
-            (PipelineError::Bitstream(BitstreamError::BadCrc { stored: 1, computed: 2 }).into(), 400, "bad_crc"),
-            (PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(), 400, "truncated"),
-            (PipelineError::ModelMismatch { expected: "a".into(), found: "b".into() }.into(), 409, "model_mismatch"),
-            (PipelineError::ShapeMismatch { expected: shape, found: shape }.into(), 409, "shape_mismatch"),
-            (PipelineError::Codec(CodecError::Corrupt("x")).into(), 400, "corrupt_payload"),
+            (
+                PipelineError::Bitstream(BitstreamError::BadCrc {
+                    stored: 1,
+                    computed: 2,
+                })
+                .into(),
+                400,
+                "bad_crc",
+            ),
+            (
+                PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(),
+                400,
+                "truncated",
+            ),
+            (
+                PipelineError::ModelMismatch {
+                    expected: "a".into(),
+                    found: "b".into(),
+                }
+                .into(),
+                409,
+                "model_mismatch",
+            ),
+            (
+                PipelineError::ShapeMismatch {
+                    expected: shape,
+                    found: shape,
+                }
+                .into(),
+                409,
+                "shape_mismatch",
+            ),
+            (
+                PipelineError::Codec(CodecError::Corrupt("x")).into(),
+                400,
+                "corrupt_payload",
+            ),
             (InferError::Internal("x".into()), 500, "internal"),
         ];
         for (err, status, code) in cases {
@@ -436,7 +546,10 @@ mod tests {
         let (entry, heads, device) = test_model();
         let mut tampered = heads.clone();
         tampered[0] ^= 1;
-        assert!(matches!(CloudRuntime::from_entry(&entry, &tampered, &device), Err(LoadError::Verify(_))));
+        assert!(matches!(
+            CloudRuntime::from_entry(&entry, &tampered, &device),
+            Err(LoadError::Verify(_))
+        ));
         let rt = CloudRuntime::from_entry(&entry, &heads, &device).unwrap();
 
         let stream = rt.synthetic_stream();
@@ -444,7 +557,10 @@ mod tests {
         let mut corrupt = stream.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
-        assert_eq!(rt.decode_request(&corrupt).unwrap_err().status_and_code().1, "bad_crc");
+        assert_eq!(
+            rt.decode_request(&corrupt).unwrap_err().status_and_code().1,
+            "bad_crc"
+        );
 
         let decoded = rt.decode_request(&stream).unwrap();
         let options = InferOptions::parse(Some("disp,seg"), None).unwrap();
@@ -460,11 +576,32 @@ mod tests {
             })
             .collect();
         let outputs = gather(finished, &mut timings).unwrap();
-        let response = InferResponse::new(&entry, &rt, options.tasks.clone(), stream.len(), &decoded, timings, outputs);
+        let response = InferResponse::new(
+            &entry,
+            &rt,
+            options.tasks.clone(),
+            stream.len(),
+            &decoded,
+            timings,
+            outputs,
+        );
         let (w, h) = rt.output_size();
-        assert_eq!(response.outputs.seg.as_ref().unwrap().class_pixels.iter().sum::<u32>() as usize, w * h);
+        assert_eq!(
+            response
+                .outputs
+                .seg
+                .as_ref()
+                .unwrap()
+                .class_pixels
+                .iter()
+                .sum::<u32>() as usize,
+            w * h
+        );
         assert!(response.outputs.recon.is_none());
-        assert_eq!(response.bits_per_element, bits_per_element(stream.len(), decoded.header.shape));
+        assert_eq!(
+            response.bits_per_element,
+            bits_per_element(stream.len(), decoded.header.shape)
+        );
 
         let json = serde_json::to_value(&response).unwrap();
         assert_eq!(json["tasks"], serde_json::json!(["disp", "seg"]));

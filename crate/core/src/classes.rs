@@ -17,25 +17,101 @@ pub struct ClassInfo {
 
 /// All 19 classes, indexed by trainId.
 pub const CLASSES: [ClassInfo; NUM_CLASSES] = [
-    ClassInfo { train_id: 0, name: "road", color: [128, 64, 128] },
-    ClassInfo { train_id: 1, name: "sidewalk", color: [244, 35, 232] },
-    ClassInfo { train_id: 2, name: "building", color: [70, 70, 70] },
-    ClassInfo { train_id: 3, name: "wall", color: [102, 102, 156] },
-    ClassInfo { train_id: 4, name: "fence", color: [190, 153, 153] },
-    ClassInfo { train_id: 5, name: "pole", color: [153, 153, 153] },
-    ClassInfo { train_id: 6, name: "traffic light", color: [250, 170, 30] },
-    ClassInfo { train_id: 7, name: "traffic sign", color: [220, 220, 0] },
-    ClassInfo { train_id: 8, name: "vegetation", color: [107, 142, 35] },
-    ClassInfo { train_id: 9, name: "terrain", color: [152, 251, 152] },
-    ClassInfo { train_id: 10, name: "sky", color: [70, 130, 180] },
-    ClassInfo { train_id: 11, name: "person", color: [220, 20, 60] },
-    ClassInfo { train_id: 12, name: "rider", color: [255, 0, 0] },
-    ClassInfo { train_id: 13, name: "car", color: [0, 0, 142] },
-    ClassInfo { train_id: 14, name: "truck", color: [0, 0, 70] },
-    ClassInfo { train_id: 15, name: "bus", color: [0, 60, 100] },
-    ClassInfo { train_id: 16, name: "train", color: [0, 80, 100] },
-    ClassInfo { train_id: 17, name: "motorcycle", color: [0, 0, 230] },
-    ClassInfo { train_id: 18, name: "bicycle", color: [119, 11, 32] },
+    ClassInfo {
+        train_id: 0,
+        name: "road",
+        color: [128, 64, 128],
+    },
+    ClassInfo {
+        train_id: 1,
+        name: "sidewalk",
+        color: [244, 35, 232],
+    },
+    ClassInfo {
+        train_id: 2,
+        name: "building",
+        color: [70, 70, 70],
+    },
+    ClassInfo {
+        train_id: 3,
+        name: "wall",
+        color: [102, 102, 156],
+    },
+    ClassInfo {
+        train_id: 4,
+        name: "fence",
+        color: [190, 153, 153],
+    },
+    ClassInfo {
+        train_id: 5,
+        name: "pole",
+        color: [153, 153, 153],
+    },
+    ClassInfo {
+        train_id: 6,
+        name: "traffic light",
+        color: [250, 170, 30],
+    },
+    ClassInfo {
+        train_id: 7,
+        name: "traffic sign",
+        color: [220, 220, 0],
+    },
+    ClassInfo {
+        train_id: 8,
+        name: "vegetation",
+        color: [107, 142, 35],
+    },
+    ClassInfo {
+        train_id: 9,
+        name: "terrain",
+        color: [152, 251, 152],
+    },
+    ClassInfo {
+        train_id: 10,
+        name: "sky",
+        color: [70, 130, 180],
+    },
+    ClassInfo {
+        train_id: 11,
+        name: "person",
+        color: [220, 20, 60],
+    },
+    ClassInfo {
+        train_id: 12,
+        name: "rider",
+        color: [255, 0, 0],
+    },
+    ClassInfo {
+        train_id: 13,
+        name: "car",
+        color: [0, 0, 142],
+    },
+    ClassInfo {
+        train_id: 14,
+        name: "truck",
+        color: [0, 0, 70],
+    },
+    ClassInfo {
+        train_id: 15,
+        name: "bus",
+        color: [0, 60, 100],
+    },
+    ClassInfo {
+        train_id: 16,
+        name: "train",
+        color: [0, 80, 100],
+    },
+    ClassInfo {
+        train_id: 17,
+        name: "motorcycle",
+        color: [0, 0, 230],
+    },
+    ClassInfo {
+        train_id: 18,
+        name: "bicycle",
+        color: [119, 11, 32],
+    },
 ];
 
 /// Colour for a label; ignore (and any id outside 0..=18) is black.

@@ -40,7 +40,10 @@ impl FactorizedPrior {
     /// weights such that the whole network starts as a slope of `1 / INIT_SCALE`,
     /// biases uniform in `[-0.5, 0.5]` (from the device's RNG), gains zero.
     pub fn new(channels: usize, device: &Device) -> Self {
-        let widths: Vec<usize> = std::iter::once(1).chain(HIDDEN).chain(std::iter::once(1)).collect();
+        let widths: Vec<usize> = std::iter::once(1)
+            .chain(HIDDEN)
+            .chain(std::iter::once(1))
+            .collect();
         let layers = widths.len() - 1;
         let scale = INIT_SCALE.powf(1.0 / layers as f64);
         let (mut matrices, mut biases, mut factors) = (Vec::new(), Vec::new(), Vec::new());
@@ -48,17 +51,28 @@ impl FactorizedPrior {
             let (inp, out) = (widths[i], widths[i + 1]);
             // softplus^-1 of 1 / (scale * out): Ballé et al.'s initialisation.
             let init = (1.0 / scale / out as f64).exp_m1().ln();
-            matrices.push(Param::from_tensor(Tensor::full([channels, out, inp], init, device)));
+            matrices.push(Param::from_tensor(Tensor::full(
+                [channels, out, inp],
+                init,
+                device,
+            )));
             biases.push(Param::from_tensor(Tensor::random(
                 [channels, out, 1],
                 burn::tensor::Distribution::Uniform(-0.5, 0.5),
                 device,
             )));
             if i + 1 < layers {
-                factors.push(Param::from_tensor(Tensor::zeros([channels, out, 1], device)));
+                factors.push(Param::from_tensor(Tensor::zeros(
+                    [channels, out, 1],
+                    device,
+                )));
             }
         }
-        Self { matrices, biases, factors }
+        Self {
+            matrices,
+            biases,
+            factors,
+        }
     }
 
     /// Number of channels modelled.
@@ -92,7 +106,10 @@ impl FactorizedPrior {
         // median compute 1 - F instead (both the same difference, mirrored).
         let sign = (lower.clone() + upper.clone()).sign().neg().detach();
         let likelihood = (sigmoid(upper * sign.clone()) - sigmoid(lower * sign)).abs();
-        likelihood.clamp_min(LIKELIHOOD_BOUND).reshape([c, n, h, w]).swap_dims(0, 1)
+        likelihood
+            .clamp_min(LIKELIHOOD_BOUND)
+            .reshape([c, n, h, w])
+            .swap_dims(0, 1)
     }
 
     /// `-log2` of [`FactorizedPrior::likelihood`]: each element's rate in bits.
@@ -108,7 +125,12 @@ impl FactorizedPrior {
         let y = Tensor::<1>::from_data(TensorData::new(codes, [symbols]), device)
             .reshape([1, 1, 1, symbols])
             .expand([1, c, 1, symbols]);
-        let p = self.likelihood(y).into_data().convert::<f64>().try_into_vec::<f64>().unwrap_or_default();
+        let p = self
+            .likelihood(y)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap_or_default();
         p.chunks(symbols).map(<[f64]>::to_vec).collect()
     }
 }
@@ -130,7 +152,9 @@ mod tests {
         // Integers -400..400 in steps: the initial spread is ~10 steps, so they hold
         // all the mass but ~1e-6.
         let values: Vec<f32> = (-400..400).map(|v| v as f32).collect();
-        let y = Tensor::<1>::from_data(TensorData::new(values, [800]), &device).reshape([1, 1, 1, 800]).expand([1, 4, 1, 800]);
+        let y = Tensor::<1>::from_data(TensorData::new(values, [800]), &device)
+            .reshape([1, 1, 1, 800])
+            .expand([1, 4, 1, 800]);
         let p = read(prior.likelihood(y));
         for c in 0..4 {
             let row = &p[c * 800..(c + 1) * 800];
@@ -145,7 +169,8 @@ mod tests {
         let device = Device::flex();
         device.seed(4);
         let prior = FactorizedPrior::new(2, &device);
-        let y = Tensor::<1>::from_data([0.0f32, 1.3, -2.0, 7.5, 0.4, 3.0, 12.0, 0.0], &device).reshape([2, 2, 1, 2]);
+        let y = Tensor::<1>::from_data([0.0f32, 1.3, -2.0, 7.5, 0.4, 3.0, 12.0, 0.0], &device)
+            .reshape([2, 2, 1, 2]);
         let p = read(prior.likelihood(y.clone()));
         let b = read(prior.bits(y));
         for (p, b) in p.iter().zip(&b) {
@@ -160,7 +185,9 @@ mod tests {
         let prior = FactorizedPrior::new(3, &device);
         let table = prior.code_probabilities(5, &device);
         assert_eq!(table.len(), 3);
-        let y = Tensor::<1>::from_data([4.0f32], &device).reshape([1, 1, 1, 1]).expand([1, 3, 1, 1]);
+        let y = Tensor::<1>::from_data([4.0f32], &device)
+            .reshape([1, 1, 1, 1])
+            .expand([1, 3, 1, 1]);
         let direct = read(prior.likelihood(y));
         for c in 0..3 {
             assert_eq!(table[c].len(), 5);
@@ -173,12 +200,25 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(6);
         let prior = FactorizedPrior::new(2, &device);
-        let y = Tensor::<1>::from_data([0.0f32, 1.0, 2.0, 3.0], &device).reshape([1, 2, 1, 2]).require_grad();
+        let y = Tensor::<1>::from_data([0.0f32, 1.0, 2.0, 3.0], &device)
+            .reshape([1, 2, 1, 2])
+            .require_grad();
         let grads = prior.bits(y.clone()).sum().backward();
-        let gy = y.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let gy = y
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(gy.iter().all(|g| g.is_finite()) && gy.iter().any(|g| *g != 0.0));
         for m in &prior.matrices {
-            let g = m.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let g = m
+                .val()
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             assert!(g.iter().all(|g| g.is_finite()) && g.iter().any(|g| *g != 0.0));
         }
     }

@@ -36,15 +36,27 @@ impl CodedSetting {
     /// `png`, `jpeg90`, ... at the evaluation's main bit depth, `png@6` at another, so
     /// the labels of the main grid stay the plain codec names the page looks up.
     pub fn label(&self, main_bits: u8) -> String {
-        if self.bits == main_bits { self.codec.to_string() } else { format!("{}@{}", self.codec, self.bits) }
+        if self.bits == main_bits {
+            self.codec.to_string()
+        } else {
+            format!("{}@{}", self.codec, self.bits)
+        }
     }
 
     /// Parses a label made by [`CodedSetting::label`]: `codec` or `codec@bits`.
     pub fn parse(label: &str, main_bits: u8) -> Result<Self, EvalError> {
-        let bad = |why: String| EvalError::BadSetting { label: label.to_string(), why };
+        let bad = |why: String| EvalError::BadSetting {
+            label: label.to_string(),
+            why,
+        };
         let (codec, bits) = match label.trim().split_once('@') {
             None => (label, main_bits),
-            Some((codec, bits)) => (codec, bits.trim().parse::<u8>().map_err(|e| bad(format!("bit depth: {e}")))?),
+            Some((codec, bits)) => (
+                codec,
+                bits.trim()
+                    .parse::<u8>()
+                    .map_err(|e| bad(format!("bit depth: {e}")))?,
+            ),
         };
         crate::quant::check_bits(bits).map_err(|e| bad(e.to_string()))?;
         let codec = codec.parse::<CodecId>().map_err(|e| bad(e.to_string()))?;
@@ -99,7 +111,12 @@ pub enum EvalError {
     #[error(transparent)]
     Metrics(#[from] MetricsError),
     #[error("batch of {n} images needs {expected} {what} values, got {got}")]
-    BadBatch { n: usize, what: &'static str, expected: usize, got: usize },
+    BadBatch {
+        n: usize,
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
     #[error("nothing was evaluated")]
     Empty,
     #[error("evaluation setting {label:?}: {why}")]
@@ -130,7 +147,8 @@ impl Evaluator {
     /// An evaluator of the float features and each coded setting; `bits` is the main
     /// bit depth (the deployed one), which names the settings (see [`CodedSetting::label`]).
     pub fn new(edge: &EdgeRuntime, coded: &[CodedSetting], bits: u8) -> Self {
-        let settings = std::iter::once(Setting::Float).chain(coded.iter().map(|&c| Setting::Coded(c)));
+        let settings =
+            std::iter::once(Setting::Float).chain(coded.iter().map(|&c| Setting::Coded(c)));
         Self {
             bits,
             acc: settings
@@ -168,7 +186,12 @@ impl Evaluator {
             ("disparity", n * plane, disparity.len()),
         ] {
             if expected != got {
-                return Err(EvalError::BadBatch { n, what, expected, got });
+                return Err(EvalError::BadBatch {
+                    n,
+                    what,
+                    expected,
+                    got,
+                });
             }
         }
         for &l in labels {
@@ -190,7 +213,9 @@ impl Evaluator {
             for i in 0..n {
                 let x = &features[i * per_image..(i + 1) * per_image];
                 match acc.setting {
-                    Setting::Float => decoded.extend(crate::quant::saturate(x, edge.config.quantizer)),
+                    Setting::Float => {
+                        decoded.extend(crate::quant::saturate(x, edge.config.quantizer))
+                    }
                     Setting::Coded(CodedSetting { codec, bits }) => {
                         let encoded = edge.encode(x, codec, bits)?;
                         acc.bytes += encoded.bytes.len() as u64;
@@ -205,14 +230,33 @@ impl Evaluator {
                 acc.psnr_sum += psnr_sum;
                 continue;
             }
-            let x = Tensor::<4>::from_data(TensorData::new(decoded.clone(), [n, c, fh, fw]), &cloud.device);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(decoded.clone(), [n, c, fh, fw]),
+                &cloud.device,
+            );
             let out = cloud.heads.forward(x);
-            let (seg, disp, recon) = (read(out.segmentation), read(out.disparity), read(out.reconstruction));
-            let (mut confusion, mut rmse, mut psnr_sum) = (ConfusionMatrix::new(NUM_CLASSES), RmseAccumulator::new(), 0.0);
+            let (seg, disp, recon) = (
+                read(out.segmentation),
+                read(out.disparity),
+                read(out.reconstruction),
+            );
+            let (mut confusion, mut rmse, mut psnr_sum) = (
+                ConfusionMatrix::new(NUM_CLASSES),
+                RmseAccumulator::new(),
+                0.0,
+            );
             for i in 0..n {
-                let pred = argmax_classes(&seg[i * NUM_CLASSES * plane..(i + 1) * NUM_CLASSES * plane], NUM_CLASSES, h, w);
+                let pred = argmax_classes(
+                    &seg[i * NUM_CLASSES * plane..(i + 1) * NUM_CLASSES * plane],
+                    NUM_CLASSES,
+                    h,
+                    w,
+                );
                 confusion.update(&pred, &labels[i * plane..(i + 1) * plane])?;
-                let d: Vec<f32> = disp[i * plane..(i + 1) * plane].iter().map(|v| (v * scale).max(0.0)).collect();
+                let d: Vec<f32> = disp[i * plane..(i + 1) * plane]
+                    .iter()
+                    .map(|v| (v * scale).max(0.0))
+                    .collect();
                 rmse.update(&d, &disparity[i * plane..(i + 1) * plane])?;
                 let r = unit_chw_to_rgb(&recon[i * 3 * plane..(i + 1) * 3 * plane], h, w);
                 psnr_sum += psnr_u8(&r, &rgb[i * 3 * plane..(i + 1) * 3 * plane])?;
@@ -233,7 +277,11 @@ impl Evaluator {
         let total: u64 = self.label_counts.iter().sum();
         let present = self.label_counts.iter().filter(|&&c| c > 0).count().max(1);
         let majority = self.label_counts.iter().copied().max().unwrap_or(0);
-        let majority_class_miou = if total > 0 { majority as f64 / total as f64 / present as f64 } else { 0.0 };
+        let majority_class_miou = if total > 0 {
+            majority as f64 / total as f64 / present as f64
+        } else {
+            0.0
+        };
         let results = self
             .acc
             .iter()
@@ -256,7 +304,13 @@ impl Evaluator {
                 }
             })
             .collect();
-        Ok(EvalReport { model_id: hex::encode(self.model_id), images, bits: self.bits, results, majority_class_miou })
+        Ok(EvalReport {
+            model_id: hex::encode(self.model_id),
+            images,
+            bits: self.bits,
+            results,
+            majority_class_miou,
+        })
     }
 }
 
@@ -273,11 +327,14 @@ mod tests {
         let (n, h, w) = (2, config.input_height, config.input_width);
         let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 7) % 256) as u8).collect();
         // Labels: class 0 on 3/4 of the pixels, class 10 on the rest.
-        let labels: Vec<u8> = (0..n * h * w).map(|i| if i % 4 == 0 { 10 } else { 0 }).collect();
+        let labels: Vec<u8> = (0..n * h * w)
+            .map(|i| if i % 4 == 0 { 10 } else { 0 })
+            .collect();
         let disparity: Vec<f32> = (0..n * h * w).map(|i| (i % 9) as f32).collect();
         let coded = ["png", "ans", "jpeg50", "png@4"].map(|s| CodedSetting::parse(s, 8).unwrap());
         let mut ev = Evaluator::new(&edge, &coded, 8);
-        ev.add_batch(&edge, &cloud, &rgb, &labels, &disparity, n).unwrap();
+        ev.add_batch(&edge, &cloud, &rgb, &labels, &disparity, n)
+            .unwrap();
         assert!(matches!(
             ev.add_batch(&edge, &cloud, &rgb[1..], &labels, &disparity, n),
             Err(EvalError::BadBatch { what: "rgb", .. })
@@ -287,14 +344,23 @@ mod tests {
         assert_eq!(report.results.len(), 5);
         let labels: Vec<&str> = report.results.iter().map(|r| r.setting.as_str()).collect();
         assert_eq!(labels, ["float", "png", "ans", "jpeg50", "png@4"]);
-        assert_eq!((report.results[4].codec.as_deref(), report.results[4].bits), (Some("png"), Some(4)));
-        assert_eq!((report.results[0].codec.as_deref(), report.results[0].bits), (None, None));
+        assert_eq!(
+            (report.results[4].codec.as_deref(), report.results[4].bits),
+            (Some("png"), Some(4))
+        );
+        assert_eq!(
+            (report.results[0].codec.as_deref(), report.results[0].bits),
+            (None, None)
+        );
         // Fewer bits, fewer bytes: 4-bit PNG is smaller than 8-bit PNG.
         assert!(report.results[4].bytes_per_image < report.results[1].bytes_per_image);
         assert_eq!(report.results[0].bytes_per_image, 0.0);
         // PNG and ans are both lossless after quantization: identical task metrics.
         let (png, ans) = (&report.results[1], &report.results[2]);
-        assert_eq!((png.miou, png.disparity_rmse, png.psnr_db), (ans.miou, ans.disparity_rmse, ans.psnr_db));
+        assert_eq!(
+            (png.miou, png.disparity_rmse, png.psnr_db),
+            (ans.miou, ans.disparity_rmse, ans.psnr_db)
+        );
         assert!(png.bytes_per_image > 0.0);
         // Majority class 0 covers 3/4 of the labelled pixels, 2 classes present.
         assert!((report.majority_class_miou - 0.375).abs() < 1e-12);
@@ -305,10 +371,22 @@ mod tests {
         for label in ["png", "ans", "jpeg90", "png@6", "ans@12"] {
             assert_eq!(CodedSetting::parse(label, 8).unwrap().label(8), label);
         }
-        assert_eq!(CodedSetting::parse("png", 6).unwrap(), CodedSetting { codec: CodecId::Png, bits: 6 });
+        assert_eq!(
+            CodedSetting::parse("png", 6).unwrap(),
+            CodedSetting {
+                codec: CodecId::Png,
+                bits: 6
+            }
+        );
         assert_eq!(CodedSetting::parse("png@8", 8).unwrap().label(8), "png");
         for bad in ["png@", "png@x", "png@1", "png@17", "gif", "gif@8"] {
-            assert!(matches!(CodedSetting::parse(bad, 8), Err(EvalError::BadSetting { .. })), "{bad}");
+            assert!(
+                matches!(
+                    CodedSetting::parse(bad, 8),
+                    Err(EvalError::BadSetting { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 }

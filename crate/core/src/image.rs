@@ -138,13 +138,18 @@ mod tests {
         let (classes, h, w) = (19, 5, 7);
         let plane = h * w;
         // Few distinct values, so ties are common; one NaN (greatest under total_cmp).
-        let mut logits: Vec<f32> = (0..classes * plane).map(|i| ((i * 7919) % 5) as f32 - 2.0).collect();
+        let mut logits: Vec<f32> = (0..classes * plane)
+            .map(|i| ((i * 7919) % 5) as f32 - 2.0)
+            .collect();
         logits[3 * plane + 4] = f32::NAN;
         let naive: Vec<u8> = (0..plane)
             .map(|i| {
                 let mut best = 0;
                 for c in 1..classes {
-                    if logits[c * plane + i].total_cmp(&logits[best * plane + i]).is_gt() {
+                    if logits[c * plane + i]
+                        .total_cmp(&logits[best * plane + i])
+                        .is_gt()
+                    {
                         best = c;
                     }
                 }

@@ -12,7 +12,11 @@ use crate::quant::RangeRule;
 pub fn dct_matrix(n: usize) -> Vec<f32> {
     let mut d = vec![0f32; n * n];
     for k in 0..n {
-        let a = if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
+        let a = if k == 0 {
+            (1.0 / n as f64).sqrt()
+        } else {
+            (2.0 / n as f64).sqrt()
+        };
         for i in 0..n {
             let angle = std::f64::consts::PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64;
             d[k * n + i] = (a * angle.cos()) as f32;
@@ -29,11 +33,17 @@ pub fn dpcm_residual(x: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let device = x.device();
     let left = Tensor::cat(
-        vec![Tensor::zeros([b, c, h, 1], &device), x.clone().slice([0..b, 0..c, 0..h, 0..w - 1])],
+        vec![
+            Tensor::zeros([b, c, h, 1], &device),
+            x.clone().slice([0..b, 0..c, 0..h, 0..w - 1]),
+        ],
         3,
     );
     let up = Tensor::cat(
-        vec![Tensor::zeros([b, c, 1, w], &device), x.clone().slice([0..b, 0..c, 0..h - 1, 0..w])],
+        vec![
+            Tensor::zeros([b, c, 1, w], &device),
+            x.clone().slice([0..b, 0..c, 0..h - 1, 0..w]),
+        ],
         2,
     );
     x - (left + up) * 0.5
@@ -80,7 +90,10 @@ pub fn per_sample_range_rule(x: &Tensor<4>, rule: RangeRule) -> (Tensor<4>, Tens
             let rank = rule.rank(n);
             // Without autodiff: a constant wherever it meets tracked tensors.
             let sorted = x.clone().without_autodiff().flatten::<2>(1, 3).sort(1);
-            (min, sorted.slice([0..b, rank..rank + 1]).reshape([b, 1, 1, 1]))
+            (
+                min,
+                sorted.slice([0..b, rank..rank + 1]).reshape([b, 1, 1, 1]),
+            )
         }
     }
 }
@@ -102,7 +115,12 @@ pub fn compressibility_loss(features: Tensor<4>, bits: u8) -> Tensor<1> {
 
 /// [`compressibility_loss`] in the units of a given per-sample range `[b, 1, 1, 1]`
 /// (detach it to keep the network from lowering the loss by widening the range).
-pub fn compressibility_loss_in_range(features: Tensor<4>, min: Tensor<4>, max: Tensor<4>, bits: u8) -> Tensor<1> {
+pub fn compressibility_loss_in_range(
+    features: Tensor<4>,
+    min: Tensor<4>,
+    max: Tensor<4>,
+    bits: u8,
+) -> Tensor<1> {
     let levels = ((1u32 << bits) - 1) as f32;
     let scaled = (features - min.clone()) / (max - min + RANGE_EPSILON) * levels;
     dct2(dpcm_residual(scaled)).abs().mean()
@@ -138,8 +156,12 @@ pub fn segmentation_loss(logits: Tensor<4>, labels: Tensor<3, Int>) -> Tensor<1>
     let [b, _, h, w] = logits.dims();
     let valid = labels.clone().not_equal_elem(IGNORE_LABEL as i64);
     // Ignored pixels gather class 0 and are then masked out.
-    let safe = labels.mask_fill(valid.clone().bool_not(), 0).reshape([b, 1, h, w]);
-    let picked = log_softmax_channels(logits).gather(1, safe).reshape([b, h, w]);
+    let safe = labels
+        .mask_fill(valid.clone().bool_not(), 0)
+        .reshape([b, 1, h, w]);
+    let picked = log_softmax_channels(logits)
+        .gather(1, safe)
+        .reshape([b, h, w]);
     let valid = valid.float();
     let count = valid.clone().sum().clamp_min(1.0);
     (picked * valid).sum().neg() / count
@@ -167,7 +189,12 @@ pub fn quantization_noise(features: Tensor<4>, bits: u8) -> Tensor<4> {
 }
 
 /// [`quantization_noise`] with the step of a given per-sample range (detached here).
-pub fn quantization_noise_in_range(features: Tensor<4>, min: Tensor<4>, max: Tensor<4>, bits: u8) -> Tensor<4> {
+pub fn quantization_noise_in_range(
+    features: Tensor<4>,
+    min: Tensor<4>,
+    max: Tensor<4>,
+    bits: u8,
+) -> Tensor<4> {
     let levels = ((1u32 << bits) - 1) as f32;
     let step = ((max - min).detach() / levels).expand(features.dims());
     let noise = features.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
@@ -198,7 +225,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -207,7 +236,11 @@ mod tests {
     /// Textbook O(N^4) orthonormal 2-D DCT-II of one `h x w` plane, in f64.
     fn naive_dct2(z: &[f64], h: usize, w: usize) -> Vec<f64> {
         let a = |k: usize, n: usize| {
-            if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() }
+            if k == 0 {
+                (1.0 / n as f64).sqrt()
+            } else {
+                (2.0 / n as f64).sqrt()
+            }
         };
         let pi = std::f64::consts::PI;
         let mut out = vec![0f64; h * w];
@@ -245,12 +278,21 @@ mod tests {
     fn dct2_matches_the_naive_transform() {
         let (b, c, h, w) = (2, 3, 4, 8);
         let x = pseudo_random(b * c * h * w, 7);
-        let t = values(dct2(Tensor::from_data(TensorData::new(x.clone(), [b, c, h, w]), &device())));
+        let t = values(dct2(Tensor::from_data(
+            TensorData::new(x.clone(), [b, c, h, w]),
+            &device(),
+        )));
         for plane in 0..b * c {
-            let z: Vec<f64> = x[plane * h * w..(plane + 1) * h * w].iter().map(|&v| v as f64).collect();
+            let z: Vec<f64> = x[plane * h * w..(plane + 1) * h * w]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             let expected = naive_dct2(&z, h, w);
             for (i, e) in expected.iter().enumerate() {
-                assert!((t[plane * h * w + i] as f64 - e).abs() < 1e-4, "plane {plane} coef {i}");
+                assert!(
+                    (t[plane * h * w + i] as f64 - e).abs() < 1e-4,
+                    "plane {plane} coef {i}"
+                );
             }
         }
     }
@@ -258,7 +300,10 @@ mod tests {
     #[test]
     fn dpcm_residual_by_hand() {
         // x = [[1, 2, 4], [3, 5, 9]]; Z = x - (left + up) / 2 with zero padding.
-        let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2., 4., 3., 5., 9.], [1, 1, 2, 3]), &device());
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1f32, 2., 4., 3., 5., 9.], [1, 1, 2, 3]),
+            &device(),
+        );
         let z = values(dpcm_residual(x));
         // Row 0: 1-(0+0)/2, 2-(1+0)/2, 4-(2+0)/2. Row 1: 3-(0+1)/2, 5-(3+2)/2, 9-(5+4)/2.
         assert_eq!(z, vec![1.0, 1.5, 3.0, 2.5, 2.5, 4.5]);
@@ -268,7 +313,10 @@ mod tests {
     fn compressibility_loss_matches_an_independent_computation() {
         let (b, c, h, w) = (2, 2, 4, 8);
         let bits = 8u8;
-        let x: Vec<f32> = pseudo_random(b * c * h * w, 11).iter().map(|v| v.max(0.0)).collect();
+        let x: Vec<f32> = pseudo_random(b * c * h * w, 11)
+            .iter()
+            .map(|v| v.max(0.0))
+            .collect();
         let got = values(compressibility_loss(
             Tensor::from_data(TensorData::new(x.clone(), [b, c, h, w]), &device()),
             bits,
@@ -278,8 +326,10 @@ mod tests {
             let sample = &x[s * c * h * w..(s + 1) * c * h * w];
             let min = sample.iter().cloned().fold(f32::INFINITY, f32::min) as f64;
             let max = sample.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-            let scaled: Vec<f64> =
-                sample.iter().map(|&v| (v as f64 - min) / (max - min + 1e-6) * 255.0).collect();
+            let scaled: Vec<f64> = sample
+                .iter()
+                .map(|&v| (v as f64 - min) / (max - min + 1e-6) * 255.0)
+                .collect();
             for ch in 0..c {
                 let p = &scaled[ch * h * w..(ch + 1) * h * w];
                 let mut z = vec![0f64; h * w];
@@ -294,7 +344,10 @@ mod tests {
             }
         }
         let expected = total / (b * c * h * w) as f64;
-        assert!((got - expected).abs() / expected < 1e-4, "got {got}, expected {expected}");
+        assert!(
+            (got - expected).abs() / expected < 1e-4,
+            "got {got}, expected {expected}"
+        );
     }
 
     #[test]
@@ -302,7 +355,10 @@ mod tests {
         let x = pseudo_random(2 * 4 * 4 * 8, 3);
         let t = |k: f32| {
             let v: Vec<f32> = x.iter().map(|a| a * k).collect();
-            values(compressibility_loss(Tensor::from_data(TensorData::new(v, [2, 4, 4, 8]), &device()), 8))[0]
+            values(compressibility_loss(
+                Tensor::from_data(TensorData::new(v, [2, 4, 4, 8]), &device()),
+                8,
+            ))[0]
         };
         assert!((t(1.0) - t(0.01)).abs() / t(1.0) < 1e-3);
         let zeros = Tensor::<4>::zeros([1, 2, 4, 8], &device());
@@ -312,7 +368,10 @@ mod tests {
     #[test]
     fn quantile_range_matches_the_inference_quantizer_and_clips() {
         let (b, c, h, w) = (2, 4, 4, 8);
-        let x: Vec<f32> = pseudo_random(b * c * h * w, 21).iter().map(|v| v.max(0.0) * 3.0).collect();
+        let x: Vec<f32> = pseudo_random(b * c * h * w, 21)
+            .iter()
+            .map(|v| v.max(0.0) * 3.0)
+            .collect();
         let rule = RangeRule::Quantile { per_mille: 990 };
         let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [b, c, h, w]), &device());
         let (min, max) = per_sample_range_rule(&t, rule);
@@ -323,7 +382,10 @@ mod tests {
             let (_, p) = crate::quant::quantize_rule(sample, 8, rule).unwrap();
             assert_eq!((min[s], max[s]), (p.min, p.max), "sample {s}");
         }
-        let clipped = values(clip_to_range(t, Tensor::from_data(TensorData::new(max.clone(), [b, 1, 1, 1]), &device())));
+        let clipped = values(clip_to_range(
+            t,
+            Tensor::from_data(TensorData::new(max.clone(), [b, 1, 1, 1]), &device()),
+        ));
         for (i, v) in clipped.iter().enumerate() {
             assert_eq!(*v, x[i].min(max[i / n]));
         }
@@ -332,7 +394,11 @@ mod tests {
     #[test]
     fn quantile_range_carries_no_gradient_but_the_clip_passes_it_below() {
         let device = Device::flex().autodiff();
-        let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 10.0], [1, 1, 2, 2]), &device).require_grad();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 2.0, 10.0], [1, 1, 2, 2]),
+            &device,
+        )
+        .require_grad();
         let (_, max) = per_sample_range_rule(&x, RangeRule::Quantile { per_mille: 750 });
         assert_eq!(values(max.clone()), vec![2.0]);
         let grads = clip_to_range(x.clone(), max).sum().backward();
@@ -351,7 +417,8 @@ mod tests {
             TensorData::new(vec![0.0, ln3, 5.0, 0.0, 0.0, -5.0], [1, 2, 1, 3]),
             &device(),
         );
-        let labels = Tensor::<3, Int>::from_data(TensorData::new(vec![0i64, 1, 255], [1, 1, 3]), &device());
+        let labels =
+            Tensor::<3, Int>::from_data(TensorData::new(vec![0i64, 1, 255], [1, 1, 3]), &device());
         let got = values(segmentation_loss(logits, labels))[0];
         let expected = (2f32.ln() + 4f32.ln()) / 2.0;
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
@@ -360,8 +427,15 @@ mod tests {
     #[test]
     fn channel_max_equals_max_dim() {
         for (b, c, h, w) in [(2, 19, 4, 8), (1, 1, 3, 5), (3, 2, 2, 2)] {
-            let x = Tensor::<4>::from_data(TensorData::new(pseudo_random(b * c * h * w, 5), [b, c, h, w]), &device());
-            assert_eq!(values(channel_max(x.clone())), values(x.max_dim(1)), "{b}x{c}x{h}x{w}");
+            let x = Tensor::<4>::from_data(
+                TensorData::new(pseudo_random(b * c * h * w, 5), [b, c, h, w]),
+                &device(),
+            );
+            assert_eq!(
+                values(channel_max(x.clone())),
+                values(x.max_dim(1)),
+                "{b}x{c}x{h}x{w}"
+            );
         }
     }
 
@@ -370,13 +444,24 @@ mod tests {
         use burn::tensor::activation::log_softmax;
         let device = Device::flex().autodiff();
         let (b, c, h, w) = (2, 19, 4, 8);
-        let data: Vec<f32> = pseudo_random(b * c * h * w, 9).iter().map(|v| v * 30.0).collect();
-        let weights = Tensor::<4>::from_data(TensorData::new(pseudo_random(b * c * h * w, 13), [b, c, h, w]), &device);
+        let data: Vec<f32> = pseudo_random(b * c * h * w, 9)
+            .iter()
+            .map(|v| v * 30.0)
+            .collect();
+        let weights = Tensor::<4>::from_data(
+            TensorData::new(pseudo_random(b * c * h * w, 13), [b, c, h, w]),
+            &device,
+        );
         let run = |ours: bool| {
-            let leaf = Tensor::<4>::from_data(TensorData::new(data.clone(), [b, c, h, w]), &device).require_grad();
+            let leaf = Tensor::<4>::from_data(TensorData::new(data.clone(), [b, c, h, w]), &device)
+                .require_grad();
             // A computed tensor, like the head's logits.
             let logits = leaf.clone() * 1.0;
-            let out = if ours { log_softmax_channels(logits) } else { log_softmax(logits, 1) };
+            let out = if ours {
+                log_softmax_channels(logits)
+            } else {
+                log_softmax(logits, 1)
+            };
             let grads = (out.clone() * weights.clone()).sum().backward();
             (values(out), values(leaf.grad(&grads).unwrap()))
         };
@@ -388,16 +473,28 @@ mod tests {
 
     #[test]
     fn disparity_loss_averages_over_valid_pixels_only() {
-        let pred = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 7.0, 0.5], [1, 1, 2, 2]), &device());
-        let target = Tensor::<4>::from_data(TensorData::new(vec![1.5f32, 0.0, 4.0, 0.0], [1, 1, 2, 2]), &device());
+        let pred = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 7.0, 0.5], [1, 1, 2, 2]),
+            &device(),
+        );
+        let target = Tensor::<4>::from_data(
+            TensorData::new(vec![1.5f32, 0.0, 4.0, 0.0], [1, 1, 2, 2]),
+            &device(),
+        );
         // Valid: |1 - 1.5| and |7 - 4| -> (0.5 + 3) / 2.
         assert_eq!(values(disparity_loss(pred, target))[0], 1.75);
     }
 
     #[test]
     fn reconstruction_loss_is_the_mean_squared_error() {
-        let pred = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 0.5, 0.25], [1, 1, 2, 2]), &device());
-        let target = Tensor::<4>::from_data(TensorData::new(vec![0.5f32, 1.0, 0.0, 0.25], [1, 1, 2, 2]), &device());
+        let pred = Tensor::<4>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 0.5, 0.25], [1, 1, 2, 2]),
+            &device(),
+        );
+        let target = Tensor::<4>::from_data(
+            TensorData::new(vec![0.5f32, 1.0, 0.0, 0.25], [1, 1, 2, 2]),
+            &device(),
+        );
         assert_eq!(values(reconstruction_loss(pred, target))[0], 0.125);
     }
 

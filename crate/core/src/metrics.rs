@@ -277,10 +277,17 @@ pub fn bd_quality(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, Metric
 /// where the raw curve is flat (accuracy saturating towards high rates).
 pub fn rd_frontier(curve: &[RdPoint]) -> Vec<RdPoint> {
     let mut sorted = curve.to_vec();
-    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate).then(b.quality.total_cmp(&a.quality)));
+    sorted.sort_by(|a, b| {
+        a.rate
+            .total_cmp(&b.rate)
+            .then(b.quality.total_cmp(&a.quality))
+    });
     let mut out: Vec<RdPoint> = Vec::with_capacity(sorted.len());
     for p in sorted {
-        if out.last().is_none_or(|last| p.quality > last.quality && p.rate > last.rate) {
+        if out
+            .last()
+            .is_none_or(|last| p.quality > last.quality && p.rate > last.rate)
+        {
             out.push(p);
         }
     }
@@ -298,7 +305,8 @@ pub fn rd_frontier(curve: &[RdPoint]) -> Vec<RdPoint> {
 /// frontier points per curve.
 pub fn bd_rate_piecewise(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, MetricsError> {
     let xy = |p: &RdPoint| (p.quality, p.rate.log10());
-    let mean_diff = mean_piecewise_difference(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)?;
+    let mean_diff =
+        mean_piecewise_difference(&frontier_xy(reference, xy)?, &frontier_xy(test, xy)?)?;
     Ok((10f64.powf(mean_diff) - 1.0) * 100.0)
 }
 
@@ -318,7 +326,10 @@ pub fn bd_rate_pchip(reference: &[RdPoint], test: &[RdPoint]) -> Result<f64, Met
     let (r, t) = (frontier_xy(reference, xy)?, frontier_xy(test, xy)?);
     for c in [&r, &t] {
         if c.len() < 2 {
-            return Err(MetricsError::TooFewPoints { got: c.len(), min: 2 });
+            return Err(MetricsError::TooFewPoints {
+                got: c.len(),
+                min: 2,
+            });
         }
     }
     let (lo, hi) = overlap(&r, &t)?;
@@ -343,11 +354,20 @@ pub fn bd_overlap(reference: &[RdPoint], test: &[RdPoint]) -> Result<(f64, f64),
 }
 
 fn overlap(reference: &[(f64, f64)], test: &[(f64, f64)]) -> Result<(f64, f64), MetricsError> {
-    let (Some(r0), Some(r1), Some(t0), Some(t1)) = (reference.first(), reference.last(), test.first(), test.last()) else {
+    let (Some(r0), Some(r1), Some(t0), Some(t1)) = (
+        reference.first(),
+        reference.last(),
+        test.first(),
+        test.last(),
+    ) else {
         return Err(MetricsError::TooFewPoints { got: 0, min: 2 });
     };
     let (lo, hi) = (r0.0.max(t0.0), r1.0.min(t1.0));
-    if hi <= lo { Err(MetricsError::NoOverlap) } else { Ok((lo, hi)) }
+    if hi <= lo {
+        Err(MetricsError::NoOverlap)
+    } else {
+        Ok((lo, hi))
+    }
 }
 
 /// Monotone piecewise-cubic Hermite interpolant through points with strictly
@@ -405,7 +425,10 @@ impl Pchip {
 }
 
 /// A checked curve's efficient frontier as `(x, y)` points.
-fn frontier_xy(curve: &[RdPoint], xy: impl Fn(&RdPoint) -> (f64, f64)) -> Result<Vec<(f64, f64)>, MetricsError> {
+fn frontier_xy(
+    curve: &[RdPoint],
+    xy: impl Fn(&RdPoint) -> (f64, f64),
+) -> Result<Vec<(f64, f64)>, MetricsError> {
     check_points(curve, 2)?;
     Ok(rd_frontier(curve).iter().map(xy).collect())
 }
@@ -413,10 +436,16 @@ fn frontier_xy(curve: &[RdPoint], xy: impl Fn(&RdPoint) -> (f64, f64)) -> Result
 /// Mean of `test(x) - reference(x)` over the overlap of their x ranges, each a
 /// piecewise-linear function through points with strictly increasing x. Exact: the
 /// difference is linear between the union of the breakpoints.
-fn mean_piecewise_difference(reference: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64, MetricsError> {
+fn mean_piecewise_difference(
+    reference: &[(f64, f64)],
+    test: &[(f64, f64)],
+) -> Result<f64, MetricsError> {
     for c in [reference, test] {
         if c.len() < 2 {
-            return Err(MetricsError::TooFewPoints { got: c.len(), min: 2 });
+            return Err(MetricsError::TooFewPoints {
+                got: c.len(),
+                min: 2,
+            });
         }
     }
     let lo = reference[0].0.max(test[0].0);
@@ -429,19 +458,30 @@ fn mean_piecewise_difference(reference: &[(f64, f64)], test: &[(f64, f64)]) -> R
         let ((x0, y0), (x1, y1)) = (c[i - 1], c[i]);
         y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     };
-    let mut xs: Vec<f64> = reference.iter().chain(test).map(|p| p.0).filter(|&x| x > lo && x < hi).collect();
+    let mut xs: Vec<f64> = reference
+        .iter()
+        .chain(test)
+        .map(|p| p.0)
+        .filter(|&x| x > lo && x < hi)
+        .collect();
     xs.push(lo);
     xs.push(hi);
     xs.sort_by(f64::total_cmp);
     xs.dedup();
     let diff = |x: f64| at(test, x) - at(reference, x);
-    let area: f64 = xs.windows(2).map(|w| 0.5 * (diff(w[0]) + diff(w[1])) * (w[1] - w[0])).sum();
+    let area: f64 = xs
+        .windows(2)
+        .map(|w| 0.5 * (diff(w[0]) + diff(w[1])) * (w[1] - w[0]))
+        .sum();
     Ok(area / (hi - lo))
 }
 
 fn check_points(curve: &[RdPoint], min: usize) -> Result<(), MetricsError> {
     if curve.len() < min {
-        return Err(MetricsError::TooFewPoints { got: curve.len(), min });
+        return Err(MetricsError::TooFewPoints {
+            got: curve.len(),
+            min,
+        });
     }
     for p in curve {
         if !(p.rate.is_finite() && p.quality.is_finite()) {
@@ -574,14 +614,26 @@ mod tests {
     }
 
     fn pts(p: &[(f64, f64)]) -> Vec<RdPoint> {
-        p.iter().map(|&(rate, quality)| RdPoint { rate, quality }).collect()
+        p.iter()
+            .map(|&(rate, quality)| RdPoint { rate, quality })
+            .collect()
     }
 
     #[test]
     fn frontier_drops_points_that_cost_more_for_no_gain() {
         // (rate, quality): 300 is no better than 200, 150 ties 100's rate lower down.
-        let curve = pts(&[(300.0, 0.5), (100.0, 0.2), (200.0, 0.5), (100.0, 0.1), (400.0, 0.6), (250.0, 0.4)]);
-        assert_eq!(rd_frontier(&curve), pts(&[(100.0, 0.2), (200.0, 0.5), (400.0, 0.6)]));
+        let curve = pts(&[
+            (300.0, 0.5),
+            (100.0, 0.2),
+            (200.0, 0.5),
+            (100.0, 0.1),
+            (400.0, 0.6),
+            (250.0, 0.4),
+        ]);
+        assert_eq!(
+            rd_frontier(&curve),
+            pts(&[(100.0, 0.2), (200.0, 0.5), (400.0, 0.6)])
+        );
     }
 
     #[test]
@@ -596,8 +648,19 @@ mod tests {
         let expected = (10f64.powf(-0.5) - 1.0) * 100.0;
         assert!((bd_rate_piecewise(&reference, &flat_rate).unwrap() - expected).abs() < 1e-6);
         // Uniformly 0.8x the rate, over curves with several segments.
-        let r = pts(&[(1000.0, 0.30), (2000.0, 0.40), (3000.0, 0.44), (5000.0, 0.45)]);
-        let t: Vec<RdPoint> = r.iter().map(|p| RdPoint { rate: p.rate * 0.8, quality: p.quality }).collect();
+        let r = pts(&[
+            (1000.0, 0.30),
+            (2000.0, 0.40),
+            (3000.0, 0.44),
+            (5000.0, 0.45),
+        ]);
+        let t: Vec<RdPoint> = r
+            .iter()
+            .map(|p| RdPoint {
+                rate: p.rate * 0.8,
+                quality: p.quality,
+            })
+            .collect();
         assert!((bd_rate_piecewise(&r, &t).unwrap() - -20.0).abs() < 1e-9);
         // At equal rate the cheaper curve is better; quality difference integrates exactly.
         assert!(bd_quality_piecewise(&r, &t).unwrap() > 0.0);
@@ -609,26 +672,55 @@ mod tests {
         let a = pts(&[(100.0, 0.0), (200.0, 0.1)]);
         let b = pts(&[(100.0, 0.5), (200.0, 0.6)]);
         assert_eq!(bd_rate_piecewise(&a, &b), Err(MetricsError::NoOverlap));
-        assert!(matches!(bd_rate_piecewise(&a, &a[..1]), Err(MetricsError::TooFewPoints { .. })));
+        assert!(matches!(
+            bd_rate_piecewise(&a, &a[..1]),
+            Err(MetricsError::TooFewPoints { .. })
+        ));
         // Two points that collapse to one on the frontier.
         let dominated = pts(&[(100.0, 0.5), (200.0, 0.5)]);
-        assert!(matches!(bd_rate_piecewise(&a, &dominated), Err(MetricsError::TooFewPoints { .. })));
-        assert_eq!(bd_rate_piecewise(&a, &pts(&[(0.0, 0.0), (1.0, 1.0)])), Err(MetricsError::NonPositiveRate(0.0)));
+        assert!(matches!(
+            bd_rate_piecewise(&a, &dominated),
+            Err(MetricsError::TooFewPoints { .. })
+        ));
+        assert_eq!(
+            bd_rate_piecewise(&a, &pts(&[(0.0, 0.0), (1.0, 1.0)])),
+            Err(MetricsError::NonPositiveRate(0.0))
+        );
     }
 
     #[test]
     fn pchip_bd_rate_agrees_with_piecewise_where_both_are_exact() {
         // A constant log-rate offset: every interpolant gives the same -20 %.
-        let r = pts(&[(1000.0, 0.30), (2000.0, 0.40), (3000.0, 0.44), (5000.0, 0.45)]);
-        let t: Vec<RdPoint> = r.iter().map(|p| RdPoint { rate: p.rate * 0.8, quality: p.quality }).collect();
+        let r = pts(&[
+            (1000.0, 0.30),
+            (2000.0, 0.40),
+            (3000.0, 0.44),
+            (5000.0, 0.45),
+        ]);
+        let t: Vec<RdPoint> = r
+            .iter()
+            .map(|p| RdPoint {
+                rate: p.rate * 0.8,
+                quality: p.quality,
+            })
+            .collect();
         assert!((bd_rate_pchip(&r, &t).unwrap() - -20.0).abs() < 1e-9);
         // Two points each: PCHIP is the straight line, as the piecewise measure.
         let reference = pts(&[(100.0, 0.0), (1000.0, 1.0)]);
         let flat_rate = pts(&[(100.0, 0.0), (100.0 + 1e-9, 1.0)]);
-        let (a, b) = (bd_rate_pchip(&reference, &flat_rate).unwrap(), bd_rate_piecewise(&reference, &flat_rate).unwrap());
+        let (a, b) = (
+            bd_rate_pchip(&reference, &flat_rate).unwrap(),
+            bd_rate_piecewise(&reference, &flat_rate).unwrap(),
+        );
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-        assert_eq!(bd_overlap(&r, &pts(&[(500.0, 0.35), (900.0, 0.5)])).unwrap(), (0.35, 0.45));
-        assert_eq!(bd_rate_pchip(&r, &pts(&[(10.0, 0.9), (20.0, 0.95)])), Err(MetricsError::NoOverlap));
+        assert_eq!(
+            bd_overlap(&r, &pts(&[(500.0, 0.35), (900.0, 0.5)])).unwrap(),
+            (0.35, 0.45)
+        );
+        assert_eq!(
+            bd_rate_pchip(&r, &pts(&[(10.0, 0.9), (20.0, 0.95)])),
+            Err(MetricsError::NoOverlap)
+        );
     }
 
     #[test]
@@ -640,7 +732,10 @@ mod tests {
         }
         for i in 0..=300 {
             let x = 1.0 + i as f64 / 300.0;
-            assert!((p.at(x) - 1.0).abs() < 1e-12, "flat between equal values at {x}");
+            assert!(
+                (p.at(x) - 1.0).abs() < 1e-12,
+                "flat between equal values at {x}"
+            );
         }
         let mut last = f64::NEG_INFINITY;
         for i in 0..=300 {

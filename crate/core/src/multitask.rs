@@ -9,8 +9,8 @@ use crate::loss::{
     clip_to_range, compressibility_loss_in_range, disparity_loss, per_sample_range_rule,
     quantization_noise_in_range, reconstruction_loss, segmentation_loss,
 };
-use crate::quant::RangeRule;
 use crate::model::{CloudHeads, Edge, ModelConfig};
+use crate::quant::RangeRule;
 use crate::uncertainty::UncertaintyWeights;
 
 /// Task order of the uncertainty weights and of [`LossBreakdown::tasks`].
@@ -32,7 +32,10 @@ impl MultiTaskModel {
             edge: Edge::new(config, device),
             heads: CloudHeads::new(config, device),
             weights: UncertaintyWeights::new(TASKS.len(), device),
-            prior: config.quantizer.step().map(|_| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
+            prior: config
+                .quantizer
+                .step()
+                .map(|_| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
         }
     }
 }
@@ -106,7 +109,13 @@ pub struct Objective {
 impl Objective {
     /// The reference recipe: min-max range in the graph, noise and loss at `bits`.
     pub fn reference(lambda: f32, bits: u8) -> Self {
-        Self { lambda, loss_bits: bits, noise_bits: bits, range: RangeRule::MinMax, detach_range: false }
+        Self {
+            lambda,
+            loss_bits: bits,
+            noise_bits: bits,
+            range: RangeRule::MinMax,
+            detach_range: false,
+        }
     }
 }
 
@@ -121,17 +130,34 @@ pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective
         return learned_rate_loss(model, prior, batch, features, step, objective.lambda);
     }
     let (min, max) = per_sample_range_rule(&features, objective.range);
-    let features = if objective.range.is_min_max() { features } else { clip_to_range(features, max.clone()) };
-    let (loss_min, loss_max) =
-        if objective.detach_range { (min.clone().detach(), max.clone().detach()) } else { (min.clone(), max.clone()) };
-    let compressibility = compressibility_loss_in_range(features.clone(), loss_min, loss_max, objective.loss_bits);
-    let out = model.heads.forward(quantization_noise_in_range(features, min, max, objective.noise_bits));
+    let features = if objective.range.is_min_max() {
+        features
+    } else {
+        clip_to_range(features, max.clone())
+    };
+    let (loss_min, loss_max) = if objective.detach_range {
+        (min.clone().detach(), max.clone().detach())
+    } else {
+        (min.clone(), max.clone())
+    };
+    let compressibility =
+        compressibility_loss_in_range(features.clone(), loss_min, loss_max, objective.loss_bits);
+    let out = model.heads.forward(quantization_noise_in_range(
+        features,
+        min,
+        max,
+        objective.noise_bits,
+    ));
     let seg = segmentation_loss(out.segmentation, batch.labels.clone());
     let disp = disparity_loss(out.disparity, batch.disparity.clone());
     let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
     let tasks = [seg, disp, recon];
     let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
-    LossBreakdown { total, tasks, compressibility }
+    LossBreakdown {
+        total,
+        tasks,
+        compressibility,
+    }
 }
 
 /// `tasks + lambda * R`: the features in quantization steps plus uniform noise
@@ -154,7 +180,11 @@ fn learned_rate_loss(
     let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
     let tasks = [seg, disp, recon];
     let total = model.weights.combine(tasks.to_vec()) + rate.clone() * lambda;
-    LossBreakdown { total, tasks, compressibility: rate }
+    LossBreakdown {
+        total,
+        tasks,
+        compressibility: rate,
+    }
 }
 
 #[cfg(test)]
@@ -199,8 +229,12 @@ mod tests {
     fn test_batch(device: &Device) -> Batch {
         let (n, h, w) = (2, 32, 64);
         let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
-        let labels: Vec<u8> = (0..n * h * w).map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 }).collect();
-        let disparity: Vec<f32> = (0..n * h * w).map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 }).collect();
+        let labels: Vec<u8> = (0..n * h * w)
+            .map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 })
+            .collect();
+        let disparity: Vec<f32> = (0..n * h * w)
+            .map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 })
+            .collect();
         Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
     }
 
@@ -221,7 +255,13 @@ mod tests {
                 _ => loss.compressibility,
             };
             let grads = term.backward();
-            let mut probe = GradProbe { grads: &grads, missing: 0, zero: 0, non_finite: 0, total: 0 };
+            let mut probe = GradProbe {
+                grads: &grads,
+                missing: 0,
+                zero: 0,
+                non_finite: 0,
+                total: 0,
+            };
             model.edge.visit(&mut probe);
             assert!(probe.total > 10, "{name}");
             assert_eq!(probe.missing, 0, "{name}: encoder params without gradient");
@@ -248,8 +288,14 @@ mod tests {
         let model = MultiTaskModel::new(&Preset::Test.config(), &device);
         let batch = test_batch(&device);
         let at = |range| {
-            let objective = Objective { range, detach_range: true, ..Objective::reference(1.0, 8) };
-            forward_loss(&model, &batch, &objective).compressibility.into_scalar::<f32>()
+            let objective = Objective {
+                range,
+                detach_range: true,
+                ..Objective::reference(1.0, 8)
+            };
+            forward_loss(&model, &batch, &objective)
+                .compressibility
+                .into_scalar::<f32>()
         };
         // A step of a smaller range is smaller, so the same features measure more steps.
         assert!(at(RangeRule::Quantile { per_mille: 900 }) > at(RangeRule::MinMax));
@@ -264,9 +310,16 @@ mod tests {
         let model = MultiTaskModel::new(&config, &device);
         let prior = model.prior.as_ref().expect("a step model has a prior");
         assert_eq!(prior.channels(), config.bottleneck_shape()[0]);
-        assert!(MultiTaskModel::new(&Preset::Test.config(), &device).prior.is_none());
+        assert!(
+            MultiTaskModel::new(&Preset::Test.config(), &device)
+                .prior
+                .is_none()
+        );
         let batch = test_batch(&device);
-        let objective = Objective { range: config.quantizer, ..Objective::reference(0.0, 8) };
+        let objective = Objective {
+            range: config.quantizer,
+            ..Objective::reference(0.0, 8)
+        };
         device.seed(9);
         let loss = forward_loss(&model, &batch, &objective);
         let rate = loss.compressibility.into_scalar::<f32>();

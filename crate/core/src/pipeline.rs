@@ -119,7 +119,14 @@ pub fn encode_features(
     codec: CodecId,
     bits: u8,
 ) -> Result<Encoded, PipelineError> {
-    encode_features_rule(values, shape, model_id, codec, bits, quant::RangeRule::MinMax)
+    encode_features_rule(
+        values,
+        shape,
+        model_id,
+        codec,
+        bits,
+        quant::RangeRule::MinMax,
+    )
 }
 
 /// [`encode_features`] with the quantizer range taken by `rule` (the model's).
@@ -178,7 +185,11 @@ pub fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, Pipelin
 }
 
 /// [`decode_features`] with the model's prior tables, which `prior` streams need.
-pub fn decode_features_with(bytes: &[u8], limits: &Limits, tables: Option<&PriorTables>) -> Result<Decoded, PipelineError> {
+pub fn decode_features_with(
+    bytes: &[u8],
+    limits: &Limits,
+    tables: Option<&PriorTables>,
+) -> Result<Decoded, PipelineError> {
     let (header, payload) = bitstream::parse(bytes, limits)?;
     let codes = match (header.codec.needs_tables(), tables) {
         (true, Some(tables)) => prior::decode(payload, header.shape, header.bits, tables)?,
@@ -274,7 +285,16 @@ mod tests {
         let rule = quant::RangeRule::Step { step: 0.5 };
         let p: Vec<f64> = (0..8).map(|k| 0.5f64.powi(k + 1)).collect();
         let tables = PriorTables::from_probabilities(&[p.clone(), p]);
-        let enc = encode_features_with(&values, shape, [1; 8], CodecId::Prior, 8, rule, Some(&tables)).unwrap();
+        let enc = encode_features_with(
+            &values,
+            shape,
+            [1; 8],
+            CodecId::Prior,
+            8,
+            rule,
+            Some(&tables),
+        )
+        .unwrap();
         assert_eq!(enc.header.codec, CodecId::Prior);
         let dec = decode_features_with(&enc.bytes, &Limits::default(), Some(&tables)).unwrap();
         assert_eq!(dec.values, values);

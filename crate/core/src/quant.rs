@@ -36,7 +36,9 @@ pub enum QuantError {
     NonFinite { index: usize, value: f32 },
     #[error("range quantile {0} per mille is outside 500..=1000")]
     BadQuantile(u16),
-    #[error("quantizer range rule {0:?} is not `minmax`, `q<per mille>` (e.g. q999) or `step<size>` (e.g. step0.05)")]
+    #[error(
+        "quantizer range rule {0:?} is not `minmax`, `q<per mille>` (e.g. q999) or `step<size>` (e.g. step0.05)"
+    )]
     BadRangeRule(String),
     #[error("quantization step {0} is not a positive finite number")]
     BadStep(f32),
@@ -176,7 +178,9 @@ impl std::str::FromStr for RangeRule {
         let rule = match s {
             "minmax" => RangeRule::MinMax,
             _ if s.starts_with("step") => {
-                let step = s["step".len()..].parse::<f32>().map_err(|_| QuantError::BadRangeRule(s.to_string()))?;
+                let step = s["step".len()..]
+                    .parse::<f32>()
+                    .map_err(|_| QuantError::BadRangeRule(s.to_string()))?;
                 RangeRule::Step { step }
             }
             _ => {
@@ -219,7 +223,11 @@ fn quantile(values: &[f32], rule: RangeRule) -> Option<f32> {
 /// Quantization of `values` to `bits`-bit codes with the range `rule` picks.
 ///
 /// Errors as [`quantize`] does.
-pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u16>, QuantParams), QuantError> {
+pub fn quantize_rule(
+    values: &[f32],
+    bits: u8,
+    rule: RangeRule,
+) -> Result<(Vec<u16>, QuantParams), QuantError> {
     rule.validate()?;
     let mut params = min_max_params(values, bits)?;
     if let Some(max) = quantile(values, rule) {
@@ -234,7 +242,11 @@ pub fn quantize_rule(values: &[f32], bits: u8, rule: RangeRule) -> Result<(Vec<u
 /// The parameters of a fixed-step quantizer: `min` 0, `max` `step * (2^n - 1)`.
 pub fn step_params(step: f32, bits: u8) -> QuantParams {
     let max = (f64::from(step) * f64::from(max_code(bits))) as f32;
-    QuantParams { bits, min: 0.0, max }
+    QuantParams {
+        bits,
+        min: 0.0,
+        max,
+    }
 }
 
 /// Per-tensor min-max quantization of `values` to `bits`-bit codes.
@@ -351,10 +363,16 @@ mod tests {
         assert_eq!(q[66], 1); // 66 / 66 = 1 step
         assert_eq!(q[0], 0);
         // Min-max is the plain quantizer.
-        assert_eq!(quantize_rule(&x, 4, RangeRule::MinMax).unwrap(), quantize(&x, 4).unwrap());
+        assert_eq!(
+            quantize_rule(&x, 4, RangeRule::MinMax).unwrap(),
+            quantize(&x, 4).unwrap()
+        );
         assert_eq!(RangeRule::Quantile { per_mille: 1000 }.rank(7), 6);
         let saturated = saturate(&x, rule);
-        assert_eq!((saturated[1000], saturated[999], saturated[5]), (990.0, 990.0, 5.0));
+        assert_eq!(
+            (saturated[1000], saturated[999], saturated[5]),
+            (990.0, 990.0, 5.0)
+        );
         assert_eq!(saturate(&x, RangeRule::MinMax), x);
         assert_eq!(RangeRule::Quantile { per_mille: 500 }.rank(1), 0);
     }

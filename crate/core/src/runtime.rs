@@ -76,9 +76,19 @@ pub struct EdgeRuntime {
 
 impl EdgeRuntime {
     /// Builds the edge from its weights; the model id is derived from the same bytes.
-    pub fn load(config: ModelConfig, weights: &[u8], device: &Device) -> Result<Self, WeightsError> {
+    pub fn load(
+        config: ModelConfig,
+        weights: &[u8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         let edge = load_module_bytes(Edge::new(&config, device), weights)?;
-        Ok(Self { config, edge, model_id: model_id(weights), device: device.clone(), tables: None })
+        Ok(Self {
+            config,
+            edge,
+            model_id: model_id(weights),
+            device: device.clone(),
+            tables: None,
+        })
     }
 
     /// The same runtime with the model's prior tables (checked against its channels).
@@ -94,7 +104,12 @@ impl EdgeRuntime {
 
     /// Runs the encoder on one packed RGB image of any size (resized bilinearly to the
     /// model input). Returns `[1, C, H, W]` features on the device, not yet read back.
-    pub fn features(&self, rgb: &[u8], height: usize, width: usize) -> Result<Tensor<4>, InputError> {
+    pub fn features(
+        &self,
+        rgb: &[u8],
+        height: usize,
+        width: usize,
+    ) -> Result<Tensor<4>, InputError> {
         check_image(rgb, height, width)?;
         let (h, w) = (self.config.input_height, self.config.input_width);
         let rgb = resize_rgb(rgb, height, width, h, w);
@@ -102,9 +117,22 @@ impl EdgeRuntime {
     }
 
     /// Quantizes, tiles, codes and wraps read-back features.
-    pub fn encode(&self, features: &[f32], codec: CodecId, bits: u8) -> Result<Encoded, PipelineError> {
+    pub fn encode(
+        &self,
+        features: &[f32],
+        codec: CodecId,
+        bits: u8,
+    ) -> Result<Encoded, PipelineError> {
         let (shape, rule) = (self.feature_shape(), self.config.quantizer);
-        pipeline::encode_features_with(features, shape, self.model_id, codec, bits, rule, self.tables.as_ref())
+        pipeline::encode_features_with(
+            features,
+            shape,
+            self.model_id,
+            codec,
+            bits,
+            rule,
+            self.tables.as_ref(),
+        )
     }
 }
 
@@ -114,7 +142,12 @@ pub enum InputError {
     #[error("image is {width}x{height}; both sides must be 1..=4096")]
     BadSize { width: usize, height: usize },
     #[error("image of {width}x{height} RGB needs {expected} bytes, got {got}")]
-    BadLength { width: usize, height: usize, expected: usize, got: usize },
+    BadLength {
+        width: usize,
+        height: usize,
+        expected: usize,
+        got: usize,
+    },
 }
 
 fn check_image(rgb: &[u8], height: usize, width: usize) -> Result<(), InputError> {
@@ -123,7 +156,12 @@ fn check_image(rgb: &[u8], height: usize, width: usize) -> Result<(), InputError
     }
     let expected = height * width * 3;
     if rgb.len() != expected {
-        return Err(InputError::BadLength { width, height, expected, got: rgb.len() });
+        return Err(InputError::BadLength {
+            width,
+            height,
+            expected,
+            got: rgb.len(),
+        });
     }
     Ok(())
 }
@@ -151,9 +189,20 @@ pub enum TaskOutput {
 }
 
 impl CloudRuntime {
-    pub fn load(config: ModelConfig, weights: &[u8], model_id: [u8; 8], device: &Device) -> Result<Self, WeightsError> {
+    pub fn load(
+        config: ModelConfig,
+        weights: &[u8],
+        model_id: [u8; 8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         let heads = load_module_bytes(CloudHeads::new(&config, device), weights)?;
-        Ok(Self { config, heads, model_id, device: device.clone(), tables: None })
+        Ok(Self {
+            config,
+            heads,
+            model_id,
+            device: device.clone(),
+            tables: None,
+        })
     }
 
     /// The same runtime with the model's prior tables (checked against its channels).
@@ -184,7 +233,10 @@ impl CloudRuntime {
     /// Runs the requested heads on decoded features; tensors stay on the device.
     pub fn run_heads(&self, decoded: &Decoded, tasks: &[Task]) -> Vec<(Task, Tensor<4>)> {
         let [c, h, w] = self.config.bottleneck_shape();
-        let x = Tensor::<4>::from_data(TensorData::new(decoded.values.clone(), [1, c, h, w]), &self.device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(decoded.values.clone(), [1, c, h, w]),
+            &self.device,
+        );
         tasks
             .iter()
             .map(|&t| {
@@ -248,7 +300,9 @@ mod tests {
     use crate::model::module_to_bytes;
 
     fn png_pixels(bytes: &[u8]) -> Vec<u8> {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         buf.truncate(info.buffer_size());
@@ -257,7 +311,10 @@ mod tests {
 
     #[test]
     fn task_lists_parse_and_reject_unknown_names() {
-        assert_eq!(Task::parse_list("seg,recon").unwrap(), vec![Task::Seg, Task::Recon]);
+        assert_eq!(
+            Task::parse_list("seg,recon").unwrap(),
+            vec![Task::Seg, Task::Recon]
+        );
         assert_eq!(Task::parse_list("disp, disp").unwrap(), vec![Task::Disp]);
         assert!(Task::parse_list("seg,depth").unwrap_err().contains("depth"));
         assert!(Task::parse_list("").is_err());
@@ -272,7 +329,12 @@ mod tests {
         // Any input size is resized to the model's.
         let (h, w) = (20, 50);
         let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i % 256) as u8).collect();
-        let features = edge.features(&rgb, h, w).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let features = edge
+            .features(&rgb, h, w)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let encoded = edge.encode(&features, CodecId::Png, 8).unwrap();
         let decoded = cloud.decode(&encoded.bytes).unwrap();
         assert_eq!(decoded.values.len(), features.len());
@@ -283,8 +345,14 @@ mod tests {
             assert_eq!(&png[1..4], b"PNG");
         }
 
-        assert!(matches!(edge.features(&rgb[1..], h, w), Err(InputError::BadLength { .. })));
-        assert!(matches!(edge.features(&[], 0, 0), Err(InputError::BadSize { .. })));
+        assert!(matches!(
+            edge.features(&rgb[1..], h, w),
+            Err(InputError::BadLength { .. })
+        ));
+        assert!(matches!(
+            edge.features(&[], 0, 0),
+            Err(InputError::BadSize { .. })
+        ));
 
         // The fast PNG the cloud answers with has the same pixels as `to_png`'s.
         let (w8, h4) = (8u32, 4u32);
@@ -294,12 +362,18 @@ mod tests {
             TaskOutput::Recon((0..96).map(|i| (i * 5) as u8).collect()),
         ] {
             let fast = crate::viz::encode_rgb_fast(w8, h4, &out.rgb(10.0)).unwrap();
-            assert_eq!(png_pixels(&fast), png_pixels(&out.to_png(w8, h4, 10.0).unwrap()));
+            assert_eq!(
+                png_pixels(&fast),
+                png_pixels(&out.to_png(w8, h4, 10.0).unwrap())
+            );
         }
         assert!(crate::viz::encode_rgb_fast(w8, h4, &[0; 5]).is_err());
 
         let heads_bytes = module_to_bytes(&cloud.heads).unwrap();
         let other = CloudRuntime::load(config, &heads_bytes, [9; 8], &device).unwrap();
-        assert!(matches!(other.decode(&encoded.bytes), Err(PipelineError::ModelMismatch { .. })));
+        assert!(matches!(
+            other.decode(&encoded.bytes),
+            Err(PipelineError::ModelMismatch { .. })
+        ));
     }
 }

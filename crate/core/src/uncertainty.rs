@@ -16,7 +16,9 @@ pub struct UncertaintyWeights {
 
 impl UncertaintyWeights {
     pub fn new(tasks: usize, device: &Device) -> Self {
-        Self { log_vars: Param::from_tensor(Tensor::zeros([tasks], device)) }
+        Self {
+            log_vars: Param::from_tensor(Tensor::zeros([tasks], device)),
+        }
     }
 
     /// `losses`: one scalar per task, in the order of `log_vars`.

@@ -14,9 +14,30 @@ pub fn labels_to_rgb(labels: &[u8]) -> Vec<u8> {
 pub fn turbo(t: f32) -> [u8; 3] {
     let x = t.clamp(0.0, 1.0);
     let poly = |c: [f32; 6]| c[0] + x * (c[1] + x * (c[2] + x * (c[3] + x * (c[4] + x * c[5]))));
-    let r = poly([0.135_721_38, 4.615_392_6, -42.660_322, 132.131_08, -152.942_4, 59.286_38]);
-    let g = poly([0.091_402_61, 2.194_188_4, 4.842_966_6, -14.185_033, 4.277_298_6, 2.829_566]);
-    let b = poly([0.106_673_3, 12.641_946, -60.582_05, 110.362_77, -89.903_11, 27.348_25]);
+    let r = poly([
+        0.135_721_38,
+        4.615_392_6,
+        -42.660_322,
+        132.131_08,
+        -152.942_4,
+        59.286_38,
+    ]);
+    let g = poly([
+        0.091_402_61,
+        2.194_188_4,
+        4.842_966_6,
+        -14.185_033,
+        4.277_298_6,
+        2.829_566,
+    ]);
+    let b = poly([
+        0.106_673_3,
+        12.641_946,
+        -60.582_05,
+        110.362_77,
+        -89.903_11,
+        27.348_25,
+    ]);
     [r, g, b].map(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
 }
 
@@ -32,7 +53,11 @@ pub fn disparity_to_rgb(disparity: &[f32], max: f32) -> Vec<u8> {
 
 /// Largest finite disparity (0 if none is valid).
 pub fn max_disparity(disparity: &[f32]) -> f32 {
-    disparity.iter().copied().filter(|d| d.is_finite()).fold(0.0, f32::max)
+    disparity
+        .iter()
+        .copied()
+        .filter(|d| d.is_finite())
+        .fold(0.0, f32::max)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,21 +65,31 @@ pub fn max_disparity(disparity: &[f32]) -> f32 {
 pub struct PngError(String);
 
 /// Encodes 8-bit RGB (`channels = 3`) or grayscale (`channels = 1`) pixels as PNG.
-pub fn encode_png8(width: u32, height: u32, channels: u8, data: &[u8]) -> Result<Vec<u8>, PngError> {
+pub fn encode_png8(
+    width: u32,
+    height: u32,
+    channels: u8,
+    data: &[u8],
+) -> Result<Vec<u8>, PngError> {
     let color = match channels {
         1 => png::ColorType::Grayscale,
         3 => png::ColorType::Rgb,
         n => return Err(PngError(format!("unsupported channel count {n}"))),
     };
     if data.len() != width as usize * height as usize * channels as usize {
-        return Err(PngError(format!("{} bytes for {width}x{height}x{channels}", data.len())));
+        return Err(PngError(format!(
+            "{} bytes for {width}x{height}x{channels}",
+            data.len()
+        )));
     }
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, width, height);
     enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
     let mut writer = enc.write_header().map_err(|e| PngError(e.to_string()))?;
-    writer.write_image_data(data).map_err(|e| PngError(e.to_string()))?;
+    writer
+        .write_image_data(data)
+        .map_err(|e| PngError(e.to_string()))?;
     writer.finish().map_err(|e| PngError(e.to_string()))?;
     Ok(out)
 }
@@ -68,7 +103,10 @@ pub fn encode_png8(width: u32, height: u32, channels: u8, data: &[u8]) -> Result
 /// somewhat larger, which costs nothing next to that on the networks the cloud serves.
 pub fn encode_rgb_fast(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, PngError> {
     if rgb.len() != width as usize * height as usize * 3 {
-        return Err(PngError(format!("{} bytes for {width}x{height} RGB", rgb.len())));
+        return Err(PngError(format!(
+            "{} bytes for {width}x{height} RGB",
+            rgb.len()
+        )));
     }
     let mut out = Vec::with_capacity(rgb.len() / 2);
     let mut enc = png::Encoder::new(&mut out, width, height);
@@ -76,7 +114,9 @@ pub fn encode_rgb_fast(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, P
     enc.set_depth(png::BitDepth::Eight);
     enc.set_compression(png::Compression::Fast);
     let mut writer = enc.write_header().map_err(|e| PngError(e.to_string()))?;
-    writer.write_image_data(rgb).map_err(|e| PngError(e.to_string()))?;
+    writer
+        .write_image_data(rgb)
+        .map_err(|e| PngError(e.to_string()))?;
     writer.finish().map_err(|e| PngError(e.to_string()))?;
     Ok(out)
 }

@@ -57,9 +57,17 @@ pub enum ZooError {
     #[error("no model {0:?} in the manifest")]
     UnknownModel(String),
     #[error("{path}: sha256 is {found}, manifest says {expected}")]
-    HashMismatch { path: String, expected: String, found: String },
+    HashMismatch {
+        path: String,
+        expected: String,
+        found: String,
+    },
     #[error("{path}: {found} bytes, manifest says {expected}")]
-    SizeMismatch { path: String, expected: u64, found: u64 },
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
     #[error("model {id}: the edge weights hash to model id {found}")]
     IdMismatch { id: String, found: String },
     #[error("model {model:?}: {error}")]
@@ -76,7 +84,9 @@ pub fn is_confined_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains(['\\', ':', '\0'])
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -93,16 +103,25 @@ pub fn model_id(edge_weights: &[u8]) -> [u8; 8] {
 
 impl Manifest {
     pub fn parse(json: &[u8]) -> Result<Self, ZooError> {
-        let m: Manifest = serde_json::from_slice(json).map_err(|e| ZooError::Manifest(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(json).map_err(|e| ZooError::Manifest(e.to_string()))?;
         if m.version != MANIFEST_VERSION {
             return Err(ZooError::Version(m.version));
         }
         for e in &m.models {
-            e.config.check_ranges().map_err(|error| ZooError::Config { model: e.name.clone(), error })?;
-            e.config.validate().map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", e.id)))?;
+            e.config.check_ranges().map_err(|error| ZooError::Config {
+                model: e.name.clone(),
+                error,
+            })?;
+            e.config
+                .validate()
+                .map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", e.id)))?;
             for path in [&e.edge.path, &e.heads.path] {
                 if !is_confined_path(path) {
-                    return Err(ZooError::PathOutside { model: e.name.clone(), path: path.clone() });
+                    return Err(ZooError::PathOutside {
+                        model: e.name.clone(),
+                        path: path.clone(),
+                    });
                 }
             }
         }
@@ -110,23 +129,38 @@ impl Manifest {
     }
 
     pub fn model(&self, id: &str) -> Result<&ModelEntry, ZooError> {
-        self.models.iter().find(|m| m.id == id).ok_or_else(|| ZooError::UnknownModel(id.to_string()))
+        self.models
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| ZooError::UnknownModel(id.to_string()))
     }
 }
 
 impl WeightsFile {
     pub fn describe(path: String, bytes: &[u8]) -> Self {
-        Self { path, bytes: bytes.len() as u64, sha256: sha256_hex(bytes) }
+        Self {
+            path,
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        }
     }
 
     /// Checks that `bytes` are this file's content.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), ZooError> {
         if bytes.len() as u64 != self.bytes {
-            return Err(ZooError::SizeMismatch { path: self.path.clone(), expected: self.bytes, found: bytes.len() as u64 });
+            return Err(ZooError::SizeMismatch {
+                path: self.path.clone(),
+                expected: self.bytes,
+                found: bytes.len() as u64,
+            });
         }
         let found = sha256_hex(bytes);
         if found != self.sha256 {
-            return Err(ZooError::HashMismatch { path: self.path.clone(), expected: self.sha256.clone(), found });
+            return Err(ZooError::HashMismatch {
+                path: self.path.clone(),
+                expected: self.sha256.clone(),
+                found,
+            });
         }
         Ok(())
     }
@@ -138,14 +172,19 @@ impl ModelEntry {
         self.edge.verify(bytes)?;
         let found = hex::encode(model_id(bytes));
         if found != self.id {
-            return Err(ZooError::IdMismatch { id: self.id.clone(), found });
+            return Err(ZooError::IdMismatch {
+                id: self.id.clone(),
+                found,
+            });
         }
         Ok(())
     }
 
     pub fn model_id_bytes(&self) -> Result<[u8; 8], ZooError> {
-        let v = hex::decode(&self.id).map_err(|e| ZooError::Manifest(format!("model id {:?}: {e}", self.id)))?;
-        v.try_into().map_err(|_| ZooError::Manifest(format!("model id {:?} is not 16 hex digits", self.id)))
+        let v = hex::decode(&self.id)
+            .map_err(|e| ZooError::Manifest(format!("model id {:?}: {e}", self.id)))?;
+        v.try_into()
+            .map_err(|_| ZooError::Manifest(format!("model id {:?} is not 16 hex digits", self.id)))
     }
 }
 
@@ -174,28 +213,63 @@ mod tests {
         let e = entry(b"edge", b"heads");
         e.verify_edge(b"edge").unwrap();
         e.heads.verify(b"heads").unwrap();
-        assert!(matches!(e.verify_edge(b"edgE"), Err(ZooError::HashMismatch { .. })));
-        assert!(matches!(e.heads.verify(b"head"), Err(ZooError::SizeMismatch { .. })));
+        assert!(matches!(
+            e.verify_edge(b"edgE"),
+            Err(ZooError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            e.heads.verify(b"head"),
+            Err(ZooError::SizeMismatch { .. })
+        ));
         let mut wrong_id = e.clone();
         wrong_id.id = "0000000000000000".into();
-        assert!(matches!(wrong_id.verify_edge(b"edge"), Err(ZooError::IdMismatch { .. })));
-        let m = Manifest { version: MANIFEST_VERSION, models: vec![e.clone()] };
+        assert!(matches!(
+            wrong_id.verify_edge(b"edge"),
+            Err(ZooError::IdMismatch { .. })
+        ));
+        let m = Manifest {
+            version: MANIFEST_VERSION,
+            models: vec![e.clone()],
+        };
         let parsed = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(parsed, m);
-        assert_eq!(parsed.model(&e.id).unwrap().model_id_bytes().unwrap(), model_id(b"edge"));
-        assert!(matches!(parsed.model("nope"), Err(ZooError::UnknownModel(_))));
+        assert_eq!(
+            parsed.model(&e.id).unwrap().model_id_bytes().unwrap(),
+            model_id(b"edge")
+        );
+        assert!(matches!(
+            parsed.model("nope"),
+            Err(ZooError::UnknownModel(_))
+        ));
         assert!(matches!(Manifest::parse(b"{"), Err(ZooError::Manifest(_))));
         let mut zero = m.clone();
         zero.models[0].config.head_channels[0] = 0;
         match Manifest::parse(&serde_json::to_vec(&zero).unwrap()) {
-            Err(ZooError::Config { model, error }) => assert_eq!((model.as_str(), error.field.as_str()), ("t", "head_channels[0]")),
+            Err(ZooError::Config { model, error }) => assert_eq!(
+                (model.as_str(), error.field.as_str()),
+                ("t", "head_channels[0]")
+            ),
             other => panic!("{other:?}"),
         }
-        for path in ["../x.bpk", "/etc/passwd", "models/../../x", "a//b", "./../a", "././a", "C:/x", "a\\..\\b", "", "./"] {
+        for path in [
+            "../x.bpk",
+            "/etc/passwd",
+            "models/../../x",
+            "a//b",
+            "./../a",
+            "././a",
+            "C:/x",
+            "a\\..\\b",
+            "",
+            "./",
+        ] {
             let mut outside = m.clone();
             outside.models[0].heads.path = path.into();
             assert!(
-                matches!(Manifest::parse(&serde_json::to_vec(&outside).unwrap()), Err(ZooError::PathOutside { .. })),
+                matches!(
+                    Manifest::parse(&serde_json::to_vec(&outside).unwrap()),
+                    Err(ZooError::PathOutside { .. })
+                ),
                 "{path:?}"
             );
         }
@@ -203,6 +277,9 @@ mod tests {
         assert!(is_confined_path("./models/tiny-l0/edge.bpk"));
         let mut v2 = m;
         v2.version = 2;
-        assert!(matches!(Manifest::parse(&serde_json::to_vec(&v2).unwrap()), Err(ZooError::Version(2))));
+        assert!(matches!(
+            Manifest::parse(&serde_json::to_vec(&v2).unwrap()),
+            Err(ZooError::Version(2))
+        ));
     }
 }

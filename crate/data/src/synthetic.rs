@@ -140,7 +140,12 @@ impl SyntheticDataset {
 
     /// The whole fixed validation set (1000 scenes).
     pub fn val(width: u32, height: u32) -> Result<Self, DataError> {
-        Self::new(Split::Val, Split::Val.max_len().unwrap_or(1000), width, height)
+        Self::new(
+            Split::Val,
+            Split::Val.max_len().unwrap_or(1000),
+            width,
+            height,
+        )
     }
 }
 

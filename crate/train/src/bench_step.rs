@@ -123,13 +123,21 @@ fn synthetic_batch(n: usize, h: usize, w: usize, device: &Device) -> Batch {
     let labels: Vec<u8> = (0..px)
         .map(|i| {
             let v = hash32(i + (1 << 24));
-            if v.is_multiple_of(10) { 255 } else { (v % 19) as u8 }
+            if v.is_multiple_of(10) {
+                255
+            } else {
+                (v % 19) as u8
+            }
         })
         .collect();
     let disparity: Vec<f32> = (0..px)
         .map(|i| {
             let v = hash32(i + (2 << 24));
-            if v.is_multiple_of(5) { 0.0 } else { (v % 6400) as f32 / 100.0 }
+            if v.is_multiple_of(5) {
+                0.0
+            } else {
+                (v % 6400) as f32 / 100.0
+            }
         })
         .collect();
     Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
@@ -174,7 +182,12 @@ fn cpu_time_ms() -> Option<f64> {
 
 /// The 1-minute load average (Linux).
 fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Threads burn's CPU backend computes with (its rayon pool: `RAYON_NUM_THREADS`, else
@@ -208,7 +221,9 @@ fn scalar(t: &Tensor<1>) -> f32 {
 }
 
 fn sync(device: &Device) -> Result<()> {
-    device.sync().map_err(|e| anyhow::anyhow!("device sync: {e:?}"))
+    device
+        .sync()
+        .map_err(|e| anyhow::anyhow!("device sync: {e:?}"))
 }
 
 const PHASES: [&str; 10] = [
@@ -241,7 +256,11 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
     let mut cpu = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let (t0, c0) = (Instant::now(), cpu_time_ms());
-        let loss = forward_loss(&model, &batch, &Objective::reference(args.lambda, args.bits));
+        let loss = forward_loss(
+            &model,
+            &batch,
+            &Objective::reference(args.lambda, args.bits),
+        );
         let total = scalar(&loss.total);
         let grads = GradientsParams::from_grads(loss.total.backward(), &model);
         model = optimizer.step(lr, model, grads);
@@ -285,7 +304,8 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
             lap(&mut marks)?;
             let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
             lap(&mut marks)?;
-            let total = model.weights.combine(vec![seg, disp, recon]) + compressibility * args.lambda;
+            let total =
+                model.weights.combine(vec![seg, disp, recon]) + compressibility * args.lambda;
             let _ = scalar(&total);
             lap(&mut marks)?;
             let grads = total.backward();
@@ -297,7 +317,11 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
                 s.push(m);
             }
         }
-        phases_ms = PHASES.iter().zip(&samples).map(|(p, s)| (p.to_string(), median(&sorted(s)))).collect();
+        phases_ms = PHASES
+            .iter()
+            .zip(&samples)
+            .map(|(p, s)| (p.to_string(), median(&sorted(s))))
+            .collect();
     }
 
     let wall_sorted = sorted(&wall);
@@ -317,8 +341,12 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
 }
 
 fn default_script() -> PathBuf {
-    let from_manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TORCH_SCRIPT);
-    from_manifest.canonicalize().unwrap_or_else(|_| PathBuf::from(TORCH_SCRIPT))
+    let from_manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(TORCH_SCRIPT);
+    from_manifest
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(TORCH_SCRIPT))
 }
 
 fn python_has_torch(python: &Path) -> bool {
@@ -348,7 +376,11 @@ fn torch_python(args: &BenchStepArgs) -> std::result::Result<PathBuf, String> {
 
 fn run_torch(args: &BenchStepArgs, python: &Path, threads: usize) -> Result<Value> {
     let script = args.script.clone().unwrap_or_else(default_script);
-    ensure!(script.exists(), "{} not found (pass --script)", script.display());
+    ensure!(
+        script.exists(),
+        "{} not found (pass --script)",
+        script.display()
+    );
     let mut cmd = Command::new(python);
     cmd.arg(&script)
         .args(["--steps", &args.steps.to_string()])
@@ -360,7 +392,9 @@ fn run_torch(args: &BenchStepArgs, python: &Path, threads: usize) -> Result<Valu
     if args.breakdown {
         cmd.arg("--breakdown");
     }
-    let out = cmd.output().with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     if !out.status.success() {
         bail!(
             "{} {} failed ({}):\n{}",
@@ -374,7 +408,11 @@ fn run_torch(args: &BenchStepArgs, python: &Path, threads: usize) -> Result<Valu
     stdout
         .lines()
         .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(Value::is_object))
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(Value::is_object)
+        })
         .with_context(|| format!("no JSON line in the PyTorch script's output:\n{stdout}"))
 }
 
@@ -399,8 +437,15 @@ fn print_table(report: &Report) {
         report.steps
     );
     if let Some(load) = report.load_average {
-        let note = if load > report.cpus as f64 { " (busy: timings include waiting for CPUs)" } else { "" };
-        println!("{} logical CPUs, load average {load:.2} at start{note}", report.cpus);
+        let note = if load > report.cpus as f64 {
+            " (busy: timings include waiting for CPUs)"
+        } else {
+            ""
+        };
+        println!(
+            "{} logical CPUs, load average {load:.2} at start{note}",
+            report.cpus
+        );
     }
     println!(
         "{:<34} {:>12} {:>10} {:>12} {:>13} {:>8} {:>9}",
@@ -419,7 +464,9 @@ fn print_table(report: &Report) {
     if let Some(t) = t {
         println!(
             "{:<34} {:>12} {:>10} {:>12} {:>13} {:>8} {:>9}",
-            t.get("framework").and_then(Value::as_str).unwrap_or("pytorch"),
+            t.get("framework")
+                .and_then(Value::as_str)
+                .unwrap_or("pytorch"),
             fmt_opt(tf("ms_per_step_median"), 1),
             fmt_opt(tf("ms_per_step_p90"), 1),
             fmt_opt(tf("cpu_ms_per_step_median"), 0),
@@ -434,7 +481,10 @@ fn print_table(report: &Report) {
         println!("  {:<16} {:>10} {:>10}", "phase", "burn", "pytorch");
         for (name, ms) in &b.phases_ms {
             let tp = torch_phases
-                .and_then(|a| a.iter().find(|p| p.get(0).and_then(Value::as_str) == Some(name)))
+                .and_then(|a| {
+                    a.iter()
+                        .find(|p| p.get(0).and_then(Value::as_str) == Some(name))
+                })
                 .and_then(|p| p.get(1))
                 .and_then(Value::as_f64);
             println!("  {:<16} {:>10.1} {:>10}", name, ms, fmt_opt(tp, 1));
@@ -455,20 +505,31 @@ fn print_table(report: &Report) {
 pub fn run(args: BenchStepArgs) -> Result<()> {
     ensure!(args.steps >= 1, "--steps must be at least 1");
     ensure!(args.batch >= 1, "--batch must be at least 1");
-    ensure!(args.lambda >= 0.0 && args.lambda.is_finite(), "--lambda must be >= 0");
+    ensure!(
+        args.lambda >= 0.0 && args.lambda.is_finite(),
+        "--lambda must be >= 0"
+    );
     splitfeat_core::quant::check_bits(args.bits)?;
     let config = Preset::Tiny.config();
     let threads = compute_threads();
     let load = load_average();
 
     if !args.json {
-        eprintln!("burn: {} warm-up + {} timed steps ...", args.warmup, args.steps);
+        eprintln!(
+            "burn: {} warm-up + {} timed steps ...",
+            args.warmup, args.steps
+        );
     }
     let burn = run_burn(&args, threads)?;
     let (torch, torch_skipped) = match torch_python(&args) {
         Ok(python) => {
             if !args.json {
-                eprintln!("pytorch ({}): {} warm-up + {} timed steps ...", python.display(), args.warmup, args.steps);
+                eprintln!(
+                    "pytorch ({}): {} warm-up + {} timed steps ...",
+                    python.display(),
+                    args.warmup,
+                    args.steps
+                );
             }
             (Some(run_torch(&args, &python, threads)?), None)
         }
@@ -480,7 +541,10 @@ pub fn run(args: BenchStepArgs) -> Result<()> {
         .and_then(Value::as_f64)
         .filter(|&t| t > 0.0)
         .map(|t| burn.ms_per_step_median / t);
-    let torch_cpu = torch.as_ref().and_then(|t| t.get("cpu_ms_per_step_median")).and_then(Value::as_f64);
+    let torch_cpu = torch
+        .as_ref()
+        .and_then(|t| t.get("cpu_ms_per_step_median"))
+        .and_then(Value::as_f64);
     let cpu_ratio = match (burn.cpu_ms_per_step_median, torch_cpu) {
         (Some(b), Some(t)) if t > 0.0 => Some(b / t),
         _ => None,
@@ -542,7 +606,12 @@ mod tests {
     fn synthetic_batch_has_ignored_labels_and_invalid_disparity() {
         let device = Device::flex();
         let b = synthetic_batch(1, 8, 16, &device);
-        let labels = b.labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let labels = b
+            .labels
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert!(labels.contains(&255));
         assert!(labels.iter().all(|&l| l == 255 || (0..19).contains(&l)));
         let disp = b.disparity.into_data().try_to_vec::<f32>().unwrap();

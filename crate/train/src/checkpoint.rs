@@ -26,11 +26,18 @@ const CHECKSUM_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("cannot read checkpoint {}: {source}", .path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not a splitfeat checkpoint (bad magic)", .path.display())]
     BadMagic { path: PathBuf },
     #[error("checkpoint {} is corrupted: sha256 of its content is {computed}, the file records {stored}", .path.display())]
-    Checksum { path: PathBuf, stored: String, computed: String },
+    Checksum {
+        path: PathBuf,
+        stored: String,
+        computed: String,
+    },
     #[error("checkpoint {} is malformed: {detail}", .path.display())]
     Malformed { path: PathBuf, detail: String },
     #[error("checkpoint {}: configuration value out of range: {error}", .path.display())]
@@ -92,25 +99,46 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         use run_limits::*;
         self.model.check_ranges().map_err(|e| e.within("model"))?;
-        self.model.validate().map_err(|message| ConfigError::new("model", message))?;
+        self.model
+            .validate()
+            .map_err(|message| ConfigError::new("model", message))?;
         if !(self.lambda.is_finite() && (0.0..=MAX_LAMBDA).contains(&self.lambda)) {
-            return Err(ConfigError::new("lambda", format!("{} is outside 0..={MAX_LAMBDA}", self.lambda)));
+            return Err(ConfigError::new(
+                "lambda",
+                format!("{} is outside 0..={MAX_LAMBDA}", self.lambda),
+            ));
         }
-        splitfeat_core::quant::check_bits(self.bits).map_err(|e| ConfigError::new("bits", e.to_string()))?;
+        splitfeat_core::quant::check_bits(self.bits)
+            .map_err(|e| ConfigError::new("bits", e.to_string()))?;
         for &b in &self.noise_bits {
-            splitfeat_core::quant::check_bits(b).map_err(|e| ConfigError::new("noise_bits", e.to_string()))?;
+            splitfeat_core::quant::check_bits(b)
+                .map_err(|e| ConfigError::new("noise_bits", e.to_string()))?;
         }
         if self.steps == 0 {
             return Err(ConfigError::new("steps", "0; a run has at least one step"));
         }
         if !BATCH.contains(&self.batch) {
-            return Err(ConfigError::new("batch", format!("{} is outside {}..={}", self.batch, BATCH.start(), BATCH.end())));
+            return Err(ConfigError::new(
+                "batch",
+                format!(
+                    "{} is outside {}..={}",
+                    self.batch,
+                    BATCH.start(),
+                    BATCH.end()
+                ),
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR) {
-            return Err(ConfigError::new("lr", format!("{} is not a finite value in (0, {MAX_LR}]", self.lr)));
+            return Err(ConfigError::new(
+                "lr",
+                format!("{} is not a finite value in (0, {MAX_LR}]", self.lr),
+            ));
         }
         if !(self.final_lr_fraction.is_finite() && (0.0..=1.0).contains(&self.final_lr_fraction)) {
-            return Err(ConfigError::new("final_lr_fraction", format!("{} is outside 0..=1", self.final_lr_fraction)));
+            return Err(ConfigError::new(
+                "final_lr_fraction",
+                format!("{} is outside 0..=1", self.final_lr_fraction),
+            ));
         }
         Ok(())
     }
@@ -136,12 +164,18 @@ impl Checkpoint {
     /// Reads, verifies (checksum, then every configuration value) and parses a
     /// checkpoint of format 2 or 1.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&bytes, path)
     }
 
     fn parse(bytes: &[u8], path: &Path) -> Result<Self, CheckpointError> {
-        let malformed = |detail: String| CheckpointError::Malformed { path: path.to_path_buf(), detail };
+        let malformed = |detail: String| CheckpointError::Malformed {
+            path: path.to_path_buf(),
+            detail,
+        };
         let body = if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
             if rest.len() < CHECKSUM_LEN {
                 return Err(malformed("truncated before its checksum".into()));
@@ -159,18 +193,39 @@ impl Checkpoint {
         } else if let Some(rest) = bytes.strip_prefix(MAGIC_V1.as_slice()) {
             rest
         } else {
-            return Err(CheckpointError::BadMagic { path: path.to_path_buf() });
+            return Err(CheckpointError::BadMagic {
+                path: path.to_path_buf(),
+            });
         };
-        let (json, rest) = take(body, 4, |b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as u64).map_err(malformed)?;
-        let state: CheckpointState =
-            serde_json::from_slice(json).map_err(|e| malformed(format!("bad checkpoint state: {e}")))?;
-        state.run.validate().map_err(|error| CheckpointError::Config { path: path.to_path_buf(), error })?;
-        let (model, rest) = take(rest, 8, |b| u64::from_le_bytes(b.try_into().unwrap_or_default())).map_err(malformed)?;
-        let (optimizer, rest) = take(rest, 8, |b| u64::from_le_bytes(b.try_into().unwrap_or_default())).map_err(malformed)?;
+        let (json, rest) = take(body, 4, |b| {
+            u32::from_le_bytes(b.try_into().unwrap_or_default()) as u64
+        })
+        .map_err(malformed)?;
+        let state: CheckpointState = serde_json::from_slice(json)
+            .map_err(|e| malformed(format!("bad checkpoint state: {e}")))?;
+        state
+            .run
+            .validate()
+            .map_err(|error| CheckpointError::Config {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        let (model, rest) = take(rest, 8, |b| {
+            u64::from_le_bytes(b.try_into().unwrap_or_default())
+        })
+        .map_err(malformed)?;
+        let (optimizer, rest) = take(rest, 8, |b| {
+            u64::from_le_bytes(b.try_into().unwrap_or_default())
+        })
+        .map_err(malformed)?;
         if !rest.is_empty() {
             return Err(malformed(format!("{} trailing bytes", rest.len())));
         }
-        Ok(Self { state, model: model.to_vec(), optimizer: optimizer.to_vec() })
+        Ok(Self {
+            state,
+            model: model.to_vec(),
+            optimizer: optimizer.to_vec(),
+        })
     }
 }
 
@@ -211,7 +266,14 @@ mod tests {
     }
 
     fn sample() -> Checkpoint {
-        Checkpoint { state: CheckpointState { run: run(), step: 4 }, model: vec![1, 2, 3], optimizer: vec![9; 5] }
+        Checkpoint {
+            state: CheckpointState {
+                run: run(),
+                step: 4,
+            },
+            model: vec![1, 2, 3],
+            optimizer: vec![9; 5],
+        }
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -234,7 +296,10 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(MAGIC));
         for cut in 0..bytes.len() {
-            assert!(Checkpoint::parse(&bytes[..cut], &path).is_err(), "cut at {cut}");
+            assert!(
+                Checkpoint::parse(&bytes[..cut], &path).is_err(),
+                "cut at {cut}"
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -249,11 +314,19 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut bad = bytes.clone();
                 bad[i] ^= 1 << bit;
-                let err = Checkpoint::parse(&bad, &path).err().unwrap_or_else(|| panic!("flip at {i}.{bit} passed"));
-                assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+                let err = Checkpoint::parse(&bad, &path)
+                    .err()
+                    .unwrap_or_else(|| panic!("flip at {i}.{bit} passed"));
+                assert!(
+                    err.to_string().contains(&path.display().to_string()),
+                    "{err}"
+                );
                 // Past the magic, a flip is a checksum failure.
                 if i >= MAGIC.len() {
-                    assert!(matches!(err, CheckpointError::Checksum { .. }), "flip at {i}.{bit}: {err}");
+                    assert!(
+                        matches!(err, CheckpointError::Checksum { .. }),
+                        "flip at {i}.{bit}: {err}"
+                    );
                 }
             }
         }
@@ -284,7 +357,8 @@ mod tests {
 
     #[test]
     fn the_shipped_base_checkpoint_loads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/checkpoints/tiny-base.sfck");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/checkpoints/tiny-base.sfck");
         if !path.exists() {
             return;
         }
@@ -303,7 +377,11 @@ mod tests {
             ("steps", serde_json::json!(0), "steps"),
             ("bits", serde_json::json!(0), "bits"),
             ("lambda", serde_json::json!(-0.5), "lambda"),
-            ("final_lr_fraction", serde_json::json!(2.0), "final_lr_fraction"),
+            (
+                "final_lr_fraction",
+                serde_json::json!(2.0),
+                "final_lr_fraction",
+            ),
             ("batch", serde_json::json!(1u64 << 40), "batch"),
             ("lr", serde_json::json!(1e300), "lr"),
         ];
@@ -312,15 +390,25 @@ mod tests {
             let mut state = good.clone();
             state["run"][key] = value.clone();
             match Checkpoint::parse(&v1_bytes(&state, &[1], &[2]), path) {
-                Err(CheckpointError::Config { error, .. }) => assert_eq!(error.field, field, "{key}={value}"),
+                Err(CheckpointError::Config { error, .. }) => {
+                    assert_eq!(error.field, field, "{key}={value}")
+                }
                 other => panic!("{key}={value}: {:?}", other.err()),
             }
         }
         let model_cases: [(&str, serde_json::Value, &str); 4] = [
             ("stem_channels", serde_json::json!(0), "model.stem_channels"),
-            ("stem_channels", serde_json::json!(1u64 << 40), "model.stem_channels"),
+            (
+                "stem_channels",
+                serde_json::json!(1u64 << 40),
+                "model.stem_channels",
+            ),
             ("input_height", serde_json::json!(0), "model.input_height"),
-            ("head_channels", serde_json::json!([0, 8]), "model.head_channels[0]"),
+            (
+                "head_channels",
+                serde_json::json!([0, 8]),
+                "model.head_channels[0]",
+            ),
         ];
         for (key, value, field) in model_cases {
             let mut state = good.clone();
@@ -334,7 +422,9 @@ mod tests {
             match Checkpoint::load(&file) {
                 Err(e @ CheckpointError::Config { .. }) => {
                     assert!(e.to_string().contains(&file.display().to_string()), "{e}");
-                    let CheckpointError::Config { error, .. } = e else { unreachable!() };
+                    let CheckpointError::Config { error, .. } = e else {
+                        unreachable!()
+                    };
                     assert_eq!(error.field, field, "{key}={value}");
                 }
                 other => panic!("{key}={value}: {:?}", other.err()),

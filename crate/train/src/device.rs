@@ -62,7 +62,9 @@ mod tests {
     #[test]
     fn tch_trains_like_flex() {
         #[cfg(not(feature = "tch"))]
-        eprintln!("skipped: this build has no LibTorch (`--features tch`; see docs/training-devices.md)");
+        eprintln!(
+            "skipped: this build has no LibTorch (`--features tch`; see docs/training-devices.md)"
+        );
         #[cfg(feature = "tch")]
         tch_comparison::run();
     }
@@ -77,15 +79,20 @@ mod tests {
         fn batch(device: &Device) -> Batch {
             let (n, h, w) = (2, 32, 64);
             let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
-            let labels: Vec<u8> = (0..n * h * w).map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 }).collect();
-            let disparity: Vec<f32> = (0..n * h * w).map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 }).collect();
+            let labels: Vec<u8> = (0..n * h * w)
+                .map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 })
+                .collect();
+            let disparity: Vec<f32> = (0..n * h * w)
+                .map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 })
+                .collect();
             Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
         }
 
         /// Losses of `steps` Adam steps; the trained weights as bytes.
         fn train(device: &Device, weights: &[u8], steps: usize) -> (Vec<f32>, Vec<u8>) {
             let config = Preset::Test.config();
-            let mut model = load_module_bytes(MultiTaskModel::new(&config, device), weights).unwrap();
+            let mut model =
+                load_module_bytes(MultiTaskModel::new(&config, device), weights).unwrap();
             let mut optimizer = AdamConfig::new().init();
             let batch = batch(device);
             // 16-bit Q-layer noise: a step of range / 65535, far below the tolerance, so the
@@ -104,16 +111,23 @@ mod tests {
         pub fn run() {
             let flex = Device::flex().autodiff();
             flex.seed(3);
-            let init = module_to_bytes(&MultiTaskModel::new(&Preset::Test.config(), &flex)).unwrap();
+            let init =
+                module_to_bytes(&MultiTaskModel::new(&Preset::Test.config(), &flex)).unwrap();
             let tch = ComputeDevice::Tch.training_device().unwrap();
             let (on_flex, _) = train(&flex, &init, 4);
             let (on_tch, trained) = train(&tch, &init, 4);
             for (step, (a, b)) in on_flex.iter().zip(&on_tch).enumerate() {
-                assert!((a - b).abs() <= 1e-3 * a.abs(), "step {step}: flex {a}, tch {b}");
+                assert!(
+                    (a - b).abs() <= 1e-3 * a.abs(),
+                    "step {step}: flex {a}, tch {b}"
+                );
             }
             // Weights trained on LibTorch continue on flex.
             let (resumed, _) = train(&flex, &trained, 1);
-            assert!(resumed[0].is_finite() && resumed[0] < on_tch[0], "{resumed:?} vs {on_tch:?}");
+            assert!(
+                resumed[0].is_finite() && resumed[0] < on_tch[0],
+                "{resumed:?} vs {on_tch:?}"
+            );
         }
     }
 

@@ -71,7 +71,12 @@ pub struct EvalArgs {
 }
 
 /// Edge and cloud runtimes, built from weight bytes exactly as deployment builds them.
-pub fn runtimes(config: &ModelConfig, edge: &[u8], heads: &[u8], device: &Device) -> Result<(EdgeRuntime, CloudRuntime)> {
+pub fn runtimes(
+    config: &ModelConfig,
+    edge: &[u8],
+    heads: &[u8],
+    device: &Device,
+) -> Result<(EdgeRuntime, CloudRuntime)> {
     let edge = EdgeRuntime::load(config.clone(), edge, device)?;
     let cloud = CloudRuntime::load(config.clone(), heads, edge.model_id, device)?;
     Ok((edge, cloud))
@@ -83,11 +88,19 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
             let ckpt = Checkpoint::load(path)?;
             let config = ckpt.state.run.model.clone();
             let model = load_module_bytes(MultiTaskModel::new(&config, device), &ckpt.model)?;
-            let (edge, cloud) = runtimes(&config, &module_to_bytes(&model.edge)?, &module_to_bytes(&model.heads)?, device)?;
+            let (edge, cloud) = runtimes(
+                &config,
+                &module_to_bytes(&model.edge)?,
+                &module_to_bytes(&model.heads)?,
+                device,
+            )?;
             match &model.prior {
                 Some(prior) => {
                     let tables = prior_tables(prior, device);
-                    Ok((edge.with_tables(tables.clone())?, cloud.with_tables(tables)?))
+                    Ok((
+                        edge.with_tables(tables.clone())?,
+                        cloud.with_tables(tables)?,
+                    ))
                 }
                 None => Ok((edge, cloud)),
             }
@@ -99,7 +112,9 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
                 .iter()
                 .find(|m| &m.name == name || &m.id == name)
                 .with_context(|| format!("no model {name:?} in {}", args.assets.display()))?;
-            let read = |p: &str| std::fs::read(args.assets.join(p)).with_context(|| format!("reading {p}"));
+            let read = |p: &str| {
+                std::fs::read(args.assets.join(p)).with_context(|| format!("reading {p}"))
+            };
             let (edge, heads) = (read(&entry.edge.path)?, read(&entry.heads.path)?);
             entry.verify_edge(&edge)?;
             entry.heads.verify(&heads)?;
@@ -134,17 +149,34 @@ pub fn parse_settings(list: &str, main_bits: u8) -> Result<Vec<CodedSetting>> {
 }
 
 /// Evaluates on the first `count` validation scenes.
-pub fn evaluate(edge: &EdgeRuntime, cloud: &CloudRuntime, settings: &[CodedSetting], bits: u8, count: usize, batch: usize, bar: &ProgressBar) -> Result<EvalReport> {
+pub fn evaluate(
+    edge: &EdgeRuntime,
+    cloud: &CloudRuntime,
+    settings: &[CodedSetting],
+    bits: u8,
+    count: usize,
+    batch: usize,
+    bar: &ProgressBar,
+) -> Result<EvalReport> {
     ensure!(batch >= 1, "--batch must be at least 1");
-    let (h, w) = (edge.config.input_height as u32, edge.config.input_width as u32);
+    let (h, w) = (
+        edge.config.input_height as u32,
+        edge.config.input_width as u32,
+    );
     let data = SyntheticDataset::new(splitfeat_data::Split::Val, count, w, h)?;
     let mut ev = Evaluator::new(edge, settings, bits);
     let indices: Vec<usize> = (0..count).collect();
     for chunk in indices.chunks(batch) {
         let samples = data.get_many(chunk)?;
         let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
-        let labels: Vec<u8> = samples.iter().flat_map(|s| s.labels.iter().copied()).collect();
-        let disparity: Vec<f32> = samples.iter().flat_map(|s| s.disparity.iter().copied()).collect();
+        let labels: Vec<u8> = samples
+            .iter()
+            .flat_map(|s| s.labels.iter().copied())
+            .collect();
+        let disparity: Vec<f32> = samples
+            .iter()
+            .flat_map(|s| s.disparity.iter().copied())
+            .collect();
         ev.add_batch(edge, cloud, &rgb, &labels, &disparity, samples.len())?;
         bar.inc(samples.len() as u64);
     }
@@ -152,8 +184,14 @@ pub fn evaluate(edge: &EdgeRuntime, cloud: &CloudRuntime, settings: &[CodedSetti
 }
 
 pub fn print_report(report: &EvalReport) {
-    println!("model {} on {} validation scenes, {}-bit features", report.model_id, report.images, report.bits);
-    println!("{:<8} {:>12} {:>10} {:>8} {:>10} {:>9}", "setting", "bytes/image", "bits/elem", "mIoU", "disp RMSE", "PSNR dB");
+    println!(
+        "model {} on {} validation scenes, {}-bit features",
+        report.model_id, report.images, report.bits
+    );
+    println!(
+        "{:<8} {:>12} {:>10} {:>8} {:>10} {:>9}",
+        "setting", "bytes/image", "bits/elem", "mIoU", "disp RMSE", "PSNR dB"
+    );
     for r in &report.results {
         println!(
             "{:<8} {:>12.1} {:>10.3} {:>8.4} {:>10.3} {:>9.2}",
@@ -174,7 +212,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     };
     let settings = parse_settings(&codecs, args.bits)?;
     let bar = ProgressBar::new(args.count as u64);
-    let report = evaluate(&edge, &cloud, &settings, args.bits, args.count, args.batch, &bar)?;
+    let report = evaluate(
+        &edge, &cloud, &settings, args.bits, args.count, args.batch, &bar,
+    )?;
     bar.finish_and_clear();
     print_report(&report);
     if let Some(out) = &args.out {

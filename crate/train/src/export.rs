@@ -7,7 +7,9 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 use splitfeat_core::model::{load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
-use splitfeat_core::zoo::{MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id};
+use splitfeat_core::zoo::{
+    MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id,
+};
 
 use crate::checkpoint::Checkpoint;
 use crate::fsutil::write_atomic;
@@ -29,7 +31,10 @@ pub fn load_manifest(assets: &Path) -> Result<Manifest> {
     let path = assets.join(MANIFEST_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => Manifest::parse(&bytes).with_context(|| format!("reading {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest { version: MANIFEST_VERSION, models: vec![] }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+            version: MANIFEST_VERSION,
+            models: vec![],
+        }),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
@@ -48,7 +53,9 @@ pub const MAX_NAME_LEN: usize = 64;
 pub fn check_model_name(name: &str) -> Result<()> {
     ensure!(
         (1..=MAX_NAME_LEN).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
             && name != "."
             && name != "..",
         "--name {:?}: a model name is 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', and not '.' or '..'",
@@ -87,7 +94,9 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     let mut manifest = load_manifest(&args.assets)?;
     manifest.models.retain(|m| m.name != entry.name);
     manifest.models.push(entry.clone());
-    manifest.models.sort_by(|a, b| a.lambda.total_cmp(&b.lambda).then(a.name.cmp(&b.name)));
+    manifest
+        .models
+        .sort_by(|a, b| a.lambda.total_cmp(&b.lambda).then(a.name.cmp(&b.name)));
     save_manifest(&args.assets, &manifest)?;
     Ok(entry)
 }
@@ -103,7 +112,17 @@ mod tests {
         for ok in ["tiny-l0", "tiny-l0.01", "A_b.9", "x"] {
             check_model_name(ok).unwrap();
         }
-        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "é", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "é",
+            "a b",
+            &"x".repeat(65),
+        ] {
             assert!(check_model_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -121,7 +140,14 @@ mod tests {
             "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
         }))
         .unwrap();
-        let ckpt = Checkpoint { state: CheckpointState { run: run_config, step: 1 }, model: vec![7; 64], optimizer: vec![1; 16] };
+        let ckpt = Checkpoint {
+            state: CheckpointState {
+                run: run_config,
+                step: 1,
+            },
+            model: vec![7; 64],
+            optimizer: vec![1; 16],
+        };
         let path = dir.join("c.sfck");
         ckpt.save(&path).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
@@ -131,12 +157,23 @@ mod tests {
         bytes[n - 32 - 16 - 8 - 10] ^= 0x10;
         std::fs::write(&path, &bytes).unwrap();
 
-        let args = ExportArgs { checkpoint: path.clone(), name: "m".into(), assets: assets.clone() };
+        let args = ExportArgs {
+            checkpoint: path.clone(),
+            name: "m".into(),
+            assets: assets.clone(),
+        };
         let err = format!("{:#}", run(&args).unwrap_err());
-        assert!(err.contains("corrupted") && err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("corrupted") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
         assert_eq!(std::fs::read(assets.join(MANIFEST_FILE)).unwrap(), manifest);
         assert!(!assets.join("models").exists());
-        let args = ExportArgs { checkpoint: path, name: "..".into(), assets };
+        let args = ExportArgs {
+            checkpoint: path,
+            name: "..".into(),
+            assets,
+        };
         assert!(run(&args).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

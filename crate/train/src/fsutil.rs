@@ -11,15 +11,23 @@ use anyhow::{Context, Result};
 /// rename. Temporary files of `path` left by processes that no longer run (killed
 /// mid-write) are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().context("path has no file name")?.to_string_lossy();
+    let name = path
+        .file_name()
+        .context("path has no file name")?
+        .to_string_lossy();
     remove_stale_temp_files(dir, &name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
         fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
         // Persist the rename itself.
         if let Ok(d) = File::open(dir) {
@@ -38,14 +46,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// told (no `/proc`), nothing is removed.
 pub fn remove_stale_temp_files(dir: &Path, name: &str) -> usize {
     let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     let mut removed = 0;
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
-        if pid != std::process::id() && pid_alive(pid) == Some(false) && fs::remove_file(entry.path()).is_ok() {
+        if pid != std::process::id()
+            && pid_alive(pid) == Some(false)
+            && fs::remove_file(entry.path()).is_ok()
+        {
             removed += 1;
         }
     }
@@ -79,7 +96,8 @@ mod tests {
 
     #[test]
     fn temp_files_of_dead_processes_are_removed() {
-        let dir = std::env::temp_dir().join(format!("splitfeat-fsutil-stale-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("splitfeat-fsutil-stale-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         if pid_alive(1) != Some(true) {

@@ -33,14 +33,20 @@ pub fn info(preset: Preset) -> PresetInfo {
 }
 
 pub fn run() -> Result<()> {
-    println!("{:<6} {:>9} {:>11} {:>11} {:>12} {:>11} {:>12}", "preset", "input", "bottleneck", "edge params", "heads params", "edge MMACs", "heads MMACs");
+    println!(
+        "{:<6} {:>9} {:>11} {:>11} {:>12} {:>11} {:>12}",
+        "preset", "input", "bottleneck", "edge params", "heads params", "edge MMACs", "heads MMACs"
+    );
     for p in Preset::ALL {
         let i = info(p);
         println!(
             "{:<6} {:>9} {:>11} {:>11} {:>12} {:>11.1} {:>12.1}",
             p.name(),
             format!("{}x{}", i.input[0], i.input[1]),
-            format!("{}x{}x{}", i.bottleneck[0], i.bottleneck[1], i.bottleneck[2]),
+            format!(
+                "{}x{}x{}",
+                i.bottleneck[0], i.bottleneck[1], i.bottleneck[2]
+            ),
             i.edge_params,
             i.heads_params,
             i.edge_macs as f64 / 1e6,

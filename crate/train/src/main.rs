@@ -22,7 +22,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "splitfeat", version, about = "Multi-task learning with compressible features: data, training, evaluation, export")]
+#[command(
+    name = "splitfeat",
+    version,
+    about = "Multi-task learning with compressible features: data, training, evaluation, export"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +67,10 @@ fn main() -> Result<()> {
             let flag = stop.clone();
             ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
             let summary = train::run(&args, stop)?;
-            eprintln!("steps done: {}, last loss {:.4}", summary.steps_done, summary.last_total_loss);
+            eprintln!(
+                "steps done: {}, last loss {:.4}",
+                summary.steps_done, summary.last_total_loss
+            );
         }
         Command::Data(cmd) => data_cmd::run(cmd)?,
         Command::Info => info::run()?,
@@ -78,7 +85,10 @@ fn main() -> Result<()> {
         Command::Inspect(args) => stream_cmd::inspect(&args)?,
         Command::Export(args) => {
             let entry = export::run(&args)?;
-            println!("exported {} (id {}, lambda {}, step {})", entry.name, entry.id, entry.lambda, entry.train_steps);
+            println!(
+                "exported {} (id {}, lambda {}, step {})",
+                entry.name, entry.id, entry.lambda, entry.train_steps
+            );
         }
     }
     Ok(())

@@ -26,9 +26,19 @@ const FIT_STEP_OFFSET: u64 = 1 << 40;
 /// Fits `model.prior` to the features of `model.edge` (inference mode, so the edge's
 /// batch-norm statistics are untouched) for `steps` steps; returns the rate in bits
 /// per element of the first and the last step.
-pub fn fit_prior(model: &mut MultiTaskModel, run: &RunConfig, steps: u64, lr: f64, device: &Device) -> Result<(f32, f32)> {
-    let Some(step_size) = run.model.quantizer.step() else { return Ok((0.0, 0.0)) };
-    let Some(mut prior) = model.prior.take() else { return Ok((0.0, 0.0)) };
+pub fn fit_prior(
+    model: &mut MultiTaskModel,
+    run: &RunConfig,
+    steps: u64,
+    lr: f64,
+    device: &Device,
+) -> Result<(f32, f32)> {
+    let Some(step_size) = run.model.quantizer.step() else {
+        return Ok((0.0, 0.0));
+    };
+    let Some(mut prior) = model.prior.take() else {
+        return Ok((0.0, 0.0));
+    };
     ensure!(steps >= 1, "the prior's warm start needs at least one step");
     let edge = model.edge.valid();
     let mut optimizer = AdamConfig::new().init();
@@ -45,7 +55,10 @@ pub fn fit_prior(model: &mut MultiTaskModel, run: &RunConfig, steps: u64, lr: f6
         let noisy = y.clone() + y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
         let rate = prior.bits(noisy).mean();
         let value = rate.clone().into_scalar::<f32>();
-        ensure!(value.is_finite(), "the prior's rate became {value} at warm-start step {i}");
+        ensure!(
+            value.is_finite(),
+            "the prior's rate became {value} at warm-start step {i}"
+        );
         if i == 0 {
             rates.0 = value;
         }

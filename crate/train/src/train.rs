@@ -147,7 +147,9 @@ pub fn batch_seeds(run: &RunConfig, step: u64) -> Vec<u64> {
     (0..run.batch as u64)
         .map(|i| {
             let index = splitmix64(run.seed ^ splitmix64(step * run.batch as u64 + i)) % (1 << 40);
-            Split::Train.seed(index as usize).unwrap_or(Split::Train.first_seed())
+            Split::Train
+                .seed(index as usize)
+                .unwrap_or(Split::Train.first_seed())
         })
         .collect()
 }
@@ -159,8 +161,12 @@ fn spawn_prefetch(run: &RunConfig, start: u64, end: u64) -> Receiver<Result<Vec<
     std::thread::spawn(move || {
         for step in start..end {
             let seeds = batch_seeds(&run, step);
-            let batch = render_batch(&seeds, run.model.input_width as u32, run.model.input_height as u32)
-                .map_err(anyhow::Error::from);
+            let batch = render_batch(
+                &seeds,
+                run.model.input_width as u32,
+                run.model.input_height as u32,
+            )
+            .map_err(anyhow::Error::from);
             if tx.send(batch).is_err() {
                 return;
             }
@@ -172,8 +178,14 @@ fn spawn_prefetch(run: &RunConfig, start: u64, end: u64) -> Receiver<Result<Vec<
 pub(crate) fn to_batch(samples: &[Sample], device: &Device) -> Batch {
     let (h, w) = (samples[0].height as usize, samples[0].width as usize);
     let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
-    let labels: Vec<u8> = samples.iter().flat_map(|s| s.labels.iter().copied()).collect();
-    let disparity: Vec<f32> = samples.iter().flat_map(|s| s.disparity.iter().copied()).collect();
+    let labels: Vec<u8> = samples
+        .iter()
+        .flat_map(|s| s.labels.iter().copied())
+        .collect();
+    let disparity: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| s.disparity.iter().copied())
+        .collect();
     Batch::from_packed(&rgb, &labels, &disparity, samples.len(), h, w, device)
 }
 
@@ -189,8 +201,14 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     ensure!(args.batch >= 1, "--batch must be at least 1");
     let steps = args.steps.unwrap_or(DEFAULT_STEPS);
     ensure!(steps >= 1, "--steps must be at least 1");
-    ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be positive");
-    ensure!(args.lambda >= 0.0 && args.lambda.is_finite(), "--lambda must be >= 0");
+    ensure!(
+        args.lr > 0.0 && args.lr.is_finite(),
+        "--lr must be positive"
+    );
+    ensure!(
+        args.lambda >= 0.0 && args.lambda.is_finite(),
+        "--lambda must be >= 0"
+    );
     splitfeat_core::quant::check_bits(args.bits)?;
     for &b in &args.noise_bits {
         splitfeat_core::quant::check_bits(b)?;
@@ -216,7 +234,11 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
 /// from the run's list by a pure function of the seed and the step (so a resumed run
 /// draws the same depths).
 pub fn objective_at(run: &RunConfig, step: u64) -> Objective {
-    let ramp = if run.lambda_ramp == 0 { 1.0 } else { ((step + 1) as f32 / run.lambda_ramp as f32).min(1.0) };
+    let ramp = if run.lambda_ramp == 0 {
+        1.0
+    } else {
+        ((step + 1) as f32 / run.lambda_ramp as f32).min(1.0)
+    };
     let noise_bits = match run.noise_bits.len() {
         0 => run.bits,
         n => run.noise_bits[(splitmix64(run.seed.wrapping_add(0x5EED) ^ step) % n as u64) as usize],
@@ -233,7 +255,9 @@ pub fn objective_at(run: &RunConfig, step: u64) -> Objective {
 /// Keeps the metrics lines of steps up to `step` (drops what a killed run logged after
 /// its last checkpoint).
 fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
     let kept: String = text
         .lines()
         .filter(|l| {
@@ -265,7 +289,10 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
         (run, ckpt.state.step, model, optimizer)
     } else {
         if ckpt_path.exists() {
-            bail!("{} already holds a run; pass --resume to continue it or choose another --out", args.out.display());
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                args.out.display()
+            );
         }
         let run = run_config(args)?;
         device.seed(run.seed);
@@ -283,7 +310,10 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
             // The source's own architecture (a paper-method base has no prior); a run
             // with a step quantizer keeps the source's prior if it has one, else starts
             // its fresh one.
-            let mut loaded = load_module_bytes(MultiTaskModel::new(&source.state.run.model, &device), &source.model)?;
+            let mut loaded = load_module_bytes(
+                MultiTaskModel::new(&source.state.run.model, &device),
+                &source.model,
+            )?;
             fresh_prior &= loaded.prior.is_none();
             loaded.prior = match run.model.quantizer.step() {
                 Some(_) => loaded.prior.or(model.prior),
@@ -304,7 +334,10 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
             }
         }
         std::fs::create_dir_all(&args.out)?;
-        write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(&run)?)?;
+        write_atomic(
+            &args.out.join("config.json"),
+            &serde_json::to_vec_pretty(&run)?,
+        )?;
         let _ = std::fs::remove_file(args.out.join(METRICS_FILE));
         (run, 0, model, AdamConfig::new().init())
     };
@@ -330,22 +363,42 @@ fn train_loop(
         .append(true)
         .open(args.out.join(METRICS_FILE))
         .context("opening metrics.jsonl")?;
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(run.steps) };
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(run.steps)
+    };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(start_step);
-    let save = |model: &MultiTaskModel, optimizer: &burn::optim::ModuleOptimizer, step: u64| -> Result<()> {
+    let save = |model: &MultiTaskModel,
+                optimizer: &burn::optim::ModuleOptimizer,
+                step: u64|
+     -> Result<()> {
         let ckpt = Checkpoint {
-            state: CheckpointState { run: run.clone(), step },
+            state: CheckpointState {
+                run: run.clone(),
+                step,
+            },
             model: module_to_bytes(model)?,
-            optimizer: optimizer.into_bytes().map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?.to_vec(),
+            optimizer: optimizer
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?
+                .to_vec(),
         };
         ckpt.save(&args.out.join(CHECKPOINT_FILE))
     };
 
-    let mut summary = TrainSummary { steps_done: start_step, last_total_loss: f32::NAN, first_total_loss: None, interrupted: false };
+    let mut summary = TrainSummary {
+        steps_done: start_step,
+        last_total_loss: f32::NAN,
+        first_total_loss: None,
+        interrupted: false,
+    };
     let mut window = Instant::now();
     for step in start_step..end {
         if stop.load(Ordering::SeqCst) {
@@ -367,12 +420,22 @@ fn train_loop(
         summary.steps_done = step + 1;
         summary.last_total_loss = total;
         summary.first_total_loss.get_or_insert(total);
-        bar.set_message(format!("loss {total:.3} seg {:.3} disp {:.3} rec {:.4} Lc {compressibility:.2}", tasks[0], tasks[1], tasks[2]));
+        bar.set_message(format!(
+            "loss {total:.3} seg {:.3} disp {:.3} rec {:.4} Lc {compressibility:.2}",
+            tasks[0], tasks[1], tasks[2]
+        ));
         bar.inc(1);
         if (step + 1) % args.log_every == 0 || step + 1 == end {
-            let secs = window.elapsed().as_secs_f64() / args.log_every.min(step + 1 - start_step) as f64;
+            let secs =
+                window.elapsed().as_secs_f64() / args.log_every.min(step + 1 - start_step) as f64;
             window = Instant::now();
-            let log_vars = model.weights.log_vars.val().into_data().try_to_vec::<f32>().unwrap_or_default();
+            let log_vars = model
+                .weights
+                .log_vars
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
             let line = MetricsLine {
                 step: step + 1,
                 lr,
@@ -392,7 +455,10 @@ fn train_loop(
     }
     if summary.interrupted {
         save(&model, &optimizer, summary.steps_done)?;
-        bar.abandon_with_message(format!("interrupted at step {}; checkpoint saved, continue with --resume", summary.steps_done));
+        bar.abandon_with_message(format!(
+            "interrupted at step {}; checkpoint saved, continue with --resume",
+            summary.steps_done
+        ));
     } else {
         bar.finish();
     }
@@ -435,11 +501,15 @@ mod tests {
     }
 
     /// [`param_values`] of a model of `config`.
-    fn param_values_of(config: &splitfeat_core::model::ModelConfig, record: &[u8]) -> Vec<Vec<f32>> {
+    fn param_values_of(
+        config: &splitfeat_core::model::ModelConfig,
+        record: &[u8],
+    ) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);
         impl burn::module::ModuleVisitor for Collect {
             fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-                self.0.push(p.val().into_data().try_to_vec::<f32>().unwrap());
+                self.0
+                    .push(p.val().into_data().try_to_vec::<f32>().unwrap());
             }
         }
         let device = Device::flex();
@@ -486,7 +556,8 @@ mod tests {
         assert!((objective_at(&run, 4).lambda - 0.25).abs() < 1e-7);
         assert_eq!(objective_at(&run, 9).lambda, 0.5);
         assert_eq!(objective_at(&run, 50).lambda, 0.5);
-        let depths: std::collections::BTreeSet<u8> = (0..100).map(|s| objective_at(&run, s).noise_bits).collect();
+        let depths: std::collections::BTreeSet<u8> =
+            (0..100).map(|s| objective_at(&run, s).noise_bits).collect();
         assert_eq!(depths.into_iter().collect::<Vec<_>>(), vec![3, 5, 8]);
         assert_eq!(objective_at(&run, 7), objective_at(&run, 7));
         let plain = run_config(&args(Path::new("x"), 10)).unwrap();
@@ -533,14 +604,26 @@ mod tests {
             std::fs::read_to_string(d.join(METRICS_FILE))
                 .unwrap()
                 .lines()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["total"].as_f64().unwrap())
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["total"]
+                        .as_f64()
+                        .unwrap()
+                })
                 .collect()
         };
         assert_eq!(losses(&straight), losses(&split));
         let (pa, pb) = (param_values(&a.model), param_values(&b.model));
         let differing: Vec<usize> = (0..pa.len()).filter(|&i| pa[i] != pb[i]).collect();
-        assert!(differing.is_empty(), "weights differ after resume in params {differing:?}");
-        let lines = |d: &Path| std::fs::read_to_string(d.join(METRICS_FILE)).unwrap().lines().count();
+        assert!(
+            differing.is_empty(),
+            "weights differ after resume in params {differing:?}"
+        );
+        let lines = |d: &Path| {
+            std::fs::read_to_string(d.join(METRICS_FILE))
+                .unwrap()
+                .lines()
+                .count()
+        };
         assert_eq!(lines(&straight), 4);
         assert_eq!(lines(&split), 4);
         let _ = std::fs::remove_dir_all(straight);
@@ -558,7 +641,11 @@ mod tests {
         let text = std::fs::read_to_string(out.join(METRICS_FILE)).unwrap();
         let totals: Vec<f64> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["total"].as_f64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["total"]
+                    .as_f64()
+                    .unwrap()
+            })
             .collect();
         let first: f64 = totals[..3].iter().sum::<f64>() / 3.0;
         let last: f64 = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
@@ -586,16 +673,29 @@ mod tests {
         rest.resume = true;
         rest.init_from = None;
         run(&rest, Arc::new(AtomicBool::new(false))).unwrap();
-        let (a, b) = (Checkpoint::load(&whole.join(CHECKPOINT_FILE)).unwrap(), Checkpoint::load(&split.join(CHECKPOINT_FILE)).unwrap());
+        let (a, b) = (
+            Checkpoint::load(&whole.join(CHECKPOINT_FILE)).unwrap(),
+            Checkpoint::load(&split.join(CHECKPOINT_FILE)).unwrap(),
+        );
         let config = &a.state.run.model;
-        let (pa, pb) = (param_values_of(config, &a.model), param_values_of(config, &b.model));
-        assert!(pa == pb, "a resumed learned-rate run differs from an uninterrupted one");
+        let (pa, pb) = (
+            param_values_of(config, &a.model),
+            param_values_of(config, &b.model),
+        );
+        assert!(
+            pa == pb,
+            "a resumed learned-rate run differs from an uninterrupted one"
+        );
         let device = Device::flex();
-        let model = load_module_bytes(MultiTaskModel::new(&a.state.run.model, &device), &a.model).unwrap();
+        let model =
+            load_module_bytes(MultiTaskModel::new(&a.state.run.model, &device), &a.model).unwrap();
         assert!(model.prior.is_some(), "the checkpoint holds the prior");
         // The rate term is the prior's, in bits per element: small after the warm start.
         let text = std::fs::read_to_string(whole.join(METRICS_FILE)).unwrap();
-        let rate = serde_json::from_str::<serde_json::Value>(text.lines().next().unwrap()).unwrap()["compressibility"].as_f64().unwrap();
+        let rate = serde_json::from_str::<serde_json::Value>(text.lines().next().unwrap()).unwrap()
+            ["compressibility"]
+            .as_f64()
+            .unwrap();
         assert!(rate > 0.0 && rate < 16.0, "{rate} bits per element");
         for d in [base, whole, split] {
             let _ = std::fs::remove_dir_all(d);

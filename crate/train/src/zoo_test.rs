@@ -36,7 +36,11 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .map(|e| {
             let e = e.unwrap();
             let meta = e.metadata().unwrap();
-            if meta.is_dir() { dir_size(&e.path()) } else { meta.len() }
+            if meta.is_dir() {
+                dir_size(&e.path())
+            } else {
+                meta.len()
+            }
         })
         .sum()
 }
@@ -45,23 +49,55 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 fn shipped_models_reproduce_their_manifest_numbers() {
     let assets = assets();
     let manifest = load_manifest(&assets).unwrap();
-    assert!(manifest.models.len() >= 4, "the zoo ships a baseline and at least three lambdas");
-    assert!(manifest.models.iter().any(|m| m.lambda == 0.0), "no baseline (lambda 0)");
+    assert!(
+        manifest.models.len() >= 4,
+        "the zoo ships a baseline and at least three lambdas"
+    );
+    assert!(
+        manifest.models.iter().any(|m| m.lambda == 0.0),
+        "no baseline (lambda 0)"
+    );
     let device = Device::flex();
     for entry in &manifest.models {
         let read = |p: &str| std::fs::read(assets.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         let (edge, heads) = (read(&entry.edge.path), read(&entry.heads.path));
         entry.verify_edge(&edge).unwrap();
         entry.heads.verify(&heads).unwrap();
-        assert!(entry.eval.is_some(), "{}: no benchmark evaluation", entry.name);
-        let check: EvalReport = serde_json::from_value(entry.check.clone().unwrap_or_else(|| panic!("{}: no check", entry.name))).unwrap();
+        assert!(
+            entry.eval.is_some(),
+            "{}: no benchmark evaluation",
+            entry.name
+        );
+        let check: EvalReport = serde_json::from_value(
+            entry
+                .check
+                .clone()
+                .unwrap_or_else(|| panic!("{}: no check", entry.name)),
+        )
+        .unwrap();
         assert_eq!(check.model_id, entry.id);
 
-        let settings: Vec<CodedSetting> = SETTINGS.iter().map(|s| CodedSetting::parse(s, check.bits).unwrap()).collect();
+        let settings: Vec<CodedSetting> = SETTINGS
+            .iter()
+            .map(|s| CodedSetting::parse(s, check.bits).unwrap())
+            .collect();
         let (edge_rt, cloud_rt) = runtimes(&entry.config, &edge, &heads, &device).unwrap();
-        let now = evaluate(&edge_rt, &cloud_rt, &settings, check.bits, check.images, 8, &ProgressBar::hidden()).unwrap();
+        let now = evaluate(
+            &edge_rt,
+            &cloud_rt,
+            &settings,
+            check.bits,
+            check.images,
+            8,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
         let recorded = |label: &str| -> &SettingResult {
-            check.results.iter().find(|r| r.setting == label).unwrap_or_else(|| panic!("{}: check has no {label}", entry.name))
+            check
+                .results
+                .iter()
+                .find(|r| r.setting == label)
+                .unwrap_or_else(|| panic!("{}: check has no {label}", entry.name))
         };
         for got in &now.results {
             let want = recorded(&got.setting);
@@ -71,12 +107,20 @@ fn shipped_models_reproduce_their_manifest_numbers() {
                 ("disparity RMSE", got.disparity_rmse, want.disparity_rmse),
                 ("PSNR", got.psnr_db, want.psnr_db),
             ] {
-                assert!(close(a, b), "{} {}: {what} is {a}, the manifest says {b}", entry.name, got.setting);
+                assert!(
+                    close(a, b),
+                    "{} {}: {what} is {a}, the manifest says {b}",
+                    entry.name,
+                    got.setting
+                );
             }
         }
     }
     let size = dir_size(&assets);
-    assert!(size < ASSETS_BUDGET_BYTES, "assets/ holds {size} bytes, over the {ASSETS_BUDGET_BYTES} budget");
+    assert!(
+        size < ASSETS_BUDGET_BYTES,
+        "assets/ holds {size} bytes, over the {ASSETS_BUDGET_BYTES} budget"
+    );
 }
 
 #[test]

@@ -85,7 +85,10 @@ enum Command {
 
 /// The workspace root (xtask lives in crate/xtask).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
 }
 
 fn main() -> Result<()> {
@@ -106,7 +109,14 @@ fn main() -> Result<()> {
         }
         Command::Test { no_browser } => test(&root, no_browser),
         Command::Bench { args } => {
-            let mut a = vec!["bench", "-p", "splitfeat-core", "-p", "splitfeat-data", "--"];
+            let mut a = vec![
+                "bench",
+                "-p",
+                "splitfeat-core",
+                "-p",
+                "splitfeat-data",
+                "--",
+            ];
             a.extend(args.iter().map(String::as_str));
             cargo(&root, &a)
         }
@@ -123,14 +133,29 @@ fn demo(root: &Path, port: u16, release: bool) -> Result<()> {
     let bin = root.join("target/release/splitfeat-cloud");
     let port = port.to_string();
     eprintln!("xtask: starting the cloud; open the URL it prints (Ctrl-C stops it)");
-    run(root, bin.to_str().context("non-UTF-8 path")?, &["--port", &port, "--www", "www", "--assets", "assets"])
+    run(
+        root,
+        bin.to_str().context("non-UTF-8 path")?,
+        &["--port", &port, "--www", "www", "--assets", "assets"],
+    )
 }
 
 fn test(root: &Path, no_browser: bool) -> Result<()> {
+    // Formatting first: it takes a second and fails before any build does.
+    cargo(root, &["fmt", "--all", "--check"])?;
     cargo(root, &["test", "--workspace"])?;
     if no_browser {
         // Without the browser tests, still prove that core builds for the browser.
-        cargo(root, &["build", "-p", "splitfeat-core", "--target", "wasm32-unknown-unknown"])?;
+        cargo(
+            root,
+            &[
+                "build",
+                "-p",
+                "splitfeat-core",
+                "--target",
+                "wasm32-unknown-unknown",
+            ],
+        )?;
         eprintln!("xtask: browser tests skipped (--no-browser)");
         return Ok(());
     }

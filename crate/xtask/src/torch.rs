@@ -23,7 +23,10 @@ fn python(venv: &Path) -> PathBuf {
 /// libtorch's shared libraries inside the environment.
 pub fn torch_lib_dir(venv: &Path) -> Result<PathBuf> {
     let out = Command::new(python(venv))
-        .args(["-c", "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
+        .args([
+            "-c",
+            "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+        ])
         .output()
         .with_context(|| format!("running {}", python(venv).display()))?;
     if !out.status.success() {
@@ -41,7 +44,11 @@ pub fn torch_lib_dir(venv: &Path) -> Result<PathBuf> {
 pub fn torch_env(venv: &Path) -> Result<Vec<(String, String)>> {
     let lib = torch_lib_dir(venv)?;
     let bin = venv.join("bin");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let ld = match std::env::var("LD_LIBRARY_PATH") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", lib.display()),
         _ => lib.display().to_string(),
@@ -70,12 +77,22 @@ fn dir_size(dir: &Path) -> u64 {
 /// Creates the environment (if absent) and installs torch into it.
 pub fn setup(venv: &Path) -> Result<()> {
     if !python(venv).exists() {
-        run(Path::new("."), "python3", &["-m", "venv", &venv.to_string_lossy()])?;
+        run(
+            Path::new("."),
+            "python3",
+            &["-m", "venv", &venv.to_string_lossy()],
+        )?;
     }
     let pip = venv.join("bin/pip");
     let spec = format!("torch=={TORCH_VERSION}");
-    eprintln!("xtask: installing {spec} (about 7 GB with the CUDA libraries PyPI's wheel depends on)");
-    run(Path::new("."), &pip.to_string_lossy(), &["install", "--quiet", &spec])?;
+    eprintln!(
+        "xtask: installing {spec} (about 7 GB with the CUDA libraries PyPI's wheel depends on)"
+    );
+    run(
+        Path::new("."),
+        &pip.to_string_lossy(),
+        &["install", "--quiet", &spec],
+    )?;
     let lib = torch_lib_dir(venv)?;
     eprintln!(
         "xtask: {} holds torch {TORCH_VERSION}: {:.1} GB on disk; libtorch in {}",
@@ -83,8 +100,12 @@ pub fn setup(venv: &Path) -> Result<()> {
         dir_size(venv) as f64 / 1e9,
         lib.display()
     );
-    eprintln!("xtask: train with it: cargo xtask zoo --device tch, or by hand after `eval \"$(cargo xtask torch-env)\"`:");
-    eprintln!("       cargo run --release -p splitfeat-train --features tch -- train --device tch ...");
+    eprintln!(
+        "xtask: train with it: cargo xtask zoo --device tch, or by hand after `eval \"$(cargo xtask torch-env)\"`:"
+    );
+    eprintln!(
+        "       cargo run --release -p splitfeat-train --features tch -- train --device tch ..."
+    );
     Ok(())
 }
 

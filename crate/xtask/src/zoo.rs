@@ -59,7 +59,11 @@ pub fn model_name(lambda: f32) -> String {
 
 pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
     let tch = args.device == "tch";
-    let env = if tch { torch::torch_env(&root.join(&args.venv))? } else { Vec::new() };
+    let env = if tch {
+        torch::torch_env(&root.join(&args.venv))?
+    } else {
+        Vec::new()
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = vec!["build", "--release", "-p", "splitfeat-train"];
     if tch {
@@ -131,7 +135,9 @@ fn train(splitfeat: &impl Fn(&[&str]) -> Result<()>, dir: &str, fresh: &[&str]) 
 fn publish(splitfeat: &impl Fn(&[&str]) -> Result<()>, checkpoint: &str, name: &str) -> Result<()> {
     splitfeat(&["export", "--checkpoint", checkpoint, "--name", name])?;
     splitfeat(&["eval", "--model", name, "--record"])?;
-    splitfeat(&["eval", "--model", name, "--count", "16", "--record", "check"])
+    splitfeat(&[
+        "eval", "--model", name, "--count", "16", "--record", "check",
+    ])
 }
 
 #[cfg(test)]

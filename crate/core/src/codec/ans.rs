@@ -680,7 +680,9 @@ impl Models {
 /// Fixed-point categorical model from positive counts: every symbol gets
 /// `1 + floor(n * (2^24 - K) / N)`, the remainder goes to the first most frequent
 /// symbol, so the total is exactly `2^24` and no probability is zero.
-pub(crate) fn categorical(counts: &[u64]) -> Result<DefaultContiguousCategoricalEntropyModel, CodecError> {
+pub(crate) fn categorical(
+    counts: &[u64],
+) -> Result<DefaultContiguousCategoricalEntropyModel, CodecError> {
     let bad = CodecError::Corrupt("invalid probability table");
     let k = counts.len() as u128;
     let total: u128 = counts.iter().map(|&n| u128::from(n)).sum();

@@ -288,7 +288,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for id in [CodecId::Png, CodecId::Ans, CodecId::Prior, CodecId::Jpeg { quality: 95 }] {
+        for id in [
+            CodecId::Png,
+            CodecId::Ans,
+            CodecId::Prior,
+            CodecId::Jpeg { quality: 95 },
+        ] {
             assert_eq!(id.to_string().parse::<CodecId>().unwrap(), id);
             let (tag, param) = id.to_tag();
             assert_eq!(CodecId::from_tag(tag, param).unwrap(), id);

@@ -65,7 +65,10 @@ impl PriorTables {
     /// with 1..=[`MAX_TABLE_SYMBOLS`] symbols of non-zero weight.
     pub fn check(&self, channels: usize) -> Result<(), CodecError> {
         if self.channels.len() != channels {
-            return Err(CodecError::BadTables(format!("{} tables for {channels} channels", self.channels.len())));
+            return Err(CodecError::BadTables(format!(
+                "{} tables for {channels} channels",
+                self.channels.len()
+            )));
         }
         for (c, table) in self.channels.iter().enumerate() {
             if table.is_empty() || table.len() > MAX_TABLE_SYMBOLS || table.contains(&0) {
@@ -99,11 +102,15 @@ impl PriorTables {
 }
 
 fn weight(p: f64) -> u32 {
-    (p * f64::from(TABLE_SCALE)).round().clamp(1.0, f64::from(u32::MAX)) as u32
+    (p * f64::from(TABLE_SCALE))
+        .round()
+        .clamp(1.0, f64::from(u32::MAX)) as u32
 }
 
 /// The coder's models, one per channel.
-fn models(tables: &PriorTables) -> Result<Vec<DefaultContiguousCategoricalEntropyModel>, CodecError> {
+fn models(
+    tables: &PriorTables,
+) -> Result<Vec<DefaultContiguousCategoricalEntropyModel>, CodecError> {
     tables
         .channels
         .iter()
@@ -113,16 +120,26 @@ fn models(tables: &PriorTables) -> Result<Vec<DefaultContiguousCategoricalEntrop
 
 fn check_codes(shape: FeatureShape, bits: u8, len: usize) -> Result<(), CodecError> {
     if !(2..=16).contains(&bits) {
-        return Err(CodecError::UnsupportedBitDepth { codec: super::CodecId::Prior, bits });
+        return Err(CodecError::UnsupportedBitDepth {
+            codec: super::CodecId::Prior,
+            bits,
+        });
     }
     if shape.len() != len || len == 0 {
-        return Err(CodecError::BadTables(format!("{len} codes for a {shape} tensor")));
+        return Err(CodecError::BadTables(format!(
+            "{len} codes for a {shape} tensor"
+        )));
     }
     Ok(())
 }
 
 /// Codes the CHW `codes` of `shape` (each at most `2^bits - 1`) with `tables`.
-pub fn encode(codes: &[u16], shape: FeatureShape, bits: u8, tables: &PriorTables) -> Result<Vec<u8>, CodecError> {
+pub fn encode(
+    codes: &[u16],
+    shape: FeatureShape,
+    bits: u8,
+    tables: &PriorTables,
+) -> Result<Vec<u8>, CodecError> {
     check_codes(shape, bits, codes.len())?;
     tables.check(usize::from(shape.channels))?;
     let models = models(tables)?;
@@ -148,20 +165,32 @@ pub fn encode(codes: &[u16], shape: FeatureShape, bits: u8, tables: &PriorTables
             coder.encode_symbol(s, model.as_view()).map_err(err)?;
         }
     }
-    let words = coder.into_compressed().map_err(|_| CodecError::Corrupt("ANS backend error"))?;
+    let words = coder
+        .into_compressed()
+        .map_err(|_| CodecError::Corrupt("ANS backend error"))?;
     Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
 }
 
 /// Inverse of [`encode`]: the CHW codes of `shape`, each at most `2^bits - 1`.
-pub fn decode(payload: &[u8], shape: FeatureShape, bits: u8, tables: &PriorTables) -> Result<Vec<u16>, CodecError> {
+pub fn decode(
+    payload: &[u8],
+    shape: FeatureShape,
+    bits: u8,
+    tables: &PriorTables,
+) -> Result<Vec<u16>, CodecError> {
     check_codes(shape, bits, shape.len())?;
     tables.check(usize::from(shape.channels))?;
     if payload.len() % 4 != 0 {
-        return Err(CodecError::Corrupt("ANS data is not a whole number of words"));
+        return Err(CodecError::Corrupt(
+            "ANS data is not a whole number of words",
+        ));
     }
-    let words: Vec<u32> = payload.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-    let mut coder =
-        DefaultAnsCoder::from_compressed(words).map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))?;
+    let words: Vec<u32> = payload
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    let mut coder = DefaultAnsCoder::from_compressed(words)
+        .map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))?;
     let models = models(tables)?;
     let uniform = DefaultUniformModel::new(1usize << bits);
     let plane = usize::from(shape.height) * usize::from(shape.width);
@@ -170,12 +199,16 @@ pub fn decode(payload: &[u8], shape: FeatureShape, bits: u8, tables: &PriorTable
     let mut codes = try_zeroed::<u16>(shape.len())?;
     for (i, code) in codes.iter_mut().enumerate() {
         let escape = tables.channels[i / plane].len() - 1;
-        let mut s = coder.decode_symbol(models[i / plane].as_view()).map_err(err)?;
+        let mut s = coder
+            .decode_symbol(models[i / plane].as_view())
+            .map_err(err)?;
         if s == escape {
             s += coder.decode_symbol(&uniform).map_err(err)?;
         }
         if s > top {
-            return Err(CodecError::Corrupt("decoded code above the bit depth's top code"));
+            return Err(CodecError::Corrupt(
+                "decoded code above the bit depth's top code",
+            ));
         }
         *code = s as u16;
     }
@@ -190,7 +223,11 @@ mod tests {
     use super::*;
 
     fn shape(channels: u16, height: u16, width: u16) -> FeatureShape {
-        FeatureShape { channels, height, width }
+        FeatureShape {
+            channels,
+            height,
+            width,
+        }
     }
 
     /// A geometric distribution per channel, of ratio `r`.
@@ -215,8 +252,14 @@ mod tests {
     #[test]
     fn round_trips_bit_exactly_with_escapes_and_is_near_the_ideal_cost() {
         let s = shape(3, 16, 16);
-        let t = PriorTables::from_probabilities(&[geometric(0.3, 64), geometric(0.8, 128), geometric(0.5, 64)]);
-        let mut codes: Vec<u16> = (0..s.len()).map(|i| ((i * 2654435761) % 7) as u16 % (1 + (i / 256) as u16 * 3)).collect();
+        let t = PriorTables::from_probabilities(&[
+            geometric(0.3, 64),
+            geometric(0.8, 128),
+            geometric(0.5, 64),
+        ]);
+        let mut codes: Vec<u16> = (0..s.len())
+            .map(|i| ((i * 2654435761) % 7) as u16 % (1 + (i / 256) as u16 * 3))
+            .collect();
         codes[5] = 255; // escapes, one at the top code
         codes[300] = 200;
         codes[700] = 31;
@@ -224,7 +267,10 @@ mod tests {
         assert_eq!(decode(&payload, s, 8, &t).unwrap(), codes);
         let ideal = t.ideal_bits(&codes, s, 8) / 8.0;
         let got = payload.len() as f64;
-        assert!(got <= ideal * 1.01 + 8.0, "{got} bytes for an ideal {ideal}");
+        assert!(
+            got <= ideal * 1.01 + 8.0,
+            "{got} bytes for an ideal {ideal}"
+        );
     }
 
     #[test]
@@ -233,12 +279,26 @@ mod tests {
         let t = PriorTables::from_probabilities(&[geometric(0.5, 32), geometric(0.5, 32)]);
         let codes = vec![1u16; 32];
         let payload = encode(&codes, s, 4, &t).unwrap();
-        assert!(matches!(encode(&[16u16; 32], s, 4, &t), Err(CodecError::Corrupt(_))));
-        assert!(matches!(encode(&codes[..31], s, 4, &t), Err(CodecError::BadTables(_))));
-        assert!(matches!(decode(&payload, shape(3, 4, 4), 4, &t), Err(CodecError::BadTables(_))));
+        assert!(matches!(
+            encode(&[16u16; 32], s, 4, &t),
+            Err(CodecError::Corrupt(_))
+        ));
+        assert!(matches!(
+            encode(&codes[..31], s, 4, &t),
+            Err(CodecError::BadTables(_))
+        ));
+        assert!(matches!(
+            decode(&payload, shape(3, 4, 4), 4, &t),
+            Err(CodecError::BadTables(_))
+        ));
         assert!(decode(&payload[..payload.len() - 1], s, 4, &t).is_err());
-        let zero = PriorTables { channels: vec![vec![1, 0], vec![1]] };
-        assert!(matches!(decode(&payload, s, 4, &zero), Err(CodecError::BadTables(_))));
+        let zero = PriorTables {
+            channels: vec![vec![1, 0], vec![1]],
+        };
+        assert!(matches!(
+            decode(&payload, s, 4, &zero),
+            Err(CodecError::BadTables(_))
+        ));
         let mut longer = payload.clone();
         longer.extend_from_slice(&payload);
         assert!(decode(&longer, s, 4, &t).is_err());

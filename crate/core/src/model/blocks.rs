@@ -67,7 +67,9 @@ impl BasicBlock {
             Some(s) => s.norm.forward(s.conv.forward(x.clone())),
             None => x.clone(),
         };
-        let y = self.norm2.forward(self.conv2.forward(self.conv1.forward(x)));
+        let y = self
+            .norm2
+            .forward(self.conv2.forward(self.conv1.forward(x)));
         relu(y + identity)
     }
 }
@@ -91,7 +93,8 @@ impl UpBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.refine.forward(relu(self.up_norm.forward(self.up.forward(x))))
+        self.refine
+            .forward(relu(self.up_norm.forward(self.up.forward(x))))
     }
 }
 

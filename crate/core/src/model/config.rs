@@ -37,10 +37,26 @@ impl Preset {
                 stem_kernel: 7,
                 stem_max_pool: true,
                 stages: vec![
-                    StageConfig { channels: 64, blocks: 3, stride: 1 },
-                    StageConfig { channels: 128, blocks: 4, stride: 2 },
-                    StageConfig { channels: 256, blocks: 6, stride: 2 },
-                    StageConfig { channels: 512, blocks: 3, stride: 2 },
+                    StageConfig {
+                        channels: 64,
+                        blocks: 3,
+                        stride: 1,
+                    },
+                    StageConfig {
+                        channels: 128,
+                        blocks: 4,
+                        stride: 2,
+                    },
+                    StageConfig {
+                        channels: 256,
+                        blocks: 6,
+                        stride: 2,
+                    },
+                    StageConfig {
+                        channels: 512,
+                        blocks: 3,
+                        stride: 2,
+                    },
                 ],
                 head_channels: vec![256, 128, 64, 32],
                 quantizer: RangeRule::MinMax,
@@ -53,9 +69,21 @@ impl Preset {
                 stem_kernel: 3,
                 stem_max_pool: false,
                 stages: vec![
-                    StageConfig { channels: 32, blocks: 1, stride: 2 },
-                    StageConfig { channels: 48, blocks: 1, stride: 2 },
-                    StageConfig { channels: 64, blocks: 1, stride: 2 },
+                    StageConfig {
+                        channels: 32,
+                        blocks: 1,
+                        stride: 2,
+                    },
+                    StageConfig {
+                        channels: 48,
+                        blocks: 1,
+                        stride: 2,
+                    },
+                    StageConfig {
+                        channels: 64,
+                        blocks: 1,
+                        stride: 2,
+                    },
                 ],
                 head_channels: vec![48, 32, 24],
                 quantizer: RangeRule::MinMax,
@@ -68,8 +96,16 @@ impl Preset {
                 stem_kernel: 3,
                 stem_max_pool: false,
                 stages: vec![
-                    StageConfig { channels: 12, blocks: 1, stride: 2 },
-                    StageConfig { channels: 16, blocks: 1, stride: 2 },
+                    StageConfig {
+                        channels: 12,
+                        blocks: 1,
+                        stride: 2,
+                    },
+                    StageConfig {
+                        channels: 16,
+                        blocks: 1,
+                        stride: 2,
+                    },
                 ],
                 head_channels: vec![12, 8],
                 quantizer: RangeRule::MinMax,
@@ -126,7 +162,10 @@ impl ModelConfig {
     /// True when both configs build the same network (the quantizer rule may differ):
     /// weights of one load into the other.
     pub fn same_network(&self, other: &ModelConfig) -> bool {
-        ModelConfig { quantizer: other.quantizer, ..self.clone() } == *other
+        ModelConfig {
+            quantizer: other.quantizer,
+            ..self.clone()
+        } == *other
     }
 
     /// Total downsampling factor of the edge encoder.
@@ -143,7 +182,10 @@ impl ModelConfig {
     /// Bottleneck shape `[channels, height, width]`.
     pub fn bottleneck_shape(&self) -> [usize; 3] {
         let d = self.downsampling();
-        let channels = self.stages.last().map_or(self.stem_channels, |s| s.channels);
+        let channels = self
+            .stages
+            .last()
+            .map_or(self.stem_channels, |s| s.channels);
         [channels, self.input_height / d, self.input_width / d]
     }
 
@@ -207,7 +249,11 @@ impl ModelConfig {
             ));
         }
         self.quantizer.validate().map_err(|e| e.to_string())?;
-        if self.stages.iter().any(|s| s.blocks == 0 || s.channels == 0 || s.stride == 0) {
+        if self
+            .stages
+            .iter()
+            .any(|s| s.blocks == 0 || s.channels == 0 || s.stride == 0)
+        {
             return Err("every stage needs at least one block, one channel and stride >= 1".into());
         }
         Ok(())
@@ -225,12 +271,18 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error for a field nested under `parent` (`model.stem_channels`).
     pub fn within(self, parent: &str) -> Self {
-        Self { field: format!("{parent}.{}", self.field), message: self.message }
+        Self {
+            field: format!("{parent}.{}", self.field),
+            message: self.message,
+        }
     }
 }
 
@@ -262,11 +314,18 @@ impl ModelConfig {
     /// ([`ModelConfig::validate`] does both).
     pub fn check_ranges(&self) -> Result<(), ConfigError> {
         use limits::*;
-        fn within(field: &str, v: usize, range: &std::ops::RangeInclusive<usize>) -> Result<(), ConfigError> {
+        fn within(
+            field: &str,
+            v: usize,
+            range: &std::ops::RangeInclusive<usize>,
+        ) -> Result<(), ConfigError> {
             if range.contains(&v) {
                 Ok(())
             } else {
-                Err(ConfigError::new(field, format!("{v} is outside {}..={}", range.start(), range.end())))
+                Err(ConfigError::new(
+                    field,
+                    format!("{v} is outside {}..={}", range.start(), range.end()),
+                ))
             }
         }
         within("input_height", self.input_height, &INPUT_SIZE)?;
@@ -274,7 +333,10 @@ impl ModelConfig {
         within("stem_channels", self.stem_channels, &CHANNELS)?;
         within("stem_kernel", self.stem_kernel, &STEM_KERNEL)?;
         if self.stem_kernel % 2 == 0 {
-            return Err(ConfigError::new("stem_kernel", format!("{} is even; the stem kernel must be odd", self.stem_kernel)));
+            return Err(ConfigError::new(
+                "stem_kernel",
+                format!("{} is even; the stem kernel must be odd", self.stem_kernel),
+            ));
         }
         within("stages (count)", self.stages.len(), &DEPTH)?;
         for (i, s) in self.stages.iter().enumerate() {
@@ -291,19 +353,27 @@ impl ModelConfig {
         if self.input_height < d || self.input_width < d {
             return Err(ConfigError::new(
                 "input_height",
-                format!("input {}x{} is smaller than the encoder's downsampling {d}", self.input_height, self.input_width),
+                format!(
+                    "input {}x{} is smaller than the encoder's downsampling {d}",
+                    self.input_height, self.input_width
+                ),
             ));
         }
         let (activation, field) = self.largest_activation();
         if activation > MAX_ACTIVATION {
             return Err(ConfigError::new(
                 field,
-                format!("the largest activation has {activation} elements per image, over {MAX_ACTIVATION}"),
+                format!(
+                    "the largest activation has {activation} elements per image, over {MAX_ACTIVATION}"
+                ),
             ));
         }
         let params = self.approx_parameters();
         if params > MAX_PARAMETERS {
-            return Err(ConfigError::new("stages", format!("about {params} parameters, over {MAX_PARAMETERS}")));
+            return Err(ConfigError::new(
+                "stages",
+                format!("about {params} parameters, over {MAX_PARAMETERS}"),
+            ));
         }
         Ok(())
     }
@@ -312,8 +382,14 @@ impl ModelConfig {
     /// stage's, each head block's, and the heads' full-resolution outputs; with the
     /// field that sets it.
     fn largest_activation(&self) -> (u64, String) {
-        let (mut h, mut w) = ((self.input_height / 2) as u64, (self.input_width / 2) as u64);
-        let mut most = (h * w * self.stem_channels as u64, "stem_channels".to_string());
+        let (mut h, mut w) = (
+            (self.input_height / 2) as u64,
+            (self.input_width / 2) as u64,
+        );
+        let mut most = (
+            h * w * self.stem_channels as u64,
+            "stem_channels".to_string(),
+        );
         let mut see = |n: u64, field: String| {
             if n > most.0 {
                 most = (n, field);
@@ -334,7 +410,10 @@ impl ModelConfig {
             see(h * w * c as u64, format!("head_channels[{i}]"));
         }
         // Segmentation output: 19 classes at full resolution.
-        see(self.input_height as u64 * self.input_width as u64 * 19, "input_height".into());
+        see(
+            self.input_height as u64 * self.input_width as u64 * 19,
+            "input_height".into(),
+        );
         most
     }
 
@@ -390,27 +469,71 @@ mod tests {
     fn every_field_out_of_range_is_named() {
         let base = Preset::Tiny.config();
         let cases: Vec<(&str, Box<dyn Fn(&mut ModelConfig)>)> = vec![
-            ("input_height", Box::new(|c: &mut ModelConfig| c.input_height = 0)),
-            ("input_width", Box::new(|c: &mut ModelConfig| c.input_width = 1 << 20)),
-            ("stem_channels", Box::new(|c: &mut ModelConfig| c.stem_channels = 0)),
-            ("stem_channels", Box::new(|c: &mut ModelConfig| c.stem_channels = 1 << 40)),
-            ("stem_kernel", Box::new(|c: &mut ModelConfig| c.stem_kernel = 4)),
-            ("stages (count)", Box::new(|c: &mut ModelConfig| c.stages.clear())),
-            ("stages[1].channels", Box::new(|c: &mut ModelConfig| c.stages[1].channels = 5000)),
-            ("stages[0].blocks", Box::new(|c: &mut ModelConfig| c.stages[0].blocks = 0)),
-            ("stages[2].stride", Box::new(|c: &mut ModelConfig| c.stages[2].stride = 0)),
-            ("head_channels[0]", Box::new(|c: &mut ModelConfig| c.head_channels[0] = 0)),
-            ("head_channels (count)", Box::new(|c: &mut ModelConfig| c.head_channels = vec![8; 9])),
-            ("input_height", Box::new(|c: &mut ModelConfig| c.input_height = 4)),
-            ("stem_channels", Box::new(|c: &mut ModelConfig| {
-                c.input_height = 4096;
-                c.input_width = 4096;
-                c.stem_channels = 4096;
-            })),
-            ("stages", Box::new(|c: &mut ModelConfig| c.stages.iter_mut().for_each(|s| {
-                s.channels = 4096;
-                s.blocks = 64;
-            }))),
+            (
+                "input_height",
+                Box::new(|c: &mut ModelConfig| c.input_height = 0),
+            ),
+            (
+                "input_width",
+                Box::new(|c: &mut ModelConfig| c.input_width = 1 << 20),
+            ),
+            (
+                "stem_channels",
+                Box::new(|c: &mut ModelConfig| c.stem_channels = 0),
+            ),
+            (
+                "stem_channels",
+                Box::new(|c: &mut ModelConfig| c.stem_channels = 1 << 40),
+            ),
+            (
+                "stem_kernel",
+                Box::new(|c: &mut ModelConfig| c.stem_kernel = 4),
+            ),
+            (
+                "stages (count)",
+                Box::new(|c: &mut ModelConfig| c.stages.clear()),
+            ),
+            (
+                "stages[1].channels",
+                Box::new(|c: &mut ModelConfig| c.stages[1].channels = 5000),
+            ),
+            (
+                "stages[0].blocks",
+                Box::new(|c: &mut ModelConfig| c.stages[0].blocks = 0),
+            ),
+            (
+                "stages[2].stride",
+                Box::new(|c: &mut ModelConfig| c.stages[2].stride = 0),
+            ),
+            (
+                "head_channels[0]",
+                Box::new(|c: &mut ModelConfig| c.head_channels[0] = 0),
+            ),
+            (
+                "head_channels (count)",
+                Box::new(|c: &mut ModelConfig| c.head_channels = vec![8; 9]),
+            ),
+            (
+                "input_height",
+                Box::new(|c: &mut ModelConfig| c.input_height = 4),
+            ),
+            (
+                "stem_channels",
+                Box::new(|c: &mut ModelConfig| {
+                    c.input_height = 4096;
+                    c.input_width = 4096;
+                    c.stem_channels = 4096;
+                }),
+            ),
+            (
+                "stages",
+                Box::new(|c: &mut ModelConfig| {
+                    c.stages.iter_mut().for_each(|s| {
+                        s.channels = 4096;
+                        s.blocks = 64;
+                    })
+                }),
+            ),
         ];
         for (field, change) in cases {
             let mut c = base.clone();
@@ -422,7 +545,10 @@ mod tests {
         for p in Preset::ALL {
             p.config().check_ranges().unwrap();
         }
-        assert_eq!(ConfigError::new("batch", "0").within("run").field, "run.batch");
+        assert_eq!(
+            ConfigError::new("batch", "0").within("run").field,
+            "run.batch"
+        );
     }
 
     #[test]

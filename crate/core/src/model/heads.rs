@@ -21,7 +21,10 @@ impl Decoder {
             blocks.push(UpBlock::new(cin, c, device));
             cin = c;
         }
-        Self { blocks, output: upsample(cin, out_channels, true, device) }
+        Self {
+            blocks,
+            output: upsample(cin, out_channels, true, device),
+        }
     }
 
     pub fn forward(&self, features: Tensor<4>) -> Tensor<4> {

@@ -26,7 +26,8 @@ pub struct CompareArgs {
 
 fn read(path: &std::path::Path) -> Result<EvalReport> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not an evaluation report", path.display()))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an evaluation report", path.display()))
 }
 
 #[derive(serde::Serialize)]
@@ -64,9 +65,18 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         });
     }
     let mut md = String::new();
-    let pct = |v: &Result<f64, String>| v.as_ref().map_or("n/a".to_string(), |v| format!("{v:+.1} %"));
-    writeln!(md, "| run | PNG+JPEG seg | disp | recon | ans+JPEG seg | disp | recon | equal accuracy (ans+JPEG) | float mIoU | RMSE px | PSNR dB |")?;
-    writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    let pct = |v: &Result<f64, String>| {
+        v.as_ref()
+            .map_or("n/a".to_string(), |v| format!("{v:+.1} %"))
+    };
+    writeln!(
+        md,
+        "| run | PNG+JPEG seg | disp | recon | ans+JPEG seg | disp | recon | equal accuracy (ans+JPEG) | float mIoU | RMSE px | PSNR dB |"
+    )?;
+    writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
     for row in &rows {
         write!(md, "| {} |", row.label)?;
         for family in Family::FAIR {
@@ -75,7 +85,10 @@ pub fn run(args: &CompareArgs) -> Result<String> {
                 write!(md, " {} |", e.map_or("n/a".into(), |e| pct(&e.bd_rate)))?;
             }
         }
-        let eq = row.equal_accuracy.iter().find(|e| e.family == Family::AnsJpeg);
+        let eq = row
+            .equal_accuracy
+            .iter()
+            .find(|e| e.family == Family::AnsJpeg);
         let eq = eq.map_or("n/a".to_string(), |e| match (&e.model, e.change_percent) {
             (Some((setting, bytes)), Some(c)) => format!("{c:+.1} % ({setting}, {bytes:.0} B)"),
             _ => "none within tolerance".into(),

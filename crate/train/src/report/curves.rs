@@ -4,7 +4,9 @@
 use serde::Serialize;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
-use splitfeat_core::metrics::{RdPoint, bd_overlap, bd_quality_piecewise, bd_rate, bd_rate_pchip, bd_rate_piecewise};
+use splitfeat_core::metrics::{
+    RdPoint, bd_overlap, bd_quality_piecewise, bd_rate, bd_rate_pchip, bd_rate_piecewise,
+};
 
 /// The curves compared. The fair ones come first: `PngJpeg` and `AnsJpeg` hold every
 /// setting of a codec family (each bit depth of the lossless codec and each JPEG
@@ -26,8 +28,15 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 7] =
-        [Family::PngJpeg, Family::AnsJpeg, Family::All, Family::Paper, Family::Png, Family::Jpeg, Family::Ans];
+    pub const ALL: [Family; 7] = [
+        Family::PngJpeg,
+        Family::AnsJpeg,
+        Family::All,
+        Family::Paper,
+        Family::Png,
+        Family::Jpeg,
+        Family::Ans,
+    ];
     /// The families over all settings: the fair comparison.
     pub const FAIR: [Family; 3] = [Family::PngJpeg, Family::AnsJpeg, Family::All];
 
@@ -122,14 +131,22 @@ pub fn curve(report: &EvalReport, family: Family) -> Vec<&SettingResult> {
     let mut points: Vec<&SettingResult> = report
         .results
         .iter()
-        .filter(|r| CodedSetting::parse(&r.setting, report.bits).is_ok_and(|s| family.holds(s, report.bits)))
+        .filter(|r| {
+            CodedSetting::parse(&r.setting, report.bits).is_ok_and(|s| family.holds(s, report.bits))
+        })
         .collect();
     points.sort_by(|a, b| a.bytes_per_image.total_cmp(&b.bytes_per_image));
     points
 }
 
 fn rd_points(report: &EvalReport, family: Family, task: Task) -> Vec<RdPoint> {
-    curve(report, family).iter().map(|r| RdPoint { rate: r.bytes_per_image, quality: task.quality(r) }).collect()
+    curve(report, family)
+        .iter()
+        .map(|r| RdPoint {
+            rate: r.bytes_per_image,
+            quality: task.quality(r),
+        })
+        .collect()
 }
 
 /// One model against the baseline for one task and codec family.
@@ -160,13 +177,18 @@ pub fn compare(baseline: &EvalReport, test: &EvalReport) -> Vec<BdEntry> {
     let mut out = Vec::new();
     for family in Family::ALL {
         for task in Task::ALL {
-            let (reference, candidate) = (rd_points(baseline, family, task), rd_points(test, family, task));
+            let (reference, candidate) = (
+                rd_points(baseline, family, task),
+                rd_points(test, family, task),
+            );
             let sign = if task == Task::Disparity { -1.0 } else { 1.0 };
             out.push(BdEntry {
                 family,
                 task,
                 bd_rate: bd_rate_piecewise(&reference, &candidate).map_err(|e| e.to_string()),
-                bd_metric: bd_quality_piecewise(&reference, &candidate).map(|d| sign * d).map_err(|e| e.to_string()),
+                bd_metric: bd_quality_piecewise(&reference, &candidate)
+                    .map(|d| sign * d)
+                    .map_err(|e| e.to_string()),
                 bd_rate_cubic: bd_rate(&reference, &candidate).map_err(|e| e.to_string()),
                 bd_rate_pchip: bd_rate_pchip(&reference, &candidate).map_err(|e| e.to_string()),
                 overlap: bd_overlap(&reference, &candidate).ok().map(|(lo, hi)| {
@@ -190,7 +212,11 @@ pub struct Tolerance {
     pub psnr_db: f64,
 }
 
-pub const EQUAL_ACCURACY: Tolerance = Tolerance { miou: 0.005, rmse_relative: 0.01, psnr_db: 0.1 };
+pub const EQUAL_ACCURACY: Tolerance = Tolerance {
+    miou: 0.005,
+    rmse_relative: 0.01,
+    psnr_db: 0.1,
+};
 
 impl Tolerance {
     /// Whether `r` is within tolerance of `reference` on all three tasks.
@@ -214,7 +240,9 @@ pub fn cheapest_at_accuracy<'a>(
     reference: &SettingResult,
     tolerance: &Tolerance,
 ) -> Option<&'a SettingResult> {
-    curve(report, family).into_iter().find(|r| tolerance.accepts(reference, r))
+    curve(report, family)
+        .into_iter()
+        .find(|r| tolerance.accepts(reference, r))
 }
 
 /// A model's cheapest setting at the baseline's accuracy against the baseline's own.
@@ -230,20 +258,32 @@ pub struct EqualAccuracy {
 }
 
 /// [`cheapest_at_accuracy`] of `test` and of `baseline` for each fair family.
-pub fn equal_accuracy(baseline: &EvalReport, test: &EvalReport, tolerance: &Tolerance) -> Vec<EqualAccuracy> {
-    let Some(reference) = float_result(baseline) else { return Vec::new() };
+pub fn equal_accuracy(
+    baseline: &EvalReport,
+    test: &EvalReport,
+    tolerance: &Tolerance,
+) -> Vec<EqualAccuracy> {
+    let Some(reference) = float_result(baseline) else {
+        return Vec::new();
+    };
     Family::FAIR
         .into_iter()
         .map(|family| {
             let pick = |r: &EvalReport| {
-                cheapest_at_accuracy(r, family, reference, tolerance).map(|s| (s.setting.clone(), s.bytes_per_image))
+                cheapest_at_accuracy(r, family, reference, tolerance)
+                    .map(|s| (s.setting.clone(), s.bytes_per_image))
             };
             let (b, m) = (pick(baseline), pick(test));
             let change_percent = match (&b, &m) {
                 (Some((_, b)), Some((_, m))) => Some((m / b - 1.0) * 100.0),
                 _ => None,
             };
-            EqualAccuracy { family, baseline: b, model: m, change_percent }
+            EqualAccuracy {
+                family,
+                baseline: b,
+                model: m,
+                change_percent,
+            }
         })
         .collect()
 }
@@ -253,11 +293,16 @@ pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, u8)> {
     let mut out = Vec::new();
     for (i, report) in reports.iter().enumerate() {
         // Bit depth from the setting label, as `curve` selects by it.
-        let bits = |r: &SettingResult| CodedSetting::parse(&r.setting, report.bits).map_or(0, |s| s.bits);
+        let bits =
+            |r: &SettingResult| CodedSetting::parse(&r.setting, report.bits).map_or(0, |s| s.bits);
         let ans = curve(report, Family::Ans);
         for png in curve(report, Family::Png) {
             let depth = bits(png);
-            if ans.iter().find(|a| bits(a) == depth).is_none_or(|a| a.bytes_per_image >= png.bytes_per_image) {
+            if ans
+                .iter()
+                .find(|a| bits(a) == depth)
+                .is_none_or(|a| a.bytes_per_image >= png.bytes_per_image)
+            {
                 out.push((i, depth));
             }
         }
@@ -289,26 +334,57 @@ mod tests {
     fn report(scale: f64) -> EvalReport {
         let mut results = vec![result("float", 0.0, 0.5, 1.0, 20.0)];
         for (i, bits) in [8u8, 7, 6, 5].into_iter().enumerate() {
-            let (miou, rmse, psnr) = (0.5 - 0.02 * (i * i) as f64, 1.0 + 0.1 * (i * i) as f64, 20.0 - 0.5 * (i * i) as f64);
+            let (miou, rmse, psnr) = (
+                0.5 - 0.02 * (i * i) as f64,
+                1.0 + 0.1 * (i * i) as f64,
+                20.0 - 0.5 * (i * i) as f64,
+            );
             let bytes = 4000.0 * 0.7f64.powi(i as i32) * scale;
-            let label = |codec: &str| if bits == 8 { codec.to_string() } else { format!("{codec}@{bits}") };
+            let label = |codec: &str| {
+                if bits == 8 {
+                    codec.to_string()
+                } else {
+                    format!("{codec}@{bits}")
+                }
+            };
             results.push(result(&label("png"), bytes, miou, rmse, psnr));
             results.push(result(&label("ans"), bytes * 0.9, miou, rmse, psnr));
-            results.push(result(&format!("jpeg{}", 95 - 5 * i), bytes * 0.8, miou, rmse, psnr));
+            results.push(result(
+                &format!("jpeg{}", 95 - 5 * i),
+                bytes * 0.8,
+                miou,
+                rmse,
+                psnr,
+            ));
         }
-        EvalReport { model_id: "00".into(), images: 1, bits: 8, results, majority_class_miou: 0.01 }
+        EvalReport {
+            model_id: "00".into(),
+            images: 1,
+            bits: 8,
+            results,
+            majority_class_miou: 0.01,
+        }
     }
 
     #[test]
     fn curves_pick_their_family_in_rate_order() {
         let r = report(1.0);
-        let png: Vec<&str> = curve(&r, Family::Png).iter().map(|p| p.setting.as_str()).collect();
+        let png: Vec<&str> = curve(&r, Family::Png)
+            .iter()
+            .map(|p| p.setting.as_str())
+            .collect();
         assert_eq!(png, ["png@5", "png@6", "png@7", "png"]);
-        let jpeg: Vec<&str> = curve(&r, Family::Jpeg).iter().map(|p| p.setting.as_str()).collect();
+        let jpeg: Vec<&str> = curve(&r, Family::Jpeg)
+            .iter()
+            .map(|p| p.setting.as_str())
+            .collect();
         assert_eq!(jpeg, ["jpeg80", "jpeg85", "jpeg90", "jpeg95"]);
         // The paper's curve: PNG and JPEG 95..80 at 8 bits (the test's JPEG 80 is the
         // cheapest, PNG the dearest).
-        let paper: Vec<&str> = curve(&r, Family::Paper).iter().map(|p| p.setting.as_str()).collect();
+        let paper: Vec<&str> = curve(&r, Family::Paper)
+            .iter()
+            .map(|p| p.setting.as_str())
+            .collect();
         assert_eq!(paper, ["jpeg80", "jpeg85", "jpeg90", "jpeg95", "png"]);
         assert_eq!(curve(&r, Family::Ans).len(), 4);
     }
@@ -320,8 +396,14 @@ mod tests {
         for e in entries {
             let rate = e.bd_rate.clone().unwrap();
             assert!((rate - -20.0).abs() < 1e-6, "{e:?}");
-            assert!((e.bd_rate_cubic.clone().unwrap() - -20.0).abs() < 1e-6, "{e:?}");
-            assert!((e.bd_rate_pchip.clone().unwrap() - -20.0).abs() < 1e-6, "{e:?}");
+            assert!(
+                (e.bd_rate_cubic.clone().unwrap() - -20.0).abs() < 1e-6,
+                "{e:?}"
+            );
+            assert!(
+                (e.bd_rate_pchip.clone().unwrap() - -20.0).abs() < 1e-6,
+                "{e:?}"
+            );
             assert!(e.overlap.is_some(), "{e:?}");
             // Same accuracy at 0.8x the rate: at equal rate the cheaper model is better.
             let metric = e.bd_metric.clone().unwrap();
@@ -338,23 +420,47 @@ mod tests {
         short.results.retain(|r| !r.setting.contains('@'));
         let e = &compare(&report(1.0), &short)[12];
         assert_eq!(e.family, Family::Png);
-        assert!(e.bd_rate.as_ref().unwrap_err().contains("at least 2 points"), "{e:?}");
-        assert!(e.bd_rate_cubic.as_ref().unwrap_err().contains("at least 4 points"), "{e:?}");
+        assert!(
+            e.bd_rate
+                .as_ref()
+                .unwrap_err()
+                .contains("at least 2 points"),
+            "{e:?}"
+        );
+        assert!(
+            e.bd_rate_cubic
+                .as_ref()
+                .unwrap_err()
+                .contains("at least 4 points"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn fair_families_take_every_depth_and_quality_and_the_frontier_is_their_union() {
         let r = report(1.0);
-        let fair: Vec<&str> = curve(&r, Family::PngJpeg).iter().map(|p| p.setting.as_str()).collect();
+        let fair: Vec<&str> = curve(&r, Family::PngJpeg)
+            .iter()
+            .map(|p| p.setting.as_str())
+            .collect();
         // By bytes: PNG at 5 bits (1372), JPEG 80 (1097.6 < 1372)...: JPEG is 0.8x PNG
         // at each step, so the two codecs interleave.
-        assert_eq!(fair, ["jpeg80", "png@5", "jpeg85", "png@6", "jpeg90", "png@7", "jpeg95", "png"]);
+        assert_eq!(
+            fair,
+            [
+                "jpeg80", "png@5", "jpeg85", "png@6", "jpeg90", "png@7", "jpeg95", "png"
+            ]
+        );
         assert_eq!(curve(&r, Family::AnsJpeg).len(), 8);
         // The union's frontier: only JPEG points survive (same accuracy, fewer bytes).
         let points = rd_points(&r, Family::PngJpeg, Task::Segmentation);
         let frontier = splitfeat_core::metrics::rd_frontier(&points);
         assert_eq!(frontier.len(), 4);
-        assert!(frontier.iter().all(|p| curve(&r, Family::Jpeg).iter().any(|j| j.bytes_per_image == p.rate)));
+        assert!(frontier.iter().all(|p| {
+            curve(&r, Family::Jpeg)
+                .iter()
+                .any(|j| j.bytes_per_image == p.rate)
+        }));
     }
 
     #[test]
@@ -362,14 +468,28 @@ mod tests {
         let base = report(1.0);
         let mut narrow = report(1.0);
         // Drop the narrow model's two lowest-accuracy points of every family.
-        narrow.results.retain(|r| !["png@5", "ans@5", "jpeg80", "png@6", "ans@6", "jpeg85"].contains(&r.setting.as_str()));
+        narrow.results.retain(|r| {
+            !["png@5", "ans@5", "jpeg80", "png@6", "ans@6", "jpeg85"].contains(&r.setting.as_str())
+        });
         let e = compare(&base, &narrow);
-        let seg = e.iter().find(|e| e.family == Family::PngJpeg && e.task == Task::Segmentation).unwrap();
+        let seg = e
+            .iter()
+            .find(|e| e.family == Family::PngJpeg && e.task == Task::Segmentation)
+            .unwrap();
         let (lo, hi) = seg.overlap.unwrap();
-        assert!((lo - 0.48).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12, "{lo} {hi}");
-        let disp = e.iter().find(|e| e.family == Family::PngJpeg && e.task == Task::Disparity).unwrap();
+        assert!(
+            (lo - 0.48).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+        let disp = e
+            .iter()
+            .find(|e| e.family == Family::PngJpeg && e.task == Task::Disparity)
+            .unwrap();
         let (lo, hi) = disp.overlap.unwrap();
-        assert!((lo - 1.0).abs() < 1e-12 && (hi - 1.1).abs() < 1e-12, "{lo} {hi}");
+        assert!(
+            (lo - 1.0).abs() < 1e-12 && (hi - 1.1).abs() < 1e-12,
+            "{lo} {hi}"
+        );
     }
 
     #[test]
@@ -387,7 +507,11 @@ mod tests {
         assert_eq!(png.model, Some(("jpeg95".to_string(), 1600.0)));
         assert!((png.change_percent.unwrap() - -50.0).abs() < 1e-9);
         // A tolerance wide enough for i = 1 (mIoU -0.02, RMSE +10 %, PSNR -0.5 dB).
-        let wide = Tolerance { miou: 0.02, rmse_relative: 0.1, psnr_db: 0.5 };
+        let wide = Tolerance {
+            miou: 0.02,
+            rmse_relative: 0.1,
+            psnr_db: 0.5,
+        };
         let eq = equal_accuracy(&base, &base, &wide);
         assert_eq!(eq[0].baseline, Some(("jpeg90".to_string(), 2240.0)));
         assert_eq!(eq[0].change_percent, Some(0.0));
@@ -403,7 +527,10 @@ mod tests {
         for r in worse.results.iter_mut() {
             r.miou -= 0.1;
         }
-        assert_eq!(equal_accuracy(&base, &worse, &EQUAL_ACCURACY)[0].change_percent, None);
+        assert_eq!(
+            equal_accuracy(&base, &worse, &EQUAL_ACCURACY)[0].change_percent,
+            None
+        );
     }
 
     #[test]

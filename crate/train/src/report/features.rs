@@ -61,8 +61,13 @@ pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<Chan
     let mut first_plane = None;
     for i in 0..scenes {
         let sample = data.get(i)?;
-        let features = edge.edge.forward(rgb_to_input(&sample.rgb, 1, h, w, &edge.device));
-        let values = features.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let features = edge
+            .edge
+            .forward(rgb_to_input(&sample.rgb, 1, h, w, &edge.device));
+        let values = features
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let (codes, _) = quantize_rule(&values, bits, config.quantizer)?;
         for (ch, hist) in histograms.iter_mut().enumerate() {
             add_residuals(&codes[ch * fh * fw..(ch + 1) * fh * fw], fw, bits, hist);
@@ -81,7 +86,10 @@ pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<Chan
 pub fn upscale(gray: &[u8], width: usize, k: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(gray.len() * k * k);
     for row in gray.chunks(width) {
-        let wide: Vec<u8> = row.iter().flat_map(|&v| std::iter::repeat_n(v, k)).collect();
+        let wide: Vec<u8> = row
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, k))
+            .collect();
         for _ in 0..k {
             out.extend_from_slice(&wide);
         }
@@ -117,6 +125,9 @@ mod tests {
 
     #[test]
     fn upscale_repeats_pixels() {
-        assert_eq!(upscale(&[1, 2, 3, 4], 2, 2), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+        assert_eq!(
+            upscale(&[1, 2, 3, 4], 2, 2),
+            [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
+        );
     }
 }

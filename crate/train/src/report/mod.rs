@@ -33,7 +33,10 @@ pub struct ReportArgs {
     #[arg(long)]
     pub baseline: Option<String>,
     /// TrueType font for the chart text.
-    #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+    #[arg(
+        long,
+        default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    )]
     pub font: PathBuf,
     /// Validation scenes for the per-channel statistics.
     #[arg(long, default_value_t = 32)]
@@ -65,34 +68,55 @@ struct BdRecord<'a> {
 
 pub fn run(args: &ReportArgs) -> Result<()> {
     ensure!(args.scenes >= 1, "--scenes must be at least 1");
-    let font = std::fs::read(&args.font).with_context(|| format!("reading the font {} (pass --font)", args.font.display()))?;
+    let font = std::fs::read(&args.font)
+        .with_context(|| format!("reading the font {} (pass --font)", args.font.display()))?;
     plots::register_font(font).with_context(|| args.font.display().to_string())?;
     let manifest = load_manifest(&args.assets)?;
     let mut models = Vec::new();
     for entry in &manifest.models {
         let Some(eval) = &entry.eval else {
-            eprintln!("skipping {}: no evaluation in the manifest (run `splitfeat eval --model {} --record`)", entry.name, entry.name);
+            eprintln!(
+                "skipping {}: no evaluation in the manifest (run `splitfeat eval --model {} --record`)",
+                entry.name, entry.name
+            );
             continue;
         };
-        let report: EvalReport = serde_json::from_value(eval.clone()).with_context(|| format!("evaluation of {}", entry.name))?;
+        let report: EvalReport = serde_json::from_value(eval.clone())
+            .with_context(|| format!("evaluation of {}", entry.name))?;
         models.push(Evaluated { entry, report });
     }
     models.sort_by(|a, b| a.entry.lambda.total_cmp(&b.entry.lambda));
     let base_index = match &args.baseline {
-        Some(name) => models.iter().position(|m| &m.entry.name == name).with_context(|| format!("no evaluated model {name:?}"))?,
-        None => models.iter().position(|m| m.entry.lambda == 0.0).context("no evaluated model with lambda 0; pass --baseline")?,
+        Some(name) => models
+            .iter()
+            .position(|m| &m.entry.name == name)
+            .with_context(|| format!("no evaluated model {name:?}"))?,
+        None => models
+            .iter()
+            .position(|m| m.entry.lambda == 0.0)
+            .context("no evaluated model with lambda 0; pass --baseline")?,
     };
     // The baseline first: it is drawn in black and every table compares against it.
     let baseline = models.remove(base_index);
     models.insert(0, baseline);
     let images = models[0].report.images;
     if let Some(m) = models.iter().find(|m| m.report.images != images) {
-        bail!("{} was evaluated on {} scenes, the baseline on {images}; evaluate all on the same set", m.entry.name, m.report.images);
+        bail!(
+            "{} was evaluated on {} scenes, the baseline on {images}; evaluate all on the same set",
+            m.entry.name,
+            m.report.images
+        );
     }
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let write = |name: &str, bytes: &[u8]| write_atomic(&args.out.join(name), bytes);
 
-    let series: Vec<plots::Series> = models.iter().map(|m| plots::Series { label: m.label(), report: &m.report }).collect();
+    let series: Vec<plots::Series> = models
+        .iter()
+        .map(|m| plots::Series {
+            label: m.label(),
+            report: &m.report,
+        })
+        .collect();
     for task in Task::ALL {
         let chart = plots::rate_accuracy(task, &series)?;
         write(&format!("rate-{}.svg", task.name()), chart.svg.as_bytes())?;
@@ -114,11 +138,20 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let device = Device::flex();
     let mut channel_series = Vec::new();
     for m in &models {
-        let stats = features::channel_stats(&load_edge(&args.assets, m.entry, &device)?, args.scenes, m.entry.bits)?;
+        let stats = features::channel_stats(
+            &load_edge(&args.assets, m.entry, &device)?,
+            args.scenes,
+            m.entry.bits,
+        )?;
         let plane = &stats.first_plane;
         let k = 4;
         let picture = features::upscale(&plane.to_u8_display(), plane.width as usize, k);
-        let png = splitfeat_core::viz::encode_png8(plane.width * k as u32, plane.height * k as u32, 1, &picture)?;
+        let png = splitfeat_core::viz::encode_png8(
+            plane.width * k as u32,
+            plane.height * k as u32,
+            1,
+            &picture,
+        )?;
         write(&format!("features-{}.png", m.entry.name), &png)?;
         channel_series.push((m.label(), stats.residual_bits));
     }
@@ -133,7 +166,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 }
 
 fn load_edge(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<EdgeRuntime> {
-    let bytes = std::fs::read(assets.join(&entry.edge.path)).with_context(|| entry.edge.path.clone())?;
+    let bytes =
+        std::fs::read(assets.join(&entry.edge.path)).with_context(|| entry.edge.path.clone())?;
     entry.verify_edge(&bytes)?;
     Ok(EdgeRuntime::load(entry.config.clone(), &bytes, device)?)
 }
@@ -142,12 +176,20 @@ fn pct(x: f64) -> String {
     format!("{x:+.1} %")
 }
 
-fn setting<'a>(report: &'a EvalReport, label: &str) -> Option<&'a splitfeat_core::evaluate::SettingResult> {
+fn setting<'a>(
+    report: &'a EvalReport,
+    label: &str,
+) -> Option<&'a splitfeat_core::evaluate::SettingResult> {
     report.results.iter().find(|r| r.setting == label)
 }
 
 /// The markdown of report.md.
-fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f64>)], args: &ReportArgs) -> Result<String> {
+fn tables(
+    models: &[Evaluated],
+    records: &[BdRecord],
+    channels: &[(String, Vec<f64>)],
+    args: &ReportArgs,
+) -> Result<String> {
     let base = &models[0];
     let mut md = String::new();
     writeln!(md, "# Model zoo report\n")?;
@@ -168,17 +210,27 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
          shown. **Not a comparison on its own:** the baseline may lower its bit depth too, and the fair comparison \
          above lets it.\n"
     )?;
-    writeln!(md, "| model | λ | PNG B/img | vs baseline | ans B/img | vs baseline | ans vs PNG | JPEG90 B/img | mIoU | disp. RMSE px | PSNR dB |")?;
-    writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(
+        md,
+        "| model | λ | PNG B/img | vs baseline | ans B/img | vs baseline | ans vs PNG | JPEG90 B/img | mIoU | disp. RMSE px | PSNR dB |"
+    )?;
+    writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
     let (base_png, base_ans) = (setting(&base.report, "png"), setting(&base.report, "ans"));
     for m in models {
         let (Some(png), Some(ans)) = (setting(&m.report, "png"), setting(&m.report, "ans")) else {
-            bail!("{} has no png/ans result at the main bit depth", m.entry.name);
+            bail!(
+                "{} has no png/ans result at the main bit depth",
+                m.entry.name
+            );
         };
         let vs = |x: f64, b: Option<&splitfeat_core::evaluate::SettingResult>| {
             b.map_or("".into(), |b| pct((x / b.bytes_per_image - 1.0) * 100.0))
         };
-        let jpeg = setting(&m.report, "jpeg90").map_or("".into(), |j| format!("{:.0}", j.bytes_per_image));
+        let jpeg =
+            setting(&m.report, "jpeg90").map_or("".into(), |j| format!("{:.0}", j.bytes_per_image));
         writeln!(
             md,
             "| {} | {} | {:.0} | {} | {:.0} | {} | {} | {} | {:.4} | {:.3} | {:.2} |",
@@ -209,7 +261,10 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     )?;
     let mut header = String::from("| model | λ |");
     let mut rule = String::from("| --- | ---: |");
-    let secondary: Vec<Family> = Family::ALL.into_iter().filter(|f| !Family::FAIR.contains(f)).collect();
+    let secondary: Vec<Family> = Family::ALL
+        .into_iter()
+        .filter(|f| !Family::FAIR.contains(f))
+        .collect();
     for &family in &secondary {
         for task in Task::ALL {
             write!(header, " {} {} |", family.name(), short(task))?;
@@ -220,14 +275,21 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     for r in records {
         write!(md, "| {} | {} |", r.model, r.lambda)?;
         for e in r.entries.iter().filter(|e| secondary.contains(&e.family)) {
-            write!(md, " {} |", e.bd_rate.as_ref().map_or("n/a".into(), |v| pct(*v)))?;
+            write!(
+                md,
+                " {} |",
+                e.bd_rate.as_ref().map_or("n/a".into(), |v| pct(*v))
+            )?;
         }
         writeln!(md)?;
     }
 
     writeln!(md, "\n## Accuracy change at equal rate (BD-metric)\n")?;
-    writeln!(md, "Bjontegaard delta of the metric at equal bytes, over the same frontiers: mIoU (higher is better), RMSE in px \
-         (lower is better), PSNR in dB.\n")?;
+    writeln!(
+        md,
+        "Bjontegaard delta of the metric at equal bytes, over the same frontiers: mIoU (higher is better), RMSE in px \
+         (lower is better), PSNR in dB.\n"
+    )?;
     writeln!(md, "{header}\n{rule}")?;
     for r in records {
         write!(md, "| {} | {} |", r.model, r.lambda)?;
@@ -246,11 +308,21 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
     let behind = curves::ans_not_ahead(&reports);
     writeln!(md, "\n## ans against PNG\n")?;
     if behind.is_empty() {
-        let points: usize = reports.iter().map(|r| curves::curve(r, Family::Png).len()).sum();
-        writeln!(md, "ans is smaller than PNG at every evaluated point ({points} model and bit-depth pairs).")?;
+        let points: usize = reports
+            .iter()
+            .map(|r| curves::curve(r, Family::Png).len())
+            .sum();
+        writeln!(
+            md,
+            "ans is smaller than PNG at every evaluated point ({points} model and bit-depth pairs)."
+        )?;
     } else {
         for (i, bits) in behind {
-            writeln!(md, "- ans is not smaller than PNG for {} at {bits} bits", models[i].entry.name)?;
+            writeln!(
+                md,
+                "- ans is not smaller than PNG for {} at {bits} bits",
+                models[i].entry.name
+            )?;
         }
     }
 
@@ -261,7 +333,10 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
          validation scenes (channel-bits.svg shows every channel).\n",
         args.scenes
     )?;
-    writeln!(md, "| model | mean bits/element | costliest channel | cheapest channel |")?;
+    writeln!(
+        md,
+        "| model | mean bits/element | costliest channel | cheapest channel |"
+    )?;
     writeln!(md, "| --- | ---: | ---: | ---: |")?;
     for (label, bits) in channels {
         let mean = bits.iter().sum::<f64>() / bits.len().max(1) as f64;
@@ -269,7 +344,10 @@ fn tables(models: &[Evaluated], records: &[BdRecord], channels: &[(String, Vec<f
         let min = bits.iter().copied().fold(f64::MAX, f64::min);
         writeln!(md, "| {label} | {mean:.3} | {max:.3} | {min:.3} |")?;
     }
-    writeln!(md, "\nCharts: rate-segmentation, rate-disparity, rate-reconstruction, channel-bits (.svg and .png); tiled 8-bit features of the first validation scene: features-NAME.png (4x enlarged).")?;
+    writeln!(
+        md,
+        "\nCharts: rate-segmentation, rate-disparity, rate-reconstruction, channel-bits (.svg and .png); tiled 8-bit features of the first validation scene: features-NAME.png (4x enlarged)."
+    )?;
     Ok(md)
 }
 
@@ -297,8 +375,14 @@ fn fair_tables(md: &mut String, models: &[Evaluated], records: &[BdRecord]) -> R
     )?;
     for family in Family::FAIR {
         writeln!(md, "### {} ({})\n", family.name(), family.swept())?;
-        writeln!(md, "| model | λ | seg BD-rate | seg overlap (mIoU) | disp BD-rate | disp overlap (RMSE px) | recon BD-rate | recon overlap (PSNR dB) |")?;
-        writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+        writeln!(
+            md,
+            "| model | λ | seg BD-rate | seg overlap (mIoU) | disp BD-rate | disp overlap (RMSE px) | recon BD-rate | recon overlap (PSNR dB) |"
+        )?;
+        writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        )?;
         for r in records {
             write!(md, "| {} | {} |", r.model, r.lambda)?;
             for e in r.entries.iter().filter(|e| e.family == family) {
@@ -307,7 +391,9 @@ fn fair_tables(md: &mut String, models: &[Evaluated], records: &[BdRecord]) -> R
                     (Ok(v), Err(_)) => pct(*v),
                     _ => "n/a".into(),
                 };
-                let overlap = e.overlap.map_or("none".into(), |(lo, hi)| format!("{}..{}", metric(e.task, lo), metric(e.task, hi)));
+                let overlap = e.overlap.map_or("none".into(), |(lo, hi)| {
+                    format!("{}..{}", metric(e.task, lo), metric(e.task, hi))
+                });
                 write!(md, " {rate} | {overlap} |")?;
             }
             writeln!(md)?;
@@ -330,14 +416,28 @@ fn fair_tables(md: &mut String, models: &[Evaluated], records: &[BdRecord]) -> R
         EQUAL_ACCURACY.rmse_relative * 100.0,
         EQUAL_ACCURACY.psnr_db
     )?;
-    writeln!(md, "| model | λ | family | baseline's setting | B/img | model's setting | B/img | change |")?;
+    writeln!(
+        md,
+        "| model | λ | family | baseline's setting | B/img | model's setting | B/img | change |"
+    )?;
     writeln!(md, "| --- | ---: | --- | --- | ---: | --- | ---: | ---: |")?;
     for r in records {
         for e in &r.equal_accuracy {
-            let side = |s: &Option<(String, f64)>| s.as_ref().map_or(("none".to_string(), "".to_string()), |(l, b)| (l.clone(), format!("{b:.0}")));
+            let side = |s: &Option<(String, f64)>| {
+                s.as_ref()
+                    .map_or(("none".to_string(), "".to_string()), |(l, b)| {
+                        (l.clone(), format!("{b:.0}"))
+                    })
+            };
             let ((bs, bb), (ms, mb)) = (side(&e.baseline), side(&e.model));
             let change = e.change_percent.map_or("n/a".into(), pct);
-            writeln!(md, "| {} | {} | {} | {bs} | {bb} | {ms} | {mb} | {change} |", r.model, r.lambda, e.family.name())?;
+            writeln!(
+                md,
+                "| {} | {} | {} | {bs} | {bb} | {ms} | {mb} | {change} |",
+                r.model,
+                r.lambda,
+                e.family.name()
+            )?;
         }
     }
     writeln!(md)?;

@@ -15,7 +15,8 @@ const FONT: &str = "sans-serif";
 /// needs a registered face; none is looked up on the system.
 pub fn register_font(font: Vec<u8>) -> Result<()> {
     let bytes: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font(FONT, FontStyle::Normal, bytes).map_err(|_| anyhow!("not a usable TrueType font"))
+    plotters::style::register_font(FONT, FontStyle::Normal, bytes)
+        .map_err(|_| anyhow!("not a usable TrueType font"))
 }
 
 /// A chart as SVG text and as PNG bytes.
@@ -86,37 +87,64 @@ impl Draw for RateAccuracy<'_> {
     }
 }
 
-fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: Task, models: &[Series]) -> Result<()> {
+fn draw_rate_accuracy<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    task: Task,
+    models: &[Series],
+) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e}");
     root.fill(&WHITE).map_err(err)?;
-    let title = format!("{}: {} against bytes per image", task.name(), task.metric_label());
+    let title = format!(
+        "{}: {} against bytes per image",
+        task.name(),
+        task.metric_label()
+    );
     let root = root.titled(&title, (FONT, 24)).map_err(err)?;
     // Six panels: `all` is drawn by the PNG+JPEG and ans+JPEG panels between them.
     let families = Family::ALL.into_iter().filter(|f| *f != Family::All);
     for (panel, family) in root.split_evenly((2, 3)).iter().zip(families) {
         let dots: Vec<Vec<(f64, f64)>> = models
             .iter()
-            .map(|m| curve(m.report, family).iter().map(|r| (r.bytes_per_image / 1000.0, task.value(r))).collect())
+            .map(|m| {
+                curve(m.report, family)
+                    .iter()
+                    .map(|r| (r.bytes_per_image / 1000.0, task.value(r)))
+                    .collect()
+            })
             .collect();
         let lines: Vec<Vec<(f64, f64)>> = if Family::FAIR.contains(&family) {
             let sign = if task == Task::Disparity { -1.0 } else { 1.0 };
             dots.iter()
                 .map(|d| {
-                    let points: Vec<RdPoint> = d.iter().map(|&(rate, v)| RdPoint { rate, quality: sign * v }).collect();
-                    rd_frontier(&points).iter().map(|p| (p.rate, sign * p.quality)).collect()
+                    let points: Vec<RdPoint> = d
+                        .iter()
+                        .map(|&(rate, v)| RdPoint {
+                            rate,
+                            quality: sign * v,
+                        })
+                        .collect();
+                    rd_frontier(&points)
+                        .iter()
+                        .map(|p| (p.rate, sign * p.quality))
+                        .collect()
                 })
                 .collect()
         } else {
             dots.clone()
         };
         let all = dots.iter().flatten();
-        let (x0, x1) = all.clone().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (x0, x1) = all
+            .clone()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let (y0, y1) = all.fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
         if x0 > x1 {
             continue;
         }
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{} ({})", family.name(), family.swept()), (FONT, 18))
+            .caption(
+                format!("{} ({})", family.name(), family.swept()),
+                (FONT, 18),
+            )
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(65)
@@ -143,7 +171,11 @@ fn draw_rate_accuracy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, task: T
         if family == Family::ALL[0] {
             chart
                 .configure_series_labels()
-                .position(if task == Task::Disparity { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
+                .position(if task == Task::Disparity {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .label_font((FONT, 14))
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.85))
@@ -167,13 +199,22 @@ impl Draw for ChannelBits<'_> {
     }
 }
 
-fn draw_channel_bits<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, models: &[(String, Vec<f64>)]) -> Result<()> {
+fn draw_channel_bits<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    models: &[(String, Vec<f64>)],
+) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e}");
     root.fill(&WHITE).map_err(err)?;
     let channels = models.iter().map(|m| m.1.len()).max().unwrap_or(1);
-    let top = models.iter().flat_map(|m| m.1.iter().copied()).fold(0.0f64, f64::max);
+    let top = models
+        .iter()
+        .flat_map(|m| m.1.iter().copied())
+        .fold(0.0f64, f64::max);
     let mut chart = ChartBuilder::on(root)
-        .caption("bits per element of each channel (entropy of horizontal residuals, 8-bit codes)", (FONT, 18))
+        .caption(
+            "bits per element of each channel (entropy of horizontal residuals, 8-bit codes)",
+            (FONT, 18),
+        )
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
@@ -191,7 +232,10 @@ fn draw_channel_bits<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, models: 
         sorted.sort_by(|a, b| b.total_cmp(a));
         let style = colour(i).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(sorted.iter().enumerate().map(|(c, &b)| (c as f64 + 0.5, b)), style))
+            .draw_series(LineSeries::new(
+                sorted.iter().enumerate().map(|(c, &b)| (c as f64 + 0.5, b)),
+                style,
+            ))
             .map_err(err)?
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
