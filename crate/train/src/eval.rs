@@ -64,6 +64,10 @@ pub struct EvalArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = crate::device::ComputeDevice::Flex)]
     pub device: crate::device::ComputeDevice,
+    /// Quantize with this range rule instead of the checkpoint's (e.g. `q999` for a
+    /// learned-rate model, to give it the baseline's bit-depth settings too).
+    #[arg(long, requires = "checkpoint")]
+    pub range: Option<splitfeat_core::quant::RangeRule>,
     /// Store the report in the manifest entry of the --model evaluated (`eval` by
     /// default, or `check`).
     #[arg(long, requires = "model", value_enum, num_args = 0..=1, default_missing_value = "eval")]
@@ -88,13 +92,23 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
             let ckpt = Checkpoint::load(path)?;
             let config = ckpt.state.run.model.clone();
             let model = load_module_bytes(MultiTaskModel::new(&config, device), &ckpt.model)?;
+            // The network is the checkpoint's; only the quantizer's rule may be overridden.
+            let config = ModelConfig {
+                quantizer: args.range.unwrap_or(config.quantizer),
+                ..config
+            };
             let (edge, cloud) = runtimes(
                 &config,
                 &module_to_bytes(&model.edge)?,
                 &module_to_bytes(&model.heads)?,
                 device,
             )?;
-            match &model.prior {
+            // The tables are in units of the trained step; another rule has no use for them.
+            match model
+                .prior
+                .as_ref()
+                .filter(|_| config.quantizer.step().is_some())
+            {
                 Some(prior) => {
                     let tables = prior_tables(prior, device);
                     Ok((
