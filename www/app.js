@@ -9,7 +9,7 @@
 
 import { Edge, getWeights, keepWeights, dropWeights } from "./js/edge.js";
 import { cloudBase, chooseCloud } from "./js/cloud.js";
-import { loadModels, sessionEntry, evalBySetting } from "./js/models.js";
+import { loadModels, sessionEntry, evalBySetting, equalAccuracy } from "./js/models.js";
 import { StillSource, DriveSource, WebcamSource, fetchImage, decodeImage } from "./js/sources.js";
 import { Sparkline, RateChart, METRICS, modelColour } from "./js/charts.js";
 import { $, $$, el, bytes, ms, fixed, lambda as fmtLambda, median } from "./js/format.js";
@@ -185,14 +185,25 @@ function buildSlider() {
   $("#lambda-stops").replaceChildren(...state.models.map((_, i) => el("option", { value: String(i) })));
   $("#lambda-ticks").replaceChildren(
     ...state.models.map((m, i) => {
-      const ev = evalBySetting(m).get("ans") ?? evalBySetting(m).get("png");
+      // What lambda buys, fairly: bytes at equal accuracy against the baseline's best
+      // setting (every codec and bit depth), not the 8-bit figures.
+      const baseline = state.models.find((b) => b.lambda === 0);
+      const eq = baseline && m !== baseline ? equalAccuracy(m, baseline) : null;
+      const label =
+        m === baseline ? "baseline" : eq?.change != null ? `${eq.change > 0 ? "+" : ""}${fixed(eq.change * 100, 1)} % bytes` : eq ? "less accurate" : "";
+      const why =
+        m === baseline
+          ? "the baseline (lambda 0)"
+          : eq?.change != null
+            ? `bytes at equal accuracy against the baseline: ${eq.model.setting} ${Math.round(eq.model.bytes)} B vs ${eq.baseline.setting} ${Math.round(eq.baseline.bytes)} B`
+            : "no setting within the baseline's accuracy (mIoU -0.005, RMSE +1 %, PSNR -0.1 dB)";
       const tick = el(
         "button",
-        { class: "tick", type: "button", title: `${m.name} (${m.id})`, onclick: () => setModelFromSlider(i) },
+        { class: "tick", type: "button", title: `${m.name} (${m.id}): ${why}`, onclick: () => setModelFromSlider(i) },
         el("span", { class: "tick-lambda" }, fmtLambda(m.lambda)),
       );
       tick.style.setProperty("--tick-colour", modelColour(i, state.models.length));
-      if (ev) tick.append(el("span", { class: "tick-eval" }, `${fixed(ev.miou * 100, 1)}% · ${fixed(ev.bits_per_element, 2)}b`));
+      if (label && m.eval) tick.append(el("span", { class: "tick-eval" }, label));
       return tick;
     }),
   );

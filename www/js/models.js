@@ -50,3 +50,31 @@ export function evalBySetting(model) {
   for (const r of model?.eval?.results ?? []) out.set(r.setting, r);
   return out;
 }
+
+/**
+ * The fair comparison's "saving at equal accuracy" (docs/results.md; the same rule as
+ * `EQUAL_ACCURACY` in crate/train/src/report/curves.rs): the cheapest setting of
+ * `model` whose mIoU, disparity RMSE and PSNR are all within mIoU -0.005, RMSE +1 %,
+ * PSNR -0.1 dB of the baseline's float accuracy, against the baseline's cheapest such
+ * setting. Returns {model, baseline} (each {setting, bytes} or null) and `change`,
+ * model bytes / baseline bytes - 1 (null when either has no such setting).
+ */
+export function equalAccuracy(model, baseline) {
+  const reference = evalBySetting(baseline).get("float");
+  if (!reference) return { model: null, baseline: null, change: null };
+  const within = (r) =>
+    r.miou >= reference.miou - 0.005 &&
+    r.disparity_rmse <= reference.disparity_rmse * 1.01 &&
+    r.psnr_db >= reference.psnr_db - 0.1;
+  const cheapest = (m) => {
+    let best = null;
+    for (const r of m?.eval?.results ?? []) {
+      if (r.setting === "float" || !within(r)) continue;
+      if (!best || r.bytes_per_image < best.bytes) best = { setting: r.setting, bytes: r.bytes_per_image };
+    }
+    return best;
+  };
+  const a = cheapest(model);
+  const b = cheapest(baseline);
+  return { model: a, baseline: b, change: a && b ? a.bytes / b.bytes - 1 : null };
+}
