@@ -2,14 +2,29 @@
 //! mutated inputs fed to `pipeline::decode_features`. Each must return (Ok or a
 //! typed error) without panicking. Mutations are applied both with the stored CRC
 //! (which rejects them) and with the CRC recomputed, so the codec decoders behind
-//! the checksum see damaged payloads too.
+//! the checksum see damaged payloads too. Streams whose header names the `prior`
+//! codec are decoded with tables made for their channel count, so its decoder is
+//! reached as well.
+//!
+//! `SPLITFEAT_FUZZ_SECONDS=N` keeps mutating until N seconds have passed instead of
+//! the fixed number of rounds (`cargo xtask fuzz` without a nightly cargo-fuzz).
 
 mod common;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use splitfeat_core::bitstream::{Limits, MIN_LEN};
-use splitfeat_core::pipeline::decode_features;
+use splitfeat_core::bitstream::{Limits, MIN_LEN, parse};
+use splitfeat_core::codec::prior::PriorTables;
+use splitfeat_core::pipeline::{Decoded, PipelineError, decode_features_with};
+
+/// Decodes as the cloud does, with prior tables for `prior` streams: a geometric
+/// table per channel the header names (bounded by the limits).
+fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, PipelineError> {
+    let tables: Option<PriorTables> = parse(bytes, limits)
+        .ok()
+        .map(|(header, _)| common::geometric_tables(usize::from(header.shape.channels)));
+    decode_features_with(bytes, limits, tables.as_ref())
+}
 
 fn mutate(rng: &mut StdRng, base: &[u8], other: &[u8]) -> Vec<u8> {
     let mut b = base.to_vec();
@@ -51,7 +66,8 @@ fn mutate(rng: &mut StdRng, base: &[u8], other: &[u8]) -> Vec<u8> {
 #[test]
 fn random_and_mutated_streams_never_panic() {
     let limits = Limits::default();
-    let streams = common::sample_streams();
+    let mut streams = common::sample_streams();
+    streams.extend(common::prior_streams());
     for s in &streams {
         decode_features(s, &limits).expect("valid stream decodes");
     }
@@ -71,7 +87,13 @@ fn random_and_mutated_streams_never_panic() {
             count(decode_features(&junk, &limits).is_ok());
         }
     }
-    for round in 0..4000 {
+    let deadline = std::env::var("SPLITFEAT_FUZZ_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
+    let mut round = 0usize;
+    while deadline.map_or(round < 4000, |d| std::time::Instant::now() < d) {
+        round += 1;
         let base = &streams[round % streams.len()];
         let other = &streams[rng.random_range(0..streams.len())];
         let mut m = mutate(&mut rng, base, other);
@@ -81,5 +103,6 @@ fn random_and_mutated_streams_never_panic() {
     }
     // Most damage must be detected; a few payload changes can still decode (e.g. a
     // JPEG coefficient), which is fine as long as nothing panicked.
+    eprintln!("{round} mutation rounds: {ok} decoded, {err} refused with a typed error");
     assert!(err > ok, "ok {ok} err {err}");
 }

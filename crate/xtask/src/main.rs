@@ -69,6 +69,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the bitstream parser and decoders for a while: cargo-fuzz on nightly where
+    /// installed (`cargo +nightly fuzz`, crate/core/fuzz), else the stable mutation test.
+    Fuzz {
+        /// How long to fuzz.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Train, evaluate and export the model zoo into assets/, then draw the report.
     Zoo(zoo::ZooArgs),
     /// Install PyTorch (for its libtorch) into a virtual environment, for `--device tch`.
@@ -121,10 +128,41 @@ fn main() -> Result<()> {
             cargo(&root, &a)
         }
         Command::Load { args } => load::run(&args),
+        Command::Fuzz { seconds } => fuzz(&root, seconds),
         Command::Zoo(args) => zoo::run_zoo(&root, &args),
         Command::TorchSetup { venv } => torch::setup(&root.join(venv)),
         Command::TorchEnv { venv } => torch::print_env(&root.join(venv)),
     }
+}
+
+fn fuzz(root: &Path, seconds: u64) -> Result<()> {
+    let has_cargo_fuzz = std::process::Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_cargo_fuzz {
+        let time = format!("-max_total_time={seconds}");
+        return run(
+            &root.join("crate/core"),
+            "cargo",
+            &["+nightly", "fuzz", "run", "parse_bitstream", "--", &time],
+        );
+    }
+    eprintln!(
+        "xtask: no nightly cargo-fuzz (cargo +nightly install cargo-fuzz); running the stable mutation test"
+    );
+    let env = [("SPLITFEAT_FUZZ_SECONDS".to_string(), seconds.to_string())];
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // --workspace: the workspace's feature set, so the test build of `cargo xtask test` is reused.
+    let args = [
+        "test",
+        "--workspace",
+        "--test",
+        "fuzz_decode",
+        "--",
+        "--nocapture",
+    ];
+    process::run_env(root, &cargo, &args, &env)
 }
 
 fn demo(root: &Path, port: u16, release: bool) -> Result<()> {

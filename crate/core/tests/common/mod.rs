@@ -119,3 +119,42 @@ pub fn sample_streams() -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Geometric tables (ratio 1/2, 12 codes) for `channels` channels, as the fuzz tests
+/// decode `prior` streams with.
+pub fn geometric_tables(channels: usize) -> splitfeat_core::codec::prior::PriorTables {
+    let table: Vec<f64> = (0..12).map(|k| 0.5f64.powi(k + 1)).collect();
+    splitfeat_core::codec::prior::PriorTables::from_probabilities(&vec![table; channels])
+}
+
+/// Valid `prior` streams (fixed-step quantizer, [`geometric_tables`]) of the shapes of
+/// [`sample_streams`].
+pub fn prior_streams() -> Vec<Vec<u8>> {
+    use splitfeat_core::codec::CodecId;
+    use splitfeat_core::pipeline::encode_features_with;
+    use splitfeat_core::quant::RangeRule;
+    [
+        FeatureShape::new(16, 4, 8),
+        FeatureShape::new(5, 3, 7),
+        FeatureShape::new(1, 1, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, shape)| {
+        let values = feature_like(shape, 200 + i as u64);
+        let tables = geometric_tables(usize::from(shape.channels));
+        let rule = RangeRule::Step { step: 0.25 };
+        encode_features_with(
+            &values,
+            shape,
+            *b"fuzzseed",
+            CodecId::Prior,
+            8,
+            rule,
+            Some(&tables),
+        )
+        .expect("valid features encode")
+        .bytes
+    })
+    .collect()
+}
