@@ -371,7 +371,7 @@ fn rewrite(text: &str, refs: &[Reference], renamed: &BTreeMap<String, String>) -
 pub fn print_summary(s: &Summary) -> Result<()> {
     let mut out = std::io::stderr().lock();
     let mut by_size = s.files.clone();
-    by_size.sort_by(|a, b| b.1.cmp(&a.1));
+    by_size.sort_by_key(|f| std::cmp::Reverse(f.1));
     writeln!(
         out,
         "xtask: wrote {} ({} files)",

@@ -179,8 +179,19 @@ fn demo(root: &Path, port: u16, release: bool) -> Result<()> {
 }
 
 fn test(root: &Path, no_browser: bool) -> Result<()> {
-    // Formatting first: it takes a second and fails before any build does.
+    // Formatting and lints first: they fail in seconds to minutes, before any full build.
     cargo(root, &["fmt", "--all", "--check"])?;
+    cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     cargo(root, &["test", "--workspace"])?;
     if no_browser {
         // Without the browser tests, still prove that core builds for the browser.

@@ -148,13 +148,12 @@ fn locked_versions(lock: &str, name: &str) -> Vec<String> {
     let mut lines = lock.lines();
     let mut out = Vec::new();
     while let Some(line) = lines.next() {
-        if line.trim() == wanted {
-            if let Some(v) = lines
+        if line.trim() == wanted
+            && let Some(v) = lines
                 .next()
                 .and_then(|l| l.trim().strip_prefix("version = "))
-            {
-                out.push(v.trim_matches('"').to_string());
-            }
+        {
+            out.push(v.trim_matches('"').to_string());
         }
     }
     out

@@ -159,7 +159,7 @@ pub fn encode(
         let escape = tables.channels[i / plane].len() - 1;
         let s = usize::from(q);
         if s >= escape {
-            coder.encode_symbol(s - escape, &uniform).map_err(err)?;
+            coder.encode_symbol(s - escape, uniform).map_err(err)?;
             coder.encode_symbol(escape, model.as_view()).map_err(err)?;
         } else {
             coder.encode_symbol(s, model.as_view()).map_err(err)?;
@@ -180,7 +180,7 @@ pub fn decode(
 ) -> Result<Vec<u16>, CodecError> {
     check_codes(shape, bits, shape.len())?;
     tables.check(usize::from(shape.channels))?;
-    if payload.len() % 4 != 0 {
+    if !payload.len().is_multiple_of(4) {
         return Err(CodecError::Corrupt(
             "ANS data is not a whole number of words",
         ));

@@ -332,7 +332,7 @@ impl ModelConfig {
         within("input_width", self.input_width, &INPUT_SIZE)?;
         within("stem_channels", self.stem_channels, &CHANNELS)?;
         within("stem_kernel", self.stem_kernel, &STEM_KERNEL)?;
-        if self.stem_kernel % 2 == 0 {
+        if self.stem_kernel.is_multiple_of(2) {
             return Err(ConfigError::new(
                 "stem_kernel",
                 format!("{} is even; the stem kernel must be odd", self.stem_kernel),
@@ -468,7 +468,8 @@ mod tests {
     #[test]
     fn every_field_out_of_range_is_named() {
         let base = Preset::Tiny.config();
-        let cases: Vec<(&str, Box<dyn Fn(&mut ModelConfig)>)> = vec![
+        type Breaks = Box<dyn Fn(&mut ModelConfig)>;
+        let cases: Vec<(&str, Breaks)> = vec![
             (
                 "input_height",
                 Box::new(|c: &mut ModelConfig| c.input_height = 0),
