@@ -73,6 +73,18 @@ const lock = new Mutex();
 
 // ---------------------------------------------------------------- banners
 
+/** Keeps --topbar-h at the sticky top bar's height (0 where it scrolls away), for the banners. */
+function trackTopbar() {
+  const bar = $(".topbar");
+  const update = () => {
+    const sticky = getComputedStyle(bar).position === "sticky";
+    document.documentElement.style.setProperty("--topbar-h", `${sticky ? bar.getBoundingClientRect().height : 0}px`);
+  };
+  new ResizeObserver(update).observe(bar);
+  matchMedia("(max-width: 640px)").addEventListener("change", update);
+  update();
+}
+
 function banner(id, level, text, action = null) {
   let node = $(`#banner-${id}`);
   if (!text) {
@@ -136,22 +148,50 @@ async function loadModel(index) {
   return source;
 }
 
+/** Loads model `index`; resolves to true when it is the current model. */
 async function selectModel(index) {
   const previous = state.modelIndex;
   const model = state.models[index];
-  $("#lambda").disabled = true;
   try {
     const source = await lock.run(() => loadModel(index));
     banner("model", null);
     $("#footer-info").textContent = `model ${model.name} (${model.id}) weights from ${source}`;
+    return true;
   } catch (err) {
     banner("model", "error", `Model “${model.name}” (λ ${fmtLambda(model.lambda)}) failed to load: ${err.message}. Still using “${state.models[previous].name}”.`);
     state.modelIndex = previous;
+    return false;
   } finally {
-    $("#lambda").disabled = state.models.length < 2;
-    $("#lambda").value = String(state.modelIndex);
+    // The slider stays enabled (and focused) while a model loads; a newer position
+    // chosen meanwhile is loaded next (switchModel), so it is kept on the slider.
+    $("#lambda").value = String(wantedModel ?? state.modelIndex);
     showModel();
     schedule();
+  }
+}
+
+/** The model the slider asks for while a switch is under way (null: none pending). */
+let wantedModel = null;
+let switching = false;
+
+/** Loads the wanted model, then any other chosen while it loaded; one switch at a time. */
+async function switchModel() {
+  if (switching) return;
+  switching = true;
+  const control = $("#lambda").closest(".control");
+  control.setAttribute("aria-busy", "true");
+  try {
+    while (wantedModel != null && wantedModel !== state.modelIndex) {
+      const index = wantedModel;
+      const ok = await selectModel(index);
+      if (!ok && wantedModel === index) break;
+    }
+  } finally {
+    wantedModel = null;
+    switching = false;
+    control.removeAttribute("aria-busy");
+    $("#lambda").value = String(state.modelIndex);
+    showModel();
   }
 }
 
@@ -168,13 +208,43 @@ function showModel() {
     parts.push(`no evaluation for ${settingLabel()}`);
   }
   if (state.models.length < 2) parts.push("only one model is installed: export more lambdas to compare rates");
-  $("#model-info").textContent = parts.join(" · ");
+  const buys = lambdaSummary();
+  $("#model-info").textContent = parts.join(" · ") + (buys ? `. ${buys}` : "");
   if (model.served === false) {
     banner("served", "warn", `The server has not loaded model “${model.name}”; it will refuse these features.`);
   } else {
     banner("served", null);
   }
   updateRatePoint();
+}
+
+/**
+ * One sentence on what lambda buys on the installed models, by the fair comparison's
+ * rule (equalAccuracy: each model's cheapest setting within the baseline's float
+ * accuracy against the baseline's cheapest such setting); "" without a baseline
+ * (lambda 0) or evaluations.
+ */
+function lambdaSummary() {
+  const baseline = state.models.find((m) => m.lambda === 0 && m.eval);
+  const others = state.models.filter((m) => m !== baseline && m.eval);
+  if (!baseline || !others.length) return "";
+  const reached = [];
+  const missed = [];
+  for (const m of others) {
+    const eq = equalAccuracy(m, baseline);
+    if (eq.change != null) {
+      const sign = eq.change > 0 ? "+" : eq.change < 0 ? "−" : "±";
+      reached.push(`λ ${fmtLambda(m.lambda)} needs ${sign}${fixed(Math.abs(eq.change) * 100, 1)} % bytes (${eq.model.setting} against ${eq.baseline.setting})`);
+    } else if (eq.baseline) {
+      missed.push(fmtLambda(m.lambda));
+    }
+  }
+  if (!reached.length && !missed.length) return "";
+  const lead = "What λ buys here: at equal accuracy with the baseline's best setting, ";
+  const missText = missed.length
+    ? `${missed.length > 1 ? `λ ${missed.slice(0, -1).join(", ")} and ${missed.at(-1)} never reach` : `λ ${missed[0]} never reaches`} the baseline's accuracy at any setting`
+    : "";
+  return `${lead}${[reached.join(", "), missText].filter(Boolean).join("; ")}.`;
 }
 
 function buildSlider() {
@@ -214,10 +284,9 @@ let sliderTimer = null;
 function setModelFromSlider(index, debounce = false) {
   $("#lambda").value = String(index);
   $("#lambda-value").textContent = `λ = ${fmtLambda(state.models[index].lambda)}`;
+  wantedModel = index;
   clearTimeout(sliderTimer);
-  sliderTimer = setTimeout(() => {
-    if (index !== state.modelIndex) selectModel(index);
-  }, debounce ? 120 : 0);
+  sliderTimer = setTimeout(switchModel, debounce ? 120 : 0);
 }
 
 // ---------------------------------------------------------------- backends
@@ -692,12 +761,28 @@ async function toggleDrive() {
 }
 
 function wireTabs() {
-  for (const tab of $$('[role="tab"]')) {
-    tab.onclick = () => {
-      for (const t of $$('[role="tab"]')) t.setAttribute("aria-selected", String(t === tab));
-      for (const p of $$(".tab-panel")) p.hidden = p.dataset.panel !== tab.dataset.tab;
-    };
+  const tabs = $$('[role="tab"]');
+  const choose = (tab, focus = false) => {
+    for (const t of tabs) {
+      t.setAttribute("aria-selected", String(t === tab));
+      t.tabIndex = t === tab ? 0 : -1;
+    }
+    for (const p of $$(".tab-panel")) p.hidden = p.dataset.panel !== tab.dataset.tab;
+    if (focus) tab.focus();
+  };
+  for (const tab of tabs) {
+    tab.onclick = () => choose(tab);
+    tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;
   }
+  // Roving focus (WAI-ARIA tabs): the arrow keys, Home and End choose a tab.
+  $('[role="tablist"]').onkeydown = (e) => {
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0) return;
+    const next = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (next == null) return;
+    e.preventDefault();
+    choose(tabs[(next + tabs.length) % tabs.length], true);
+  };
 }
 
 // ---------------------------------------------------------------- controls
@@ -713,7 +798,7 @@ function buildBits() {
 }
 
 function showCodec() {
-  for (const b of $$("#codec button")) b.setAttribute("aria-checked", String(b.dataset.codec === state.codec));
+  for (const input of $$("#codec input")) input.checked = input.value === state.codec;
   $("#quality-control").hidden = state.codec !== "jpeg";
   $("#jpeg-quality").value = String(state.quality);
   $("#jpeg-quality-value").textContent = String(state.quality);
@@ -726,9 +811,12 @@ function showCodec() {
 }
 
 function wireControls() {
-  for (const b of $$("#codec button")) {
-    b.onclick = () => {
-      state.codec = b.dataset.codec;
+  // Native radio inputs of one name: Tab enters the group at the checked one, the
+  // arrow keys move the choice (and fire change).
+  for (const input of $$("#codec input")) {
+    input.onchange = () => {
+      if (!input.checked) return;
+      state.codec = input.value;
       showCodec();
       schedule();
     };
@@ -761,6 +849,7 @@ function wireControls() {
 // ---------------------------------------------------------------- start
 
 async function main() {
+  trackTopbar();
   wireTabs();
   wireControls();
   buildBits();
