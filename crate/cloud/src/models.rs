@@ -161,7 +161,7 @@ pub struct ModelInfo {
     /// URL of the edge weights (for the browser), with size and sha256 to check them.
     pub edge: WeightsInfo,
     pub train_steps: u64,
-    pub eval: Option<serde_json::Value>,
+    pub eval: Option<splitfeat_core::evaluate::EvalReport>,
 }
 
 #[derive(Debug, Serialize)]

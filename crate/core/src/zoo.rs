@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::evaluate::EvalReport;
 use crate::model::{ConfigError, ModelConfig};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -33,11 +34,11 @@ pub struct ModelEntry {
     pub train_steps: u64,
     /// Evaluation results (the output of `splitfeat eval`), if evaluated.
     #[serde(default)]
-    pub eval: Option<serde_json::Value>,
+    pub eval: Option<EvalReport>,
     /// A short evaluation (a few validation scenes) that the zoo test repeats to show
     /// that the shipped weights still give the shipped numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<serde_json::Value>,
+    pub check: Option<EvalReport>,
 }
 
 /// A weights file relative to the assets directory, with its size and sha256.

@@ -241,7 +241,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             .iter_mut()
             .find(|m| m.id == report.model_id)
             .context("the evaluated model is no longer in the manifest")?;
-        let value = Some(serde_json::to_value(&report)?);
+        let value = Some(report.clone());
         match slot {
             RecordSlot::Eval => entry.eval = value,
             RecordSlot::Check => entry.check = value,

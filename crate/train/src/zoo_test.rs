@@ -68,13 +68,10 @@ fn shipped_models_reproduce_their_manifest_numbers() {
             "{}: no benchmark evaluation",
             entry.name
         );
-        let check: EvalReport = serde_json::from_value(
-            entry
-                .check
-                .clone()
-                .unwrap_or_else(|| panic!("{}: no check", entry.name)),
-        )
-        .unwrap();
+        let check: &EvalReport = entry
+            .check
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no check", entry.name));
         assert_eq!(check.model_id, entry.id);
 
         let settings: Vec<CodedSetting> = SETTINGS
@@ -128,4 +125,28 @@ fn tolerance_is_relative() {
     assert!(close(1000.0, 1000.9));
     assert!(!close(1000.0, 1001.5));
     assert!(close(0.0, 0.0));
+}
+
+#[test]
+fn the_shipped_manifest_round_trips_through_its_typed_records() {
+    // Evaluations are typed (`EvalReport`): reading and re-writing the manifest, as
+    // `eval --record` and `export` do, must keep every field and value of the
+    // evaluations (key order may change: they were written with sorted keys).
+    let bytes = std::fs::read(assets().join(splitfeat_core::zoo::MANIFEST_FILE)).unwrap();
+    let manifest = splitfeat_core::zoo::Manifest::parse(&bytes).unwrap();
+    let shipped: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for (i, entry) in manifest.models.iter().enumerate() {
+        for (field, typed) in [("eval", &entry.eval), ("check", &entry.check)] {
+            let again = serde_json::to_value(typed).unwrap();
+            let before = shipped["models"][i]
+                .get(field)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            assert!(
+                again == before,
+                "{}: the typed {field} record differs from the shipped one",
+                entry.name
+            );
+        }
+    }
 }

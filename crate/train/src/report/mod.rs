@@ -81,8 +81,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             );
             continue;
         };
-        let report: EvalReport = serde_json::from_value(eval.clone())
-            .with_context(|| format!("evaluation of {}", entry.name))?;
+        let report: EvalReport = eval.clone();
         models.push(Evaluated { entry, report });
     }
     models.sort_by(|a, b| a.entry.lambda.total_cmp(&b.entry.lambda));
