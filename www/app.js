@@ -8,7 +8,7 @@
 // model=ID or name, codec=png|jpeg|ans, quality=1..100, bits=2..16, sample=N.
 
 import { Edge, getWeights, keepWeights, dropWeights } from "./js/edge.js";
-import { cloudBase, chooseCloud } from "./js/cloud.js";
+import { cloudBase, chooseCloud, isStaticBuild } from "./js/cloud.js";
 import { loadModels, sessionEntry, evalBySetting, equalAccuracy } from "./js/models.js";
 import { StillSource, DriveSource, WebcamSource, fetchImage, decodeImage } from "./js/sources.js";
 import { Sparkline, RateChart, METRICS, modelColour } from "./js/charts.js";
@@ -16,6 +16,8 @@ import { $, $$, el, bytes, ms, fixed, lambda as fmtLambda, median } from "./js/f
 
 const params = new URLSearchParams(location.search);
 const base = cloudBase(params);
+/** `cargo xtask dist`'s static site without `?cloud=`: no server to ask, the worker answers. */
+const staticSite = !base && isStaticBuild();
 /** Frame rate assumed for kbit/s when the input is a still image. */
 const NOMINAL_FPS = 25;
 /** Frames per device when "auto" times WebGPU against the CPU. */
@@ -854,7 +856,7 @@ async function main() {
   wireControls();
   buildBits();
   const t0 = performance.now();
-  const [wasm, models, samples, gpu] = await Promise.allSettled([edge.init(), loadModels(base), loadSamples(), probeGpu()]);
+  const [wasm, models, samples, gpu] = await Promise.allSettled([edge.init(), loadModels(base, undefined, { catalog: !staticSite }), loadSamples(), probeGpu()]);
   state.gpu = gpu.status === "fulfilled" ? gpu.value : { available: false, reason: String(gpu.reason) };
 
   if (wasm.status === "rejected") {
@@ -868,7 +870,7 @@ async function main() {
   const m = models.value;
   state.models = m.models;
   state.classes = m.classes ?? wasm.value.classes;
-  cloud = chooseCloud({ base, catalogError: m.catalogError, models: m.models.map(sessionEntry), device: cloudDevice(state.gpu) });
+  cloud = chooseCloud({ base, catalogError: m.catalogError, models: m.models.map(sessionEntry), device: cloudDevice(state.gpu), staticSite });
   window.splitfeat.cloud = cloud;
   document.body.dataset.cloud = cloud.kind;
   $("#cloud-title small").textContent = cloud.kind === "worker" ? "in this browser · worker · task heads" : `server ${cloud.host} · task heads`;

@@ -3,7 +3,8 @@
 //   1. `?cloud=URL`: a splitfeat-cloud server elsewhere (it must allow this page's
 //      origin: `--allow-origin`);
 //   2. this page's own origin, if it answers GET /v1/models (the page was served by
-//      splitfeat-cloud, e.g. `cargo xtask demo`);
+//      splitfeat-cloud, e.g. `cargo xtask demo`); not asked when the page is
+//      `cargo xtask dist`'s static site (`isStaticBuild`), which no server serves;
 //   3. else a Web Worker in this page (cloud-worker.js): the same heads and response
 //      code, compiled to WebAssembly, for the demo served as static files.
 // All three answer POST /v1/infer's JSON (docs/api.md), and `infer` returns it alike.
@@ -204,12 +205,24 @@ export class WorkerCloud {
 }
 
 /**
- * The cloud to use: `?cloud=URL` if given; else this origin if its GET /v1/models
- * answered (`catalogError` null: the page came from splitfeat-cloud); else a worker.
+ * Whether this page is the static site `cargo xtask dist` writes: dist gives every
+ * script a content-hashed name (this module becomes `js/cloud.<10 hex digits>.js`),
+ * while splitfeat-cloud serves `www/` as written. A static host has no API, so the
+ * page then goes straight to the worker instead of probing GET /v1/models (a 404 in
+ * every host's log and the browser's console).
  */
-export function chooseCloud({ base, catalogError, models, device }) {
+export function isStaticBuild(url = import.meta.url) {
+  return /\.[0-9a-f]{10}\.m?js$/.test(new URL(url).pathname);
+}
+
+/**
+ * The cloud to use: `?cloud=URL` if given; else the worker on the static site
+ * (`staticSite`); else this origin if its GET /v1/models answered (`catalogError`
+ * null: the page came from splitfeat-cloud); else a worker.
+ */
+export function chooseCloud({ base, catalogError, models, device, staticSite = false }) {
   if (base) return new HttpCloud(base);
-  if (!catalogError) return new HttpCloud("");
+  if (!staticSite && !catalogError) return new HttpCloud("");
   const cloud = new WorkerCloud(models, { device });
   cloud.start();
   return cloud;

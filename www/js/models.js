@@ -8,12 +8,13 @@ import { fetchCatalog } from "./cloud.js";
 /**
  * Returns {models, classes, catalogError, manifestUrl}. `models` are manifest entries in
  * lambda order, each with `weightsUrl` and `served` (the server knows it; null when
- * the server could not be asked).
+ * the server could not be, or was not, asked). `catalog: false` asks no server (the
+ * static site, where there is none): `classes` and `catalogError` are then null.
  */
-export async function loadModels(base, assetsBase = "assets/") {
+export async function loadModels(base, assetsBase = "assets/", { catalog: askServer = true } = {}) {
   const manifestUrl = new URL(`${assetsBase}manifest.json`, location.href).href;
   const [catalog, manifest] = await Promise.allSettled([
-    fetchCatalog(base),
+    askServer ? fetchCatalog(base) : Promise.resolve(null),
     fetch(manifestUrl, { cache: "no-cache" }).then(async (r) => {
       if (!r.ok) throw new Error(`${manifestUrl}: HTTP ${r.status}`);
       return r.json();
@@ -22,7 +23,7 @@ export async function loadModels(base, assetsBase = "assets/") {
   if (manifest.status === "rejected") {
     throw new Error(`the model manifest could not be loaded (${manifest.reason.message})`);
   }
-  const served = catalog.status === "fulfilled" ? new Set(catalog.value.models.map((m) => m.id)) : null;
+  const served = catalog.value ? new Set(catalog.value.models.map((m) => m.id)) : null;
   const models = [...manifest.value.models]
     .sort((a, b) => a.lambda - b.lambda || a.name.localeCompare(b.name))
     .map((entry) => ({
@@ -32,7 +33,7 @@ export async function loadModels(base, assetsBase = "assets/") {
     }));
   return {
     models,
-    classes: catalog.status === "fulfilled" ? catalog.value.classes : null,
+    classes: catalog.value ? catalog.value.classes : null,
     catalogError: catalog.status === "rejected" ? catalog.reason : null,
     manifestUrl,
   };
