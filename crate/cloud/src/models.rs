@@ -43,11 +43,7 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
     let manifest =
         Manifest::parse(&json).with_context(|| format!("{}", manifest_path.display()))?;
     for wanted in select {
-        if !manifest
-            .models
-            .iter()
-            .any(|m| &m.id == wanted || &m.name == wanted)
-        {
+        if manifest.find(wanted).is_err() {
             bail!(
                 "--model {wanted:?}: no model of that name or id in {}",
                 manifest_path.display()

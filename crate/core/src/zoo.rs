@@ -129,6 +129,16 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The model whose id or name is `name_or_id` (ids are checked first). Every
+    /// reader that takes a model from a user (CLI flags, server `--model`) uses this.
+    pub fn find(&self, name_or_id: &str) -> Result<&ModelEntry, ZooError> {
+        self.models
+            .iter()
+            .find(|m| m.id == name_or_id)
+            .or_else(|| self.models.iter().find(|m| m.name == name_or_id))
+            .ok_or_else(|| ZooError::UnknownModel(name_or_id.to_string()))
+    }
+
     pub fn model(&self, id: &str) -> Result<&ModelEntry, ZooError> {
         self.models
             .iter()
@@ -207,6 +217,24 @@ mod tests {
             eval: None,
             check: None,
         }
+    }
+
+    #[test]
+    fn find_takes_an_id_or_a_name_ids_first() {
+        let a = entry(b"edge a", b"heads");
+        let mut b = entry(b"edge b", b"heads");
+        // A model named like another's id: the id wins.
+        b.name = a.id.clone();
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            models: vec![a.clone(), b.clone()],
+        };
+        assert_eq!(manifest.find(&a.id).unwrap().id, a.id);
+        assert_eq!(manifest.find(&b.id).unwrap().id, b.id);
+        let mut named = manifest.clone();
+        named.models[1].name = "tiny-l0.01".into();
+        assert_eq!(named.find("tiny-l0.01").unwrap().id, b.id);
+        assert!(matches!(named.find("nope"), Err(ZooError::UnknownModel(n)) if n == "nope"));
     }
 
     #[test]

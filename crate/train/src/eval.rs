@@ -122,10 +122,8 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
         (None, Some(name)) => {
             let manifest = load_manifest(&args.assets)?;
             let entry = manifest
-                .models
-                .iter()
-                .find(|m| &m.name == name || &m.id == name)
-                .with_context(|| format!("no model {name:?} in {}", args.assets.display()))?;
+                .find(name)
+                .with_context(|| format!("in {}", args.assets.display()))?;
             let read = |p: &str| {
                 std::fs::read(args.assets.join(p)).with_context(|| format!("reading {p}"))
             };

@@ -106,10 +106,8 @@ pub fn read_png_rgb(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
 pub fn encode(args: &EncodeArgs) -> Result<()> {
     let manifest = load_manifest(&args.assets)?;
     let entry = manifest
-        .models
-        .iter()
-        .find(|m| m.name == args.model || m.id == args.model)
-        .with_context(|| format!("no model {:?} in {}", args.model, args.assets.display()))?;
+        .find(&args.model)
+        .with_context(|| format!("in {}", args.assets.display()))?;
     let edge_path = args.assets.join(&entry.edge.path);
     let edge =
         std::fs::read(&edge_path).with_context(|| format!("reading {}", edge_path.display()))?;

@@ -62,11 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let manifest = Manifest::parse(&std::fs::read(args.assets.join("manifest.json"))?)?;
     let entry = match &args.model {
-        Some(id) => manifest
-            .models
-            .iter()
-            .find(|m| &m.id == id || &m.name == id)
-            .ok_or(format!("no model {id}"))?,
+        Some(id) => manifest.find(id)?,
         None => manifest
             .models
             .first()

@@ -535,7 +535,8 @@ mod tests {
             "config": splitfeat_core::model::Preset::Test.config(),
             "edge": splitfeat_core::zoo::WeightsFile::describe("models/m/edge.bpk".into(), &edge),
             "heads": splitfeat_core::zoo::WeightsFile::describe("./models/m/heads.bpk".into(), &heads),
-            "eval": {"results": [{"setting": "png@6b"}]},
+            // A field no reader knows passes through: the manifest is copied byte for byte.
+            "eval": {"model_id": "0", "images": 1, "bits": 8, "majority_class_miou": 0.0, "results": [], "added_later": [1]},
         });
         let manifest = serde_json::json!({"version": 1, "models": [entry]});
         std::fs::write(

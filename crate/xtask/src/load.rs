@@ -293,11 +293,7 @@ async fn run_async(args: LoadArgs) -> Result<()> {
     };
     let manifest = Manifest::parse(&std::fs::read(assets.join(MANIFEST_FILE))?)?;
     let entry = match &args.model {
-        Some(m) => manifest
-            .models
-            .iter()
-            .find(|e| &e.id == m || &e.name == m)
-            .with_context(|| format!("no model {m:?}"))?,
+        Some(m) => manifest.find(m)?,
         None => manifest
             .models
             .first()
