@@ -364,7 +364,7 @@ pub fn finish(
     let t = now_ms();
     let top = match (&output, max_disparity) {
         (_, Some(d)) => d,
-        (TaskOutput::Disp(d), None) => viz::max_disparity(d),
+        (TaskOutput::Disp(d), None) => viz::display_top(d),
         _ => 0.0,
     };
     let png = viz::encode_rgb_fast(width as u32, height as u32, &output.rgb(top))

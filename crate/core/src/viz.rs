@@ -52,6 +52,26 @@ pub fn disparity_to_rgb(disparity: &[f32], max: f32) -> Vec<u8> {
 }
 
 /// Largest finite disparity (0 if none is valid).
+/// Top of the colour scale of a *predicted* disparity map when the caller gives none:
+/// the 98th percentile (nearest rank) of the finite values. A prediction has a few
+/// confident outliers where disparity means nothing (the sky, where the ground truth
+/// is invalid); with the maximum as the top they would stretch the scale and leave the
+/// road and the cars in the bottom few colours. Values above it saturate to the top
+/// colour. 0 for an empty map.
+pub fn display_top(disparity: &[f32]) -> f32 {
+    let mut finite: Vec<f32> = disparity
+        .iter()
+        .copied()
+        .filter(|d| d.is_finite())
+        .collect();
+    if finite.is_empty() {
+        return 0.0;
+    }
+    let rank = (finite.len() * 98).div_ceil(100).clamp(1, finite.len()) - 1;
+    let (_, top, _) = finite.select_nth_unstable_by(rank, f32::total_cmp);
+    top.max(0.0)
+}
+
 pub fn max_disparity(disparity: &[f32]) -> f32 {
     disparity
         .iter()
@@ -135,5 +155,17 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
         assert!(encode_png8(2, 1, 3, &[1, 2, 3]).is_err());
         assert!(encode_png8(2, 1, 2, &[1, 2, 3, 4]).is_err());
+    }
+
+    #[test]
+    fn the_display_top_ignores_the_largest_two_percent() {
+        // 0..99 and two outliers: 102 values, rank ceil(0.98 * 102) - 1 = 99 -> 99.
+        let mut d: Vec<f32> = (0..100).map(|v| v as f32).collect();
+        d.extend([500.0, 900.0, f32::NAN, f32::INFINITY]);
+        assert_eq!(display_top(&d), 99.0);
+        assert_eq!(max_disparity(&d), 900.0);
+        assert_eq!(display_top(&[]), 0.0);
+        assert_eq!(display_top(&[f32::NAN]), 0.0);
+        assert_eq!(display_top(&[4.0]), 4.0);
     }
 }
