@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fixture, TestServer, get, post_stream};
+use common::{Fixture, TestServer, get, post_stream, read_response, status_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,40 +25,6 @@ async fn read_to_close(stream: &mut TcpStream, within: Duration) -> Option<Vec<u
             Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
         }
     }
-}
-
-/// Reads one response whose body is `content-length` long; returns head and body.
-async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = async {
-        loop {
-            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&data[..end]).to_string();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if data.len() >= end + 4 + len {
-                    return (head, data[end + 4..end + 4 + len].to_vec());
-                }
-            }
-            let n = stream.read(&mut buf).await.expect("read");
-            assert!(n > 0, "connection closed mid-response: {data:?}");
-            data.extend_from_slice(&buf[..n]);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("a response within 10 s")
-}
-
-fn status_of(head: &str) -> u16 {
-    head.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -201,73 +167,6 @@ async fn bodies_over_the_global_budget_get_503_with_retry_after() {
 }
 
 /// Virtual memory of this process, in bytes (Linux).
-#[cfg(target_os = "linux")]
-fn vm_size() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn a_huge_declared_length_reserves_no_memory() {
-    let fx = Fixture::new();
-    let mut config = fx.config();
-    config.max_body_bytes = splitfeat_cloud::config::MAX_BODY_BYTES_LIMIT;
-    config.max_body_budget_bytes = splitfeat_cloud::config::MAX_BODY_BYTES_LIMIT;
-    let server = TestServer::start(config).await;
-    let path = format!("/v1/infer?model={}", fx.id(0));
-    // Warm the path once so that first-use allocations are not counted.
-    let reply = post_stream(&server.url(&path), fx.stream(0)).await;
-    assert_eq!(reply.status, 200);
-
-    let before = vm_size();
-    let declared = splitfeat_cloud::config::MAX_BODY_BYTES_LIMIT - 1;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(
-            format!(
-                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n0123456789"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let grown = vm_size().saturating_sub(before);
-    // Reserving the declared length would add 256 MiB of address space.
-    assert!(grown < 160 << 20, "virtual memory grew by {grown} bytes");
-
-    // The client gives up: a 400, and the server carries on.
-    client.shutdown().await.unwrap();
-    let (head, body) = read_response(&mut client).await;
-    assert_eq!(status_of(&head), 400, "{head}");
-    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(j["error"], "body_read_error");
-
-    // Past the limit: refused from the header, before any byte of the body.
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(
-            format!(
-                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1099511627775\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let (head, body) = read_response(&mut client).await;
-    assert_eq!(status_of(&head), 413, "{head}");
-    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(j["error"], "payload_too_large");
-    assert_eq!(get(&server.url("/healthz")).await.status, 200);
-    server.stop().await;
-}
-
 #[tokio::test]
 async fn an_unbounded_body_limit_is_refused_at_start_up() {
     let fx = Fixture::new();

@@ -16,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use splitfeat_cloud::Config;
 use splitfeat_cloud::fixture::{FixtureModel, write_assets};
+use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -169,4 +170,38 @@ pub async fn post_stream(url: &str, body: Vec<u8>) -> Reply {
         full(body),
     )
     .await
+}
+
+/// Reads one response whose body is `content-length` long; returns head and body.
+pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&data[..end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + len {
+                    return (head, data[end + 4..end + 4 + len].to_vec());
+                }
+            }
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(n > 0, "connection closed mid-response: {data:?}");
+            data.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("a response within 10 s")
+}
+
+pub fn status_of(head: &str) -> u16 {
+    head.split(' ').nth(1).unwrap().parse().unwrap()
 }
