@@ -27,9 +27,17 @@ export function cargo(args, { quiet = true } = {}) {
   return r.stdout ?? "";
 }
 
-/** Runs an example of splitfeat-web; returns its stdout. */
+/**
+ * Runs an example of splitfeat-web; returns its stdout. With $SPLITFEAT_EXAMPLES_DIR
+ * (set by `cargo xtask test`: the examples its `cargo test --workspace` built) the
+ * binary runs directly; `cargo run -p` would build them again with another feature set.
+ */
 export function webExample(name, args) {
-  return cargo(["run", "--quiet", "-p", "splitfeat-web", "--example", name, "--", ...args]);
+  const dir = process.env.SPLITFEAT_EXAMPLES_DIR;
+  if (!dir) return cargo(["run", "--quiet", "-p", "splitfeat-web", "--example", name, "--", ...args]);
+  const r = spawnSync(join(dir, name), args, { cwd: ROOT, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${name} ${args.join(" ")} failed (${r.status}):\n${(r.stderr ?? "").slice(-4000)}`);
+  return r.stdout ?? "";
 }
 
 /** The wasm package the page imports must have been built (cargo xtask builds it). */

@@ -210,8 +210,22 @@ fn test(root: &Path, no_browser: bool) -> Result<()> {
     }
     // The page's wasm module (release) builds core for wasm32 too.
     wasm::build_wasm(true)?;
-    cargo(root, &["build", "-p", "splitfeat-cloud"])?;
+    // The cloud binary and the web examples the browser tests run are the ones
+    // `cargo test --workspace` just built (a bin of a package with integration tests,
+    // and every example): building them again with `-p` would resolve other features
+    // and recompile their dependencies.
+    let debug = wasm::target_dir(root).join("debug");
+    let env = [
+        (
+            "SPLITFEAT_CLOUD_BIN".to_string(),
+            debug.join("splitfeat-cloud").display().to_string(),
+        ),
+        (
+            "SPLITFEAT_EXAMPLES_DIR".to_string(),
+            debug.join("examples").display().to_string(),
+        ),
+    ];
     let tests = root.join("tests");
     run(&tests, "npm", &["ci", "--no-audit", "--no-fund"])?;
-    run(&tests, "npm", &["test"])
+    process::run_env(&tests, "npm", &["test"], &env)
 }

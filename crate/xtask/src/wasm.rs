@@ -116,7 +116,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// `CARGO_TARGET_DIR` (relative to the root) or `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
