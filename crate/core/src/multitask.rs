@@ -123,12 +123,30 @@ impl Objective {
 /// Q-layer's uniform noise between the edge and the heads.
 ///
 /// A model with a fixed-step quantizer and a learned prior trains the rate itself
-/// instead ([`learned_rate_loss`]).
+/// instead: `L_c` is then its rate in bits ([`learned_rate`]).
 pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective) -> LossBreakdown {
     let features = model.edge.forward(batch.images.clone());
-    if let (RangeRule::Step { step }, Some(prior)) = (objective.range, &model.prior) {
-        return learned_rate_loss(model, prior, batch, features, step, objective.lambda);
+    let (heads_input, compressibility) = match (objective.range, &model.prior) {
+        (RangeRule::Step { step }, Some(prior)) => learned_rate(prior, features, step),
+        _ => paper_compressibility(features, objective),
+    };
+    let out = model.heads.forward(heads_input);
+    let seg = segmentation_loss(out.segmentation, batch.labels.clone());
+    let disp = disparity_loss(out.disparity, batch.disparity.clone());
+    let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
+    let tasks = [seg, disp, recon];
+    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
+    LossBreakdown {
+        total,
+        tasks,
+        compressibility,
     }
+}
+
+/// The paper's term: the compressibility loss in quantizer steps of the objective's
+/// range, and the features with the Q-layer's noise (clipped first for a quantile
+/// range), which the heads see.
+fn paper_compressibility(features: Tensor<4>, objective: &Objective) -> (Tensor<4>, Tensor<1>) {
     let (min, max) = per_sample_range_rule(&features, objective.range);
     let features = if objective.range.is_min_max() {
         features
@@ -142,49 +160,18 @@ pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective
     };
     let compressibility =
         compressibility_loss_in_range(features.clone(), loss_min, loss_max, objective.loss_bits);
-    let out = model.heads.forward(quantization_noise_in_range(
-        features,
-        min,
-        max,
-        objective.noise_bits,
-    ));
-    let seg = segmentation_loss(out.segmentation, batch.labels.clone());
-    let disp = disparity_loss(out.disparity, batch.disparity.clone());
-    let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
-    let tasks = [seg, disp, recon];
-    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
-    LossBreakdown {
-        total,
-        tasks,
-        compressibility,
-    }
+    let noisy = quantization_noise_in_range(features, min, max, objective.noise_bits);
+    (noisy, compressibility)
 }
 
-/// `tasks + lambda * R`: the features in quantization steps plus uniform noise
-/// (`y + u`, the training stand-in for rounding, as in Ballé et al.), `R` their mean
-/// rate in bits per element under the learned prior; the heads see `(y + u) * step`.
-fn learned_rate_loss(
-    model: &MultiTaskModel,
-    prior: &FactorizedPrior,
-    batch: &Batch,
-    features: Tensor<4>,
-    step: f32,
-    lambda: f32,
-) -> LossBreakdown {
+/// The learned rate: the features in quantization steps plus uniform noise (`y + u`,
+/// the training stand-in for rounding, as in Ballé et al.), their mean rate in bits per
+/// element under the prior, and `(y + u) * step` for the heads.
+fn learned_rate(prior: &FactorizedPrior, features: Tensor<4>, step: f32) -> (Tensor<4>, Tensor<1>) {
     let y = features / step;
     let noisy = y.clone() + y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
     let rate = prior.bits(noisy.clone()).mean();
-    let out = model.heads.forward(noisy * step);
-    let seg = segmentation_loss(out.segmentation, batch.labels.clone());
-    let disp = disparity_loss(out.disparity, batch.disparity.clone());
-    let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
-    let tasks = [seg, disp, recon];
-    let total = model.weights.combine(tasks.to_vec()) + rate.clone() * lambda;
-    LossBreakdown {
-        total,
-        tasks,
-        compressibility: rate,
-    }
+    (noisy * step, rate)
 }
 
 #[cfg(test)]

@@ -189,18 +189,7 @@ impl FeatureCodec for AnsCodec {
         CodecId::Ans.check_bits(bits)?;
         let n = checked_samples(width, height)?;
         let side = SideInfo::parse(payload, n as u64, bits)?;
-        let words = side.words;
-        if words.len() % 4 != 0 {
-            return Err(CodecError::Corrupt(
-                "ANS data is not a whole number of words",
-            ));
-        }
-        let compressed: Vec<u32> = words
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
-        let mut coder = DefaultAnsCoder::from_compressed(compressed)
-            .map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))?;
+        let mut coder = coder_from_le_words(side.words)?;
 
         let models = Models::build(&side.flag_counts, &side.prefix_counts, side.k)?;
         let mut data = try_zeroed::<u16>(n)?;
@@ -774,6 +763,29 @@ fn encode_choice(
                 .map_err(encode_err)?;
         }
     }
+    append_le_words(coder, &mut out)?;
+    Ok(out)
+}
+
+/// An ANS decoder over `bytes`, the coder's 32-bit words little-endian (the payload
+/// layout of `ans` and `prior`); errors on a partial word or a final zero word.
+pub(crate) fn coder_from_le_words(bytes: &[u8]) -> Result<DefaultAnsCoder, CodecError> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(CodecError::Corrupt(
+            "ANS data is not a whole number of words",
+        ));
+    }
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    DefaultAnsCoder::from_compressed(words)
+        .map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))
+}
+
+/// Appends the words of a finished encoder to `out`, little-endian (inverse of
+/// [`coder_from_le_words`]).
+pub(crate) fn append_le_words(coder: DefaultAnsCoder, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let words = coder
         .into_compressed()
         .map_err(|_| CodecError::Corrupt("ANS backend error"))?;
@@ -781,7 +793,7 @@ fn encode_choice(
     for word in words {
         out.extend_from_slice(&word.to_le_bytes());
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use constriction::stream::stack::DefaultAnsCoder;
 use constriction::stream::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use super::ans::categorical;
+use super::ans::{append_le_words, categorical, coder_from_le_words};
 use super::{CodecError, try_zeroed};
 use crate::quant::max_code;
 use crate::tiling::FeatureShape;
@@ -107,30 +107,52 @@ fn weight(p: f64) -> u32 {
         .clamp(1.0, f64::from(u32::MAX)) as u32
 }
 
-/// The coder's models, one per channel.
-fn models(
-    tables: &PriorTables,
-) -> Result<Vec<DefaultContiguousCategoricalEntropyModel>, CodecError> {
-    tables
-        .channels
-        .iter()
-        .map(|t| categorical(&t.iter().map(|&w| u64::from(w)).collect::<Vec<_>>()))
-        .collect()
+/// What encoder and decoder both build from the shape, the bit depth and the tables,
+/// after checking them: a model and an escape symbol per channel, and the uniform
+/// model of an escape's suffix.
+struct Coding {
+    models: Vec<DefaultContiguousCategoricalEntropyModel>,
+    escapes: Vec<usize>,
+    uniform: DefaultUniformModel,
+    /// Samples per channel, `H * W`.
+    plane: usize,
+    top: usize,
 }
 
-fn check_codes(shape: FeatureShape, bits: u8, len: usize) -> Result<(), CodecError> {
-    if !(2..=16).contains(&bits) {
-        return Err(CodecError::UnsupportedBitDepth {
-            codec: super::CodecId::Prior,
-            bits,
-        });
+impl Coding {
+    /// Errors unless `bits` is 2..=16, `len` is the shape's size (and not 0) and the
+    /// tables fit the shape's channels.
+    fn new(
+        shape: FeatureShape,
+        bits: u8,
+        len: usize,
+        tables: &PriorTables,
+    ) -> Result<Self, CodecError> {
+        if !(2..=16).contains(&bits) {
+            return Err(CodecError::UnsupportedBitDepth {
+                codec: super::CodecId::Prior,
+                bits,
+            });
+        }
+        if shape.len() != len || len == 0 {
+            return Err(CodecError::BadTables(format!(
+                "{len} codes for a {shape} tensor"
+            )));
+        }
+        tables.check(usize::from(shape.channels))?;
+        let models = tables
+            .channels
+            .iter()
+            .map(|t| categorical(&t.iter().map(|&w| u64::from(w)).collect::<Vec<_>>()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            models,
+            escapes: tables.channels.iter().map(|t| t.len() - 1).collect(),
+            uniform: DefaultUniformModel::new(1usize << bits),
+            plane: usize::from(shape.height) * usize::from(shape.width),
+            top: usize::from(max_code(bits)),
+        })
     }
-    if shape.len() != len || len == 0 {
-        return Err(CodecError::BadTables(format!(
-            "{len} codes for a {shape} tensor"
-        )));
-    }
-    Ok(())
 }
 
 /// Codes the CHW `codes` of `shape` (each at most `2^bits - 1`) with `tables`.
@@ -140,35 +162,27 @@ pub fn encode(
     bits: u8,
     tables: &PriorTables,
 ) -> Result<Vec<u8>, CodecError> {
-    check_codes(shape, bits, codes.len())?;
-    tables.check(usize::from(shape.channels))?;
-    let models = models(tables)?;
-    let uniform = DefaultUniformModel::new(1usize << bits);
-    let plane = usize::from(shape.height) * usize::from(shape.width);
-    let top = max_code(bits);
+    let c = Coding::new(shape, bits, codes.len(), tables)?;
     let err = |_| CodecError::Corrupt("symbol outside its model");
     let mut coder = DefaultAnsCoder::new();
     // ANS is last-in first-out: code the samples backwards, and an escape's suffix
     // before the escape itself.
     for i in (0..codes.len()).rev() {
-        let q = codes[i];
-        if q > top {
+        let s = usize::from(codes[i]);
+        if s > c.top {
             return Err(CodecError::Corrupt("code above the bit depth's top code"));
         }
-        let model = &models[i / plane];
-        let escape = tables.channels[i / plane].len() - 1;
-        let s = usize::from(q);
+        let (model, escape) = (&c.models[i / c.plane], c.escapes[i / c.plane]);
         if s >= escape {
-            coder.encode_symbol(s - escape, uniform).map_err(err)?;
+            coder.encode_symbol(s - escape, c.uniform).map_err(err)?;
             coder.encode_symbol(escape, model.as_view()).map_err(err)?;
         } else {
             coder.encode_symbol(s, model.as_view()).map_err(err)?;
         }
     }
-    let words = coder
-        .into_compressed()
-        .map_err(|_| CodecError::Corrupt("ANS backend error"))?;
-    Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+    let mut out = Vec::new();
+    append_le_words(coder, &mut out)?;
+    Ok(out)
 }
 
 /// Inverse of [`encode`]: the CHW codes of `shape`, each at most `2^bits - 1`.
@@ -178,34 +192,19 @@ pub fn decode(
     bits: u8,
     tables: &PriorTables,
 ) -> Result<Vec<u16>, CodecError> {
-    check_codes(shape, bits, shape.len())?;
-    tables.check(usize::from(shape.channels))?;
-    if !payload.len().is_multiple_of(4) {
-        return Err(CodecError::Corrupt(
-            "ANS data is not a whole number of words",
-        ));
-    }
-    let words: Vec<u32> = payload
-        .chunks_exact(4)
-        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-        .collect();
-    let mut coder = DefaultAnsCoder::from_compressed(words)
-        .map_err(|_| CodecError::Corrupt("ANS data ends in a zero word"))?;
-    let models = models(tables)?;
-    let uniform = DefaultUniformModel::new(1usize << bits);
-    let plane = usize::from(shape.height) * usize::from(shape.width);
-    let top = usize::from(max_code(bits));
+    let c = Coding::new(shape, bits, shape.len(), tables)?;
+    let mut coder = coder_from_le_words(payload)?;
     let err = |_| CodecError::Corrupt("ANS decoder error");
     let mut codes = try_zeroed::<u16>(shape.len())?;
     for (i, code) in codes.iter_mut().enumerate() {
-        let escape = tables.channels[i / plane].len() - 1;
+        let escape = c.escapes[i / c.plane];
         let mut s = coder
-            .decode_symbol(models[i / plane].as_view())
+            .decode_symbol(c.models[i / c.plane].as_view())
             .map_err(err)?;
         if s == escape {
-            s += coder.decode_symbol(&uniform).map_err(err)?;
+            s += coder.decode_symbol(c.uniform).map_err(err)?;
         }
-        if s > top {
+        if s > c.top {
             return Err(CodecError::Corrupt(
                 "decoded code above the bit depth's top code",
             ));
