@@ -53,6 +53,22 @@ impl Sample {
     pub fn pixels(&self) -> usize {
         self.width as usize * self.height as usize
     }
+
+    /// RGB, labels and disparity of `samples` each packed one sample after another:
+    /// the layout of `splitfeat_core::multitask::Batch::from_packed` and of the
+    /// evaluator's batches.
+    pub fn pack(samples: &[Sample]) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
+        let rgb = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
+        let labels = samples
+            .iter()
+            .flat_map(|s| s.labels.iter().copied())
+            .collect();
+        let disparity = samples
+            .iter()
+            .flat_map(|s| s.disparity.iter().copied())
+            .collect();
+        (rgb, labels, disparity)
+    }
 }
 
 /// Which disjoint part of the data a sample belongs to.

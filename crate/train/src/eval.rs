@@ -180,15 +180,7 @@ pub fn evaluate(
     let indices: Vec<usize> = (0..count).collect();
     for chunk in indices.chunks(batch) {
         let samples = data.get_many(chunk)?;
-        let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
-        let labels: Vec<u8> = samples
-            .iter()
-            .flat_map(|s| s.labels.iter().copied())
-            .collect();
-        let disparity: Vec<f32> = samples
-            .iter()
-            .flat_map(|s| s.disparity.iter().copied())
-            .collect();
+        let (rgb, labels, disparity) = splitfeat_data::Sample::pack(&samples);
         ev.add_batch(edge, cloud, &rgb, &labels, &disparity, samples.len())?;
         bar.inc(samples.len() as u64);
     }

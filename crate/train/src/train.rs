@@ -177,15 +177,7 @@ fn spawn_prefetch(run: &RunConfig, start: u64, end: u64) -> Receiver<Result<Vec<
 
 pub(crate) fn to_batch(samples: &[Sample], device: &Device) -> Batch {
     let (h, w) = (samples[0].height as usize, samples[0].width as usize);
-    let rgb: Vec<u8> = samples.iter().flat_map(|s| s.rgb.iter().copied()).collect();
-    let labels: Vec<u8> = samples
-        .iter()
-        .flat_map(|s| s.labels.iter().copied())
-        .collect();
-    let disparity: Vec<f32> = samples
-        .iter()
-        .flat_map(|s| s.disparity.iter().copied())
-        .collect();
+    let (rgb, labels, disparity) = Sample::pack(samples);
     Batch::from_packed(&rgb, &labels, &disparity, samples.len(), h, w, device)
 }
 
