@@ -2,17 +2,18 @@
 // task heads answering bitstreams with the same core code as splitfeat-cloud. The
 // page uses it when no cloud server answers (the demo served as static files).
 //
-// Requests:  {id, type, ...}  ->  replies {id, ok: true, result} | {id, ok: false, error}.
+// Requests (the protocol of rpc.js), and their results:
 //   init    {models: [{entry, headsUrl}], device}   -> {version}
 //   prepare {model}                                  -> {backend, warmupMs} (loads the heads)
 //   infer   {model, bitstream, tasks, maxDisparity}  -> {status, body, backend}: what
 //           POST /v1/infer?model=..&tasks=..&max_disparity=.. answers (status 200 and
 //           the response, or the server's error status and {error, message} body)
-// A failure of the worker itself (heads that cannot be fetched or verified, a crash)
-// is an `ok: false` reply. Requests run one at a time, in order, like the server's
-// heads on one device.
+// A failure of the worker itself (heads that cannot be fetched or verified, a crash:
+// code "crashed") is an error reply. Requests run one at a time, in order, like the
+// server's heads on one device.
 
 import init, { CloudSession, answerWithoutModel, version } from "../pkg/splitfeat_web.js";
+import { serve } from "./rpc.js";
 
 let loaded = null;
 let device = "cpu";
@@ -75,21 +76,8 @@ const handlers = {
   },
 };
 
-let queue = Promise.resolve();
-
-self.onmessage = (event) => {
-  const request = event.data;
-  queue = queue.then(async () => {
-    try {
-      const handler = handlers[request.type];
-      if (!handler) throw new Error(`unknown request ${request.type}`);
-      self.postMessage({ id: request.id, ok: true, result: await handler(request) });
-    } catch (err) {
-      // A WebAssembly trap (a panic) leaves the module unusable: the page replaces
-      // the worker when the code says so.
-      const crashed = err instanceof WebAssembly.RuntimeError;
-      const error = { message: String(err?.message ?? err), code: crashed ? "crashed" : (err?.code ?? "internal") };
-      self.postMessage({ id: request.id, ok: false, error });
-    }
-  });
-};
+serve(handlers, {
+  // A WebAssembly trap (a panic) leaves the module unusable: the page replaces the
+  // worker when the code says so.
+  errorCode: (err) => (err instanceof WebAssembly.RuntimeError ? "crashed" : null),
+});

@@ -9,6 +9,8 @@
 //      code, compiled to WebAssembly, for the demo served as static files.
 // All three answer POST /v1/infer's JSON (docs/api.md), and `infer` returns it alike.
 
+import { RpcClient } from "./rpc.js";
+
 export class CloudError extends Error {
   /**
    * kind: "unreachable" (no answer) | "http" (an error status) | "protocol" (bad body)
@@ -124,9 +126,7 @@ export class WorkerCloud {
     this.backend = null;
     this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry) }));
     this.networkLabel = "Worker · messages to and from the cloud worker";
-    this.nextId = 1;
-    this.pending = new Map();
-    this.worker = null;
+    this.rpc = null;
   }
 
   get label() {
@@ -136,44 +136,26 @@ export class WorkerCloud {
 
   start() {
     const worker = new Worker(new URL("./cloud-worker.js", import.meta.url), { type: "module" });
-    worker.onmessage = (event) => {
-      const { id, ok, result, error } = event.data;
-      const call = this.pending.get(id);
-      if (!call) return;
-      this.pending.delete(id);
-      if (ok) call.resolve(result);
-      else call.reject(error);
-    };
-    worker.onerror = (event) => {
-      this.fail({ message: `cloud worker failed: ${event.message ?? "could not start"}`, code: "crashed" });
-    };
-    this.worker = worker;
-    this.ready = this.call("init", { models: this.models, device: this.device });
+    this.rpc = new RpcClient(worker, {
+      crashError: (message) => ({ message: `cloud worker failed: ${message}`, code: "crashed" }),
+    });
+    this.ready = this.rpc.call("init", { models: this.models, device: this.device });
     // Keep the rejection for the first real call; do not report it twice.
     this.ready.catch(() => {});
   }
 
   /** Rejects every call in flight and drops the worker: the next call starts a new one. */
   fail(error) {
-    for (const call of this.pending.values()) call.reject(error);
-    this.pending.clear();
-    this.worker?.terminate();
-    this.worker = null;
-  }
-
-  call(type, payload = {}, transfer = []) {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, type, ...payload }, transfer);
-    });
+    this.rpc?.terminate(error);
+    this.rpc = null;
   }
 
   async request(type, payload, transfer) {
-    if (!this.worker) this.start();
+    // No worker yet, or it failed (a script error): a new one.
+    if (!this.rpc || this.rpc.failed) this.start();
     try {
       await this.ready;
-      return await this.call(type, payload, transfer);
+      return await this.rpc.call(type, payload, transfer);
     } catch (error) {
       if (error.code === "crashed") this.fail(error);
       throw new CloudError("worker", error.message, { code: error.code ?? null });

@@ -1,6 +1,6 @@
 // Module worker that runs the WebAssembly edge (crate/web) off the page's thread.
 //
-// Requests:  {id, type, ...}  ->  replies {id, ok: true, result} | {id, ok: false, error}.
+// Requests (the protocol of rpc.js), and their results:
 //   init                           -> {version, classes}
 //   open   {backend, entry, weights} -> session info (creates, or swaps weights of, the
 //                                     session of that backend: "cpu" | "webgpu")
@@ -9,6 +9,7 @@
 // Requests run one at a time, in order: a session is never used by two at once.
 
 import init, { EdgeSession, classes, version } from "../pkg/splitfeat_web.js";
+import { serve } from "./rpc.js";
 
 const sessions = new Map();
 let loaded = null;
@@ -63,20 +64,7 @@ const handlers = {
   },
 };
 
-let queue = Promise.resolve();
-
-self.onmessage = (event) => {
-  const request = event.data;
-  queue = queue.then(async () => {
-    try {
-      const handler = handlers[request.type];
-      if (!handler) throw new Error(`unknown request ${request.type}`);
-      const result = await handler(request);
-      const transfer = result?.bitstream ? [result.bitstream.buffer, result.tiled.pixels.buffer] : [];
-      self.postMessage({ id: request.id, ok: true, result }, transfer);
-    } catch (err) {
-      const error = { message: String(err?.message ?? err), code: err?.code ?? "internal" };
-      self.postMessage({ id: request.id, ok: false, error });
-    }
-  });
-};
+serve(handlers, {
+  // The stream and the tiled image move to the page instead of being copied.
+  transfer: (result) => (result?.bitstream ? [result.bitstream.buffer, result.tiled.pixels.buffer] : []),
+});

@@ -3,6 +3,8 @@
 // page is a secure context). Weights are verified (size, sha256, model id) in Rust when
 // a session loads them; only verified bytes are cached.
 
+import { RpcClient } from "./rpc.js";
+
 export class EdgeError extends Error {
   constructor(message, code) {
     super(message);
@@ -13,32 +15,15 @@ export class EdgeError extends Error {
 
 export class Edge {
   constructor() {
-    this.worker = new Worker(new URL("./edge-worker.js", import.meta.url), { type: "module" });
-    this.pending = new Map();
-    this.nextId = 1;
-    this.worker.onmessage = (event) => {
-      const { id, ok, result, error } = event.data;
-      const call = this.pending.get(id);
-      if (!call) return;
-      this.pending.delete(id);
-      if (ok) call.resolve(result);
-      else call.reject(new EdgeError(error.message, error.code));
-    };
-    this.worker.onerror = (event) => {
-      const err = new EdgeError(`edge worker failed: ${event.message ?? "could not start"}`, "worker");
-      for (const call of this.pending.values()) call.reject(err);
-      this.pending.clear();
-      this.failed = err;
-    };
+    const worker = new Worker(new URL("./edge-worker.js", import.meta.url), { type: "module" });
+    this.rpc = new RpcClient(worker, {
+      replyError: (error) => new EdgeError(error.message, error.code),
+      crashError: (message) => new EdgeError(`edge worker failed: ${message}`, "worker"),
+    });
   }
 
   call(type, payload = {}, transfer = []) {
-    if (this.failed) return Promise.reject(this.failed);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, type, ...payload }, transfer);
-    });
+    return this.rpc.call(type, payload, transfer);
   }
 
   /** Loads the WebAssembly module; returns {version, classes}. */
