@@ -13,15 +13,16 @@ const skip = chromiumAvailable() ? false : "no /usr/bin/chromium (apt-get instal
 
 async function edgeState(page) {
   return page.evaluate(() => {
-    const s = window.splitfeat.state;
+    const sf = window.splitfeat;
+    const last = sf.lastEncode();
     return {
-      backend: s.backend,
+      backend: sf.backend(),
       badge: document.querySelector("#backend-badge").dataset.backend,
       badgeText: document.querySelector("#backend-badge").textContent.trim(),
-      bytes: s.lastEncode?.byteCount ?? 0,
-      resultBackend: s.lastEncode?.backend,
-      comparison: s.comparison,
-      gpu: s.gpu,
+      bytes: last?.byteCount ?? 0,
+      resultBackend: last?.backend,
+      comparison: sf.comparison(),
+      gpu: sf.gpu(),
       cloud: document.querySelector("#cloud-badge").dataset.status,
       recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
     };
@@ -80,7 +81,7 @@ describe("edge devices", { skip }, () => {
 
       // The WebGPU stream against the native (CPU) one for the same image.
       const sample = await page.evaluate(async () => (await (await fetch("samples/index.json")).json()).samples[0].file);
-      const bytes = await page.evaluate(() => Array.from(window.splitfeat.state.lastEncode.bitstream));
+      const bytes = await page.evaluate(() => Array.from(window.splitfeat.lastEncode().bitstream));
       const file = join(tempDir("splitfeat-bytes-"), "webgpu.bin");
       writeFileSync(file, Uint8Array.from(bytes));
       const report = JSON.parse(
@@ -95,8 +96,8 @@ describe("edge devices", { skip }, () => {
 
       // "auto" times both devices on the current frame and keeps the faster.
       await page.evaluate(() => window.splitfeat.setBackend("auto"));
-      await page.waitForFunction(() => window.splitfeat.state.comparison != null, null, { timeout: 120_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.waitForFunction(() => window.splitfeat.comparison() != null, null, { timeout: 120_000 });
+      await page.evaluate(() => window.splitfeat.idle());
       const auto = await edgeState(page);
       const c = auto.comparison;
       assert.ok(c.cpu > 0 && c.webgpu > 0);

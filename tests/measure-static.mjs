@@ -65,7 +65,7 @@ async function firstResult(url) {
     await page.waitForFunction(() => Number(document.body.dataset.cloudFrames || 0) >= 1, null, { timeout: 180_000, polling: 20 });
     const navigationMs = Date.now() - t0;
     if ((await waitReady(page)) !== "ready") throw new Error(`${url}: page failed`);
-    const r = await page.evaluate(() => ({ pageMs: window.splitfeat.state.firstResultMs, cloud: document.body.dataset.cloud }));
+    const r = await page.evaluate(() => ({ pageMs: window.splitfeat.firstResultMs(), cloud: document.body.dataset.cloud }));
     return { navigationMs, ...r };
   } finally {
     await close();
@@ -96,7 +96,8 @@ try {
   await waitReady(page);
   perFrame = await page.evaluate(
     async ({ n, serverUrl }) => {
-      const { state, cloud } = window.splitfeat;
+      const sf = window.splitfeat;
+      const cloud = { infer: (model, bitstream) => sf.infer(model, bitstream) };
       // The server, from the same page (cross-origin, allowed): as js/cloud.js posts.
       const server = {
         async infer(model, bitstream) {
@@ -106,11 +107,12 @@ try {
           return { response, roundTripMs: performance.now() - t0 };
         },
       };
-      const stream = state.lastEncode.bitstream;
+      const last = sf.lastEncode();
+      const stream = last.bitstream;
       const out = { worker: { roundTrip: [], heads: [], total: [] }, server: { roundTrip: [], heads: [], total: [] } };
       for (let i = 0; i < n; i++) {
         for (const [name, c] of [["worker", cloud], ["server", server]]) {
-          const r = await c.infer(state.lastEncode.modelId, stream);
+          const r = await c.infer(last.modelId, stream);
           const t = r.response.timings_ms;
           out[name].roundTrip.push(r.roundTripMs);
           out[name].heads.push(Object.values(t.heads).reduce((a, b) => a + b, 0));

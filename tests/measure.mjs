@@ -43,11 +43,11 @@ try {
   const firstResultMs = Date.now() - t0;
   await waitReady(page);
   const page_ = await page.evaluate(() => ({
-    firstResultInPageMs: window.splitfeat.state.firstResultMs,
-    comparison: window.splitfeat.state.comparison,
-    chosen: window.splitfeat.state.backend,
-    gpu: window.splitfeat.state.gpu,
-    sessions: window.splitfeat.state.sessions,
+    firstResultInPageMs: window.splitfeat.firstResultMs(),
+    comparison: window.splitfeat.comparison(),
+    chosen: window.splitfeat.backend(),
+    gpu: window.splitfeat.gpu(),
+    sessions: window.splitfeat.sessions(),
     userAgent: navigator.userAgent,
   }));
   result.load = { navigationToFirstResultMs: firstResultMs, pageStartToFirstResultMs: page_.firstResultInPageMs };
@@ -58,12 +58,13 @@ try {
 
   // Edge time per frame, both devices, same page, same frame, interleaved.
   const perFrame = await page.evaluate(async (n) => {
-    const { state, edge } = window.splitfeat;
+    const sf = window.splitfeat;
+    const sessions = sf.sessions();
     const out = { cpu: { edge: [], code: [], total: [], bytes: [] }, webgpu: { edge: [], code: [], total: [], bytes: [] } };
     for (let i = 0; i < n; i++) {
       for (const b of ["cpu", "webgpu"]) {
-        if (!state.sessions[b]) continue;
-        const r = await edge.encode(b, state.lastFrame, "ans", 8);
+        if (!sessions[b]) continue;
+        const r = await sf.encode(b, "ans", 8);
         out[b].edge.push(r.timings.edgeMs);
         out[b].code.push(r.timings.codeMs);
         out[b].total.push(r.timings.totalMs);
@@ -93,7 +94,7 @@ try {
     const seconds = (Date.now() - s0) / 1000;
     const shown = await page.evaluate(() => ({ kbps: document.querySelector("#kpi-kbps").textContent, label: document.querySelector("#kpi-kbps-label").textContent }));
     await page.locator("#drive-toggle").click();
-    await page.evaluate(() => window.splitfeat.waitForIdle());
+    await page.evaluate(() => window.splitfeat.idle());
     result.drive[backend] = { frames: f1 - f0, seconds, fps: (f1 - f0) / seconds, shown };
   }
 } finally {

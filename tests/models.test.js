@@ -41,8 +41,8 @@ describe("lambda slider on fixture models", { skip }, () => {
     const order = [1, 2, 0, 2];
     for (const i of order) {
       await page.locator("#lambda").fill(String(i));
-      await page.waitForFunction((id) => window.splitfeat.state.lastEncode?.modelId === id, models[i].id, { timeout: 60_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.waitForFunction((id) => window.splitfeat.lastEncode()?.modelId === id, models[i].id, { timeout: 60_000 });
+      await page.evaluate(() => window.splitfeat.idle());
       const s = await page.evaluate(() => ({
         label: document.querySelector("#lambda-value").textContent,
         cloud: document.querySelector("#cloud-badge").dataset.status,
@@ -72,10 +72,10 @@ describe("lambda slider on fixture models", { skip }, () => {
     await waitReady(page);
     await page.locator("#lambda").fill("1");
     await page.waitForSelector("#banner-model", { timeout: 30_000 });
-    await page.evaluate(() => window.splitfeat.waitForIdle());
+    await page.evaluate(() => window.splitfeat.idle());
     const b = await banners(page);
     assert.match(b.model, /fixture-1.*failed to load.*HTTP 404.*Still using “fixture-0”/);
-    assert.equal(await page.evaluate(() => window.splitfeat.state.lastEncode.modelId), models[0].id);
+    assert.equal(await page.evaluate(() => window.splitfeat.lastEncode().modelId), models[0].id);
     assert.equal(await page.inputValue("#lambda"), "0");
   });
 });

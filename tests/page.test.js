@@ -33,7 +33,7 @@ async function shown(page) {
       return lit / (d.length / 4);
     })(),
     note: document.querySelector("#input-note").textContent,
-    modelId: window.splitfeat.state.lastEncode?.modelId,
+    modelId: window.splitfeat.lastEncode()?.modelId,
     cloudFrames: Number(document.body.dataset.cloudFrames || 0),
   }));
 }
@@ -104,8 +104,8 @@ describe("page with the shipped models", { skip }, () => {
     const rates = [];
     for (let i = 0; i < models.length; i++) {
       await page.locator("#lambda").fill(String(i));
-      await page.waitForFunction((id) => window.splitfeat.state.lastEncode?.modelId === id, models[i].id, { timeout: 60_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.waitForFunction((id) => window.splitfeat.lastEncode()?.modelId === id, models[i].id, { timeout: 60_000 });
+      await page.evaluate(() => window.splitfeat.idle());
       const s = await shown(page);
       assert.equal(s.modelId, models[i].id);
       rates.push({ lambda: models[i].lambda, bytes: s.bytes, bpe: s.bpe });
@@ -122,22 +122,22 @@ describe("page with the shipped models", { skip }, () => {
     t.after(close);
     await page.goto(`${cloud.url}/?backend=cpu`);
     await waitReady(page);
-    const last = () => page.evaluate(() => ({ ...window.splitfeat.state.lastEncode, bitstream: null, tiled: null }));
+    const last = () => page.evaluate(() => ({ ...window.splitfeat.lastEncode(), bitstream: null, tiled: null }));
     const settle = async (check) => {
       await page.waitForFunction(check, null, { timeout: 60_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.evaluate(() => window.splitfeat.idle());
     };
 
     await page.locator('#codec [data-codec="jpeg"]').click();
-    await settle(() => window.splitfeat.state.lastEncode?.codec === "jpeg90");
+    await settle(() => window.splitfeat.lastEncode()?.codec === "jpeg90");
     assert.equal(await page.isDisabled('#bits option[value="6"]'), true, "JPEG carries 8-bit planes only");
     await page.locator("#jpeg-quality").fill("50");
-    await settle(() => window.splitfeat.state.lastEncode?.codec === "jpeg50");
+    await settle(() => window.splitfeat.lastEncode()?.codec === "jpeg50");
     const jpeg50 = await last();
 
     await page.locator('#codec [data-codec="png"]').click();
     await page.selectOption("#bits", "6");
-    await settle(() => window.splitfeat.state.lastEncode?.codec === "png" && window.splitfeat.state.lastEncode?.bits === 6);
+    await settle(() => window.splitfeat.lastEncode()?.codec === "png" && window.splitfeat.lastEncode()?.bits === 6);
     const png6 = await last();
     assert.equal(png6.bits, 6);
     assert.ok(jpeg50.byteCount > 0 && png6.byteCount > 0);
@@ -153,7 +153,7 @@ describe("page with the shipped models", { skip }, () => {
     await page.goto(`${cloud.url}/?backend=cpu&codec=ans&sample=0`);
     await waitReady(page);
     const sample = await page.evaluate(async () => (await (await fetch("samples/index.json")).json()).samples[0].file);
-    const browser = await page.evaluate(() => Array.from(window.splitfeat.state.lastEncode.bitstream));
+    const browser = await page.evaluate(() => Array.from(window.splitfeat.lastEncode().bitstream));
     const dir = tempDir("splitfeat-bytes-");
     const file = join(dir, "browser.bin");
     writeFileSync(file, Uint8Array.from(browser));
@@ -224,7 +224,7 @@ describe("page with the shipped models", { skip }, () => {
     assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s at [\d.]+ fps/);
     await screenshot(page, "page-drive");
     await page.locator("#drive-toggle").click();
-    const stopped = await page.evaluate(() => window.splitfeat.state.source.live);
+    const stopped = await page.evaluate(() => window.splitfeat.source().live);
     assert.equal(stopped, false);
   });
 

@@ -25,21 +25,22 @@ function walk(dir) {
 /** What the page shows and got back for its last frame. */
 async function result(page) {
   return page.evaluate(() => {
-    const { state, cloud } = window.splitfeat;
-    const r = state.lastResponse;
+    const sf = window.splitfeat;
+    const r = sf.lastResponse();
+    const last = sf.lastEncode();
     return {
       cloudKind: document.body.dataset.cloud,
       badge: document.querySelector("#cloud-badge").textContent.trim(),
       status: document.querySelector("#cloud-badge").dataset.status,
       bytesShown: Number(document.querySelector("#kpi-bytes").dataset.value),
       bpeShown: document.querySelector("#kpi-bpe").textContent,
-      byteCount: state.lastEncode?.byteCount,
-      bitsPerElement: state.lastEncode?.bitsPerElement,
-      modelId: state.lastEncode?.modelId,
+      byteCount: last?.byteCount,
+      bitsPerElement: last?.bitsPerElement,
+      modelId: last?.modelId,
       recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
       disp: document.querySelector("#disp-img").src.startsWith("data:image/png"),
-      firstResultMs: state.firstResultMs,
-      workerBackend: cloud?.backend ?? null,
+      firstResultMs: sf.firstResultMs(),
+      workerBackend: sf.cloud()?.backend ?? null,
       response: r && { ...r, outputs: Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, { ...v, png: v.png.length > 100 }])) },
     };
   });
@@ -158,8 +159,8 @@ describe("the demo as a static site", { skip }, () => {
 
       // The bad streams, to the worker from the page and to the server from here.
       const cases = await page.evaluate(async () => {
-        const { state, cloud } = window.splitfeat;
-        const good = state.lastEncode.bitstream;
+        const sf = window.splitfeat;
+        const good = sf.lastEncode().bitstream;
         const crc = good.slice();
         crc[crc.length - 1] ^= 0xff;
         const magic = good.slice();
@@ -168,13 +169,13 @@ describe("the demo as a static site", { skip }, () => {
         const out = [];
         const ask = async (name, model, bytes, options) => {
           try {
-            const { response } = await cloud.infer(model, bytes, options);
+            const { response } = await sf.infer(model, bytes, options);
             out.push({ name, status: 200, bytes: response.bytes_received });
           } catch (err) {
             out.push({ name, status: err.status, code: err.code, message: err.message, kind: err.kind });
           }
         };
-        const id = state.lastEncode.modelId;
+        const id = sf.lastEncode().modelId;
         for (const [name, bytes] of Object.entries(streams)) await ask(name, id, bytes);
         await ask("unknown-model", "0000000000000000", good);
         await ask("unknown-task", id, good, { tasks: ["seg", "depth"] });

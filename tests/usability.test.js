@@ -61,8 +61,8 @@ function overflows(page) {
 /** Selects JPEG (the widest control set: the quality slider appears) and waits for its frame. */
 async function selectJpeg(page) {
   await page.locator('#codec [data-codec="jpeg"]').click();
-  await page.waitForFunction(() => window.splitfeat.state.lastEncode?.codec?.startsWith("jpeg"), null, { timeout: 60_000 });
-  await page.evaluate(() => window.splitfeat.waitForIdle());
+  await page.waitForFunction(() => window.splitfeat.lastEncode()?.codec?.startsWith("jpeg"), null, { timeout: 60_000 });
+  await page.evaluate(() => window.splitfeat.idle());
 }
 
 /** The banner's box and what is drawn at its centre. */
@@ -153,19 +153,19 @@ describe("the page for everyone", { skip }, () => {
       // The codec radio group answers the arrow keys, and the choice reaches the stream.
       await page.focus("#codec input:checked");
       await page.keyboard.press("ArrowRight");
-      await page.waitForFunction(() => window.splitfeat.state.lastEncode?.codec === "ans", null, { timeout: 60_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.waitForFunction(() => window.splitfeat.lastEncode()?.codec === "ans", null, { timeout: 60_000 });
+      await page.evaluate(() => window.splitfeat.idle());
       const radio = await page.evaluate(() => ({
         focused: document.activeElement?.value,
         checked: document.querySelector("#codec input:checked")?.value,
-        state: window.splitfeat.state.codec,
-        response: window.splitfeat.state.lastResponse?.codec,
+        state: window.splitfeat.codec(),
+        response: window.splitfeat.lastResponse()?.codec,
       }));
       assert.deepEqual({ focused: radio.focused, checked: radio.checked, state: radio.state }, { focused: "ans", checked: "ans", state: "ans" });
       assert.match(radio.response ?? "", /^ans/, "the cloud decoded an ans stream");
       await page.keyboard.press("ArrowLeft");
-      await page.waitForFunction(() => window.splitfeat.state.lastEncode?.codec?.startsWith("jpeg"), null, { timeout: 60_000 });
-      await page.evaluate(() => window.splitfeat.waitForIdle());
+      await page.waitForFunction(() => window.splitfeat.lastEncode()?.codec?.startsWith("jpeg"), null, { timeout: 60_000 });
+      await page.evaluate(() => window.splitfeat.idle());
 
       // The lambda slider keeps the focus while a model loads; a second key works.
       if (models.length >= 2) {
@@ -173,8 +173,8 @@ describe("the page for everyone", { skip }, () => {
         const steps = Math.min(2, models.length - 1);
         for (let i = 1; i <= steps; i++) {
           await page.keyboard.press("ArrowRight");
-          await page.waitForFunction((id) => window.splitfeat.state.lastEncode?.modelId === id, models[i].id, { timeout: 60_000 });
-          await page.evaluate(() => window.splitfeat.waitForIdle());
+          await page.waitForFunction((id) => window.splitfeat.lastEncode()?.modelId === id, models[i].id, { timeout: 60_000 });
+          await page.evaluate(() => window.splitfeat.idle());
           const focus = await page.evaluate(() => ({ id: document.activeElement?.id, value: document.querySelector("#lambda").value, disabled: document.querySelector("#lambda").disabled }));
           assert.deepEqual(focus, { id: "lambda", value: String(i), disabled: false }, `after ArrowRight ${i}`);
         }

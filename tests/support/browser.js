@@ -61,7 +61,7 @@ export async function waitReady(page, timeout = 180_000) {
 export async function waitFrames(page, count = 1, timeout = 60_000) {
   const start = await page.evaluate(() => Number(document.body.dataset.frames || 0));
   await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n, start + count, { timeout, polling: 50 });
-  await page.evaluate(() => window.splitfeat.waitForIdle());
+  await page.evaluate(() => window.splitfeat.idle());
 }
 
 /** Text of every banner on the page, by id. */

@@ -1,0 +1,81 @@
+// The page's side of the cloud: choosing it at start (js/cloud.js: a server or the
+// worker), sending each frame's bitstream, the cloud badge, and what to show when
+// the cloud is down or refuses a stream.
+
+import { $ } from "./format.js";
+import { chooseCloud } from "./cloud.js";
+import { sessionEntry } from "./models.js";
+import { banner } from "./banners.js";
+import { showOutputs, showTimings } from "./views.js";
+import { base, params, staticSite, state } from "./state.js";
+
+function setCloud(ok, text) {
+  const badge = $("#cloud-badge");
+  badge.dataset.status = ok ? "ok" : "down";
+  $(".badge-text", badge).textContent = text;
+}
+
+/**
+ * The device of the worker cloud's heads: `?cloud_device=`, else WebGPU where the
+ * adapter is a hardware one ("auto": falls back to the CPU if it fails), else the CPU.
+ */
+function cloudDevice(gpu) {
+  const wanted = params.get("cloud_device");
+  if (["cpu", "webgpu", "auto"].includes(wanted)) return wanted;
+  return gpu?.available && !gpu.software ? "auto" : "cpu";
+}
+
+/**
+ * Chooses the cloud (into `state.cloud`) for the models of the model list `list`
+ * (models.js: loadModels) and shows it: title, badge, and a banner when the server
+ * that should answer is down.
+ */
+export function connectCloud(list) {
+  const cloud = chooseCloud({ base, catalogError: list.catalogError, models: list.models.map(sessionEntry), device: cloudDevice(state.gpu), staticSite });
+  state.cloud = cloud;
+  document.body.dataset.cloud = cloud.kind;
+  $("#cloud-title small").textContent = cloud.kind === "worker" ? "in this browser · worker · task heads" : `server ${cloud.host} · task heads`;
+  if (cloud.kind !== "worker" && list.catalogError) {
+    setCloud(false, "Cloud: down");
+    banner("cloud", "error", `The cloud is down or unreachable (${list.catalogError.message}). Models come from the manifest; the edge still runs.`);
+  } else {
+    setCloud(true, `Cloud: ${cloud.label}`);
+  }
+}
+
+/**
+ * Sends one frame's bitstream (`encoded`, the edge's result) and shows the answer or
+ * the failure; `retry` runs the frame again (the Retry button of a still input).
+ * Counts the frame either way.
+ */
+export async function sendToCloud(encoded, frame, retry) {
+  const cloud = state.cloud;
+  const stableMax = state.source?.live ? state.dispMax : null;
+  try {
+    const { response, roundTripMs, networkMs } = await cloud.infer(encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
+    state.cloudError = null;
+    state.lastResponse = response;
+    banner("cloud", null);
+    delete $("#outputs-card").dataset.stale;
+    setCloud(true, `Cloud: ${cloud.label}`);
+    await showOutputs(response, frame);
+    showTimings(encoded, response, networkMs, roundTripMs);
+    const max = response.outputs?.disp?.max_disparity;
+    if (Number.isFinite(max)) state.dispMax = state.source?.live ? Math.max(max, (state.dispMax ?? 0) * 0.98) : null;
+  } catch (err) {
+    state.cloudError = err;
+    setCloud(false, ["unreachable", "worker"].includes(err.kind) ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
+    $("#outputs-card").dataset.stale = "true";
+    const text = err.kind === "unreachable"
+      ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; the outputs shown are from the last frame the cloud answered.`
+      : err.kind === "worker"
+        ? `The cloud worker could not answer: ${err.message}.`
+        : `The cloud refused the features: ${err.message}`;
+    banner("cloud", "error", text, state.source?.live ? null : { label: "Retry", run: () => retry() });
+    showTimings(encoded, null, null, null);
+  } finally {
+    state.frames += 1;
+    state.frameTimes.push(performance.now());
+    document.body.dataset.frames = String(state.frames);
+  }
+}

@@ -1,0 +1,92 @@
+// Model switching: loading a model's edge weights (memory, Cache Storage or network;
+// a stale cached copy is fetched again) into every open edge session, one switch at
+// a time, with the newest choice of the lambda slider loaded next and a failed load
+// leaving the current model in place.
+
+import { $, lambda as fmtLambda } from "./format.js";
+import { dropWeights, getWeights, keepWeights } from "./edge.js";
+import { banner } from "./banners.js";
+import { lock, openSession } from "./backends.js";
+import { schedule } from "./frame-loop.js";
+import { showModel } from "./model-info.js";
+import { state } from "./state.js";
+
+/** Loads model `index` into every open session (the CPU one at first); call under `lock`. */
+export async function loadModel(index) {
+  const model = state.models[index];
+  const backends = Object.keys(state.sessions).length ? Object.keys(state.sessions) : ["cpu"];
+  // The worker cloud loads the model's heads meanwhile (a server has them already).
+  state.cloud?.prepare(model.id);
+  let { bytes, source } = await getWeights(model, model.weightsUrl);
+  const openAll = async () => {
+    for (const backend of backends) await openSession(backend, model, bytes);
+  };
+  try {
+    await openAll();
+  } catch (err) {
+    if (source === "network" || !["verify", "weights"].includes(err.code)) throw err;
+    // A stale or damaged cached copy: forget it and fetch once more.
+    await dropWeights(model, model.weightsUrl);
+    ({ bytes, source } = await getWeights(model, model.weightsUrl));
+    await openAll();
+  }
+  await keepWeights(model, model.weightsUrl, bytes);
+  state.weights = bytes;
+  state.modelIndex = index;
+  return source;
+}
+
+/** Loads model `index`; resolves to true when it is the current model. */
+export async function selectModel(index) {
+  const previous = state.modelIndex;
+  const model = state.models[index];
+  try {
+    const source = await lock.run(() => loadModel(index));
+    banner("model", null);
+    $("#footer-info").textContent = `model ${model.name} (${model.id}) weights from ${source}`;
+    return true;
+  } catch (err) {
+    banner("model", "error", `Model “${model.name}” (λ ${fmtLambda(model.lambda)}) failed to load: ${err.message}. Still using “${state.models[previous].name}”.`);
+    state.modelIndex = previous;
+    return false;
+  } finally {
+    // The slider stays enabled (and focused) while a model loads; a newer position
+    // chosen meanwhile is loaded next (switchModel), so it is kept on the slider.
+    $("#lambda").value = String(wantedModel ?? state.modelIndex);
+    showModel();
+    schedule();
+  }
+}
+
+/** The model the slider asks for while a switch is under way (null: none pending). */
+let wantedModel = null;
+let switching = false;
+let wantTimer = null;
+
+/** Asks for model `index`: loaded after `delayMs` (a slider being dragged), after any switch under way. */
+export function wantModel(index, delayMs = 0) {
+  wantedModel = index;
+  clearTimeout(wantTimer);
+  wantTimer = setTimeout(switchModel, delayMs);
+}
+
+/** Loads the wanted model, then any other chosen while it loaded; one switch at a time. */
+async function switchModel() {
+  if (switching) return;
+  switching = true;
+  const control = $("#lambda").closest(".control");
+  control.setAttribute("aria-busy", "true");
+  try {
+    while (wantedModel != null && wantedModel !== state.modelIndex) {
+      const index = wantedModel;
+      const ok = await selectModel(index);
+      if (!ok && wantedModel === index) break;
+    }
+  } finally {
+    wantedModel = null;
+    switching = false;
+    control.removeAttribute("aria-busy");
+    $("#lambda").value = String(state.modelIndex);
+    showModel();
+  }
+}

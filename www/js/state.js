@@ -1,0 +1,75 @@
+// The page's shared state: the settings read from the URL, the models, the current
+// choices (model, codec, bits, edge device) and what the last frame produced. Every
+// module of the page reads and writes this one object; the browser tests see it only
+// through the test hook, made in the hook module.
+//
+// URL parameters: cloud=URL (API base; default this origin, else the worker),
+// cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
+// model=ID or name, codec=png|jpeg|ans, quality=JPEG_QUALITY, bits=BIT_DEPTHS (limits
+// module), sample=N.
+
+import { cloudBase, isStaticBuild } from "./cloud.js";
+import { BIT_DEPTHS, JPEG_QUALITY, clampInt } from "./limits.js";
+
+export const params = new URLSearchParams(location.search);
+/** The cloud server's API base from `?cloud=` ("" when not given). */
+export const base = cloudBase(params);
+/** `cargo xtask dist`'s static site without `?cloud=`: no server to ask, the worker answers. */
+export const staticSite = !base && isStaticBuild();
+
+const pick = (value, allowed, fallback) => (allowed.includes(value) ? value : fallback);
+
+export const state = {
+  models: [],
+  classes: [],
+  modelIndex: 0,
+  /** The current model's verified edge weights. */
+  weights: null,
+  codec: pick(params.get("codec"), ["png", "jpeg", "ans"], "ans"),
+  quality: clampInt(params.get("quality"), JPEG_QUALITY.min, JPEG_QUALITY.max, 90),
+  /** Bit depth; null until the first model gives its own. */
+  bits: clampInt(params.get("bits"), BIT_DEPTHS.min, BIT_DEPTHS.max, null),
+  /** The edge device asked for: "auto" | "webgpu" | "cpu". */
+  pref: pick(params.get("backend"), ["auto", "webgpu", "cpu"], "auto"),
+  /** The edge device in use: "cpu" | "webgpu". */
+  backend: "cpu",
+  /** Open edge sessions by device: session info from the edge worker. */
+  sessions: {},
+  /** What the WebGPU probe found: {available, software, name} or {available: false, reason}. */
+  gpu: null,
+  /** "auto"'s measured edge time per frame: {cpu, webgpu} in ms. */
+  comparison: null,
+  /** The cloud in use (js/cloud.js: HttpCloud or WorkerCloud), chosen at start. */
+  cloud: null,
+  /** The input, a source of the sources module, and the last frame taken from it. */
+  source: null,
+  lastFrame: null,
+  /** The edge's result for the last frame, and the cloud's answer to the last stream. */
+  lastEncode: null,
+  lastResponse: null,
+  cloudError: null,
+  samples: [],
+  /** When recent frames finished (for the frame rate), and how many have. */
+  frameTimes: [],
+  frames: 0,
+  /** A live input's running disparity scale, so colours do not flicker. */
+  dispMax: null,
+  lastSeg: null,
+  /** Milliseconds from start-up to the first result shown. */
+  firstResultMs: null,
+};
+
+export function currentModel() {
+  return state.models[state.modelIndex];
+}
+
+/** The codec as the edge names it ("png", "ans", "jpeg90"). */
+export function codecName() {
+  return state.codec === "jpeg" ? `jpeg${state.quality}` : state.codec;
+}
+
+/** The evaluation label of the current codec and bit depth ("png", "png@4", "jpeg90"). */
+export function settingLabel() {
+  const main = currentModel()?.eval?.bits ?? 8;
+  return state.bits == null || state.bits === main ? codecName() : `${codecName()}@${state.bits}`;
+}
