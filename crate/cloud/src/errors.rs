@@ -151,20 +151,12 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
     use splitfeat_core::bitstream::BitstreamError;
-    use splitfeat_core::codec::CodecError;
-    use splitfeat_core::pipeline::FeatureShape;
+    use splitfeat_core::pipeline::PipelineError;
 
     #[test]
-    fn client_errors_are_4xx_and_codes_are_stable() {
-        let shape = FeatureShape::new(1, 1, 1);
+    fn transport_errors_have_stable_statuses_and_codes() {
         let cases = [
             (ApiError::MissingModel, 400, "missing_model"),
-            (
-                InferError::UnknownModel("x".into()).into(),
-                404,
-                "unknown_model",
-            ),
-            (InferError::EmptyBody.into(), 400, "empty_body"),
             (
                 ApiError::UnsupportedMediaType(None),
                 415,
@@ -174,43 +166,6 @@ mod tests {
                 ApiError::PayloadTooLarge { limit: 1 },
                 413,
                 "payload_too_large",
-            ),
-            (
-                PipelineError::Bitstream(BitstreamError::BadCrc {
-                    stored: 1,
-                    computed: 2,
-                })
-                .into(),
-                400,
-                "bad_crc",
-            ),
-            (
-                PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(),
-                400,
-                "truncated",
-            ),
-            (
-                PipelineError::ModelMismatch {
-                    expected: "a".into(),
-                    found: "b".into(),
-                }
-                .into(),
-                409,
-                "model_mismatch",
-            ),
-            (
-                PipelineError::ShapeMismatch {
-                    expected: shape,
-                    found: shape,
-                }
-                .into(),
-                409,
-                "shape_mismatch",
-            ),
-            (
-                PipelineError::Codec(CodecError::Corrupt("x")).into(),
-                400,
-                "corrupt_payload",
             ),
             (ApiError::Overloaded { queued: 3 }, 503, "overloaded"),
             (ApiError::BodyBudget, 503, "overloaded"),
@@ -231,6 +186,24 @@ mod tests {
                 err.status_and_code(),
                 (StatusCode::from_u16(status).unwrap(), code),
                 "{err}"
+            );
+            assert_eq!(err.body().error, code);
+        }
+    }
+
+    #[test]
+    fn library_errors_keep_the_status_and_code_core_gives_them() {
+        // Core's table of codes is tested in `splitfeat_core::api`.
+        for e in [
+            InferError::EmptyBody,
+            InferError::UnknownModel("x".into()),
+            PipelineError::Bitstream(BitstreamError::TooShort { len: 3 }).into(),
+        ] {
+            let (status, code) = e.status_and_code();
+            let err = ApiError::from(e);
+            assert_eq!(
+                err.status_and_code(),
+                (StatusCode::from_u16(status).unwrap(), code)
             );
             assert_eq!(err.body().error, code);
         }

@@ -15,11 +15,11 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use rayon::prelude::*;
 use serde::Deserialize;
 use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, Outputs, Timings};
 use splitfeat_core::pipeline::Decoded;
 use splitfeat_core::runtime::Task;
+use splitfeat_core::zoo::ModelId;
 use tokio::time::{Instant, timeout_at};
 
 use crate::AppState;
@@ -54,12 +54,12 @@ pub async fn infer(
         .ok_or(ApiError::MissingModel)?;
     let options = InferOptions::parse(params.tasks.as_deref(), params.max_disparity)?;
     // The id goes into messages and logs only clipped: a client may send any length.
-    let model = state
-        .models
-        .get(&model_id)
-        .cloned()
+    let model = model_id
+        .parse::<ModelId>()
+        .ok()
+        .and_then(|id| state.models.get(&id).cloned())
         .ok_or_else(|| InferError::UnknownModel(clip(&model_id, LOG_FIELD_MAX)))?;
-    let model_id = model.entry.id.clone();
+    let model_id = model.entry.id;
     check_octet_stream(&headers)?;
     // `_body_permit` keeps the body's share of the memory budget until the response.
     let (bytes, _body_permit) = read_body(
@@ -133,37 +133,16 @@ pub async fn infer(
     )))
 }
 
-/// The model's part of a request, on a blocking thread. The heads run one after
-/// another so that each is timed on its own (each already uses every core). The
-/// outputs' post-processing and PNG encoding ([`api::finish`]) are single-threaded
-/// per task, so the tasks run in parallel on rayon's pool.
+/// The model's part of a request, on a blocking thread ([`CloudRuntime::compute`]; on
+/// the CPU device its futures are ready at once).
+///
+/// [`CloudRuntime::compute`]: splitfeat_core::runtime::CloudRuntime::compute
 pub(crate) fn compute(
     model: &LoadedModel,
     decoded: &Decoded,
     options: &InferOptions,
 ) -> Result<(Outputs, Timings), InferError> {
-    let rt = &model.runtime;
-    let mut timings = Timings::default();
-    let mut heads = Vec::with_capacity(options.tasks.len());
-    for &task in &options.tasks {
-        let t = StdInstant::now();
-        let mut results = rt.run_heads(decoded, &[task]);
-        let (_, tensor) = results.pop().ok_or_else(|| {
-            InferError::Internal(format!("the {} head returned nothing", task.name()))
-        })?;
-        let values = tensor.into_data().try_to_vec::<f32>().map_err(|e| {
-            InferError::Internal(format!("reading back the {} head: {e:?}", task.name()))
-        })?;
-        timings.heads.set(task, ms_since(t));
-        heads.push((task, values));
-    }
-
-    let finished: Vec<_> = heads
-        .into_par_iter()
-        .map(|(task, values)| api::finish(rt, task, &values, options.max_disparity, clock_ms))
-        .collect();
-    let outputs = api::gather(finished, &mut timings)?;
-    Ok((outputs, timings))
+    futures_lite::future::block_on(model.runtime.compute(decoded, options, clock_ms))
 }
 
 fn task_names(tasks: &[Task]) -> String {

@@ -4,16 +4,16 @@
 //! than the first request.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::prelude::Device;
 use serde::Serialize;
-use splitfeat_core::api::{InferOptions, LoadError};
+use splitfeat_core::api::InferOptions;
 use splitfeat_core::classes::{CLASSES, ClassInfo};
-use splitfeat_core::runtime::{CloudRuntime, Task};
-use splitfeat_core::zoo::{MANIFEST_FILE, Manifest, ModelEntry};
+use splitfeat_core::runtime::{CloudRuntime, LoadError, Task};
+use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, ModelId, Zoo, ZooError};
 
 /// One loaded model: its manifest entry and its heads, ready to run.
 #[derive(Debug)]
@@ -32,69 +32,64 @@ impl LoadedModel {
 }
 
 /// The loaded models by id.
-pub type Models = BTreeMap<String, Arc<LoadedModel>>;
+pub type Models = BTreeMap<ModelId, Arc<LoadedModel>>;
 
-/// Reads `assets/manifest.json` and loads the models named in `select` (by name or
-/// id), or all of them. Every error names the file at fault.
+/// Opens the zoo in `assets` and loads the models named in `select` (by name or id),
+/// or all of them. Every error names the file at fault.
 pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models> {
-    let manifest_path = assets.join(MANIFEST_FILE);
-    let json = std::fs::read(&manifest_path)
-        .with_context(|| format!("cannot read the model manifest {}", manifest_path.display()))?;
-    let manifest =
-        Manifest::parse(&json).with_context(|| format!("{}", manifest_path.display()))?;
+    let zoo = Zoo::open(assets).context("cannot read the model manifest")?;
+    let mut chosen: Vec<&ModelEntry> = Vec::new();
     for wanted in select {
-        if manifest.find(wanted).is_err() {
-            bail!(
+        let entry = zoo.find(wanted).map_err(|_| {
+            anyhow::anyhow!(
                 "--model {wanted:?}: no model of that name or id in {}",
-                manifest_path.display()
-            );
-        }
+                assets.join(MANIFEST_FILE).display()
+            )
+        })?;
+        chosen.push(entry);
     }
-    let chosen: Vec<&ModelEntry> = manifest
-        .models
-        .iter()
-        .filter(|m| select.is_empty() || select.iter().any(|s| s == &m.id || s == &m.name))
-        .collect();
+    if select.is_empty() {
+        chosen = zoo.manifest().models.iter().collect();
+    }
     ensure!(
         !chosen.is_empty(),
         "{} lists no models",
-        manifest_path.display()
+        assets.join(MANIFEST_FILE).display()
     );
 
     let mut models = Models::new();
     for entry in chosen {
-        let model = load_one(assets, entry, device)
-            .with_context(|| format!("model {:?} ({})", entry.name, entry.id))?;
-        if models.insert(entry.id.clone(), Arc::new(model)).is_some() {
-            bail!(
-                "{}: model id {} is listed twice",
-                manifest_path.display(),
-                entry.id
-            );
+        if models.contains_key(&entry.id) {
+            continue; // named twice in `select` (the manifest's ids are unique)
         }
+        let model = load_one(&zoo, entry, device)
+            .with_context(|| format!("model {:?} ({})", entry.name, entry.id))?;
+        models.insert(entry.id, Arc::new(model));
     }
     Ok(models)
 }
 
-fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<LoadedModel> {
-    let heads_path = asset_path(assets, &entry.heads.path)?;
-    let heads = std::fs::read(&heads_path)
-        .with_context(|| format!("cannot read {}", heads_path.display()))?;
+fn load_one(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<LoadedModel> {
+    let heads_path = zoo.path(&entry.heads);
+    let heads = zoo
+        .heads(entry)
+        .with_context(|| format!("{} does not match the manifest", heads_path.display()))?;
 
     // The server needs only the heads, but when the edge file is there too it must be
     // the one the id names: otherwise browsers would make streams this server refuses.
-    let edge_path = asset_path(assets, &entry.edge.path)?;
-    match std::fs::read(&edge_path) {
-        Ok(edge) => entry
-            .verify_edge(&edge)
-            .with_context(|| format!("{} does not match the manifest", edge_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(path = %edge_path.display(), "edge weights absent; model id not cross-checked")
+    match zoo.edge(entry) {
+        Ok(_) => {}
+        Err(ZooError::Missing { path }) => {
+            tracing::warn!(path = %path, "edge weights absent; model id not cross-checked")
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", edge_path.display())),
+        Err(e) => {
+            let edge_path = zoo.path(&entry.edge);
+            return Err(e)
+                .with_context(|| format!("{} does not match the manifest", edge_path.display()));
+        }
     }
 
-    // Size and sha256 against the manifest, then the architecture.
+    // The architecture (the file was verified above).
     let runtime = CloudRuntime::from_entry(entry, &heads, device).map_err(|e| match e {
         LoadError::Verify(e) => anyhow::Error::new(e).context(format!(
             "{} does not match the manifest",
@@ -113,26 +108,14 @@ fn load_one(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<Loaded
     Ok(model)
 }
 
-/// A manifest path joined to the assets directory; absolute paths and `..` are
-/// refused so that a manifest cannot point the server at files outside it.
-fn asset_path(assets: &Path, relative: &str) -> Result<PathBuf> {
-    let rel = Path::new(relative);
-    ensure!(
-        rel.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
-        "manifest path {relative:?} must stay inside the assets directory"
-    );
-    Ok(assets.join(rel))
-}
-
 /// Runs one synthetic stream through the request path (decode, every head, the PNG
 /// encoders). This pays the first-run costs before the first request and proves the
 /// model works.
 fn warm_up(model: &LoadedModel) -> Result<()> {
-    let decoded = model
-        .runtime
-        .decode_request(&model.runtime.synthetic_stream())?;
-    crate::infer::compute(model, &decoded, &InferOptions::default())?;
+    let rt = &model.runtime;
+    let decoded = rt.decode_request(&rt.synthetic_stream())?;
+    // No clock: the self-test's timings are not reported.
+    futures_lite::future::block_on(rt.compute(&decoded, &InferOptions::default(), || 0.0))?;
     Ok(())
 }
 
@@ -147,7 +130,7 @@ pub struct Catalog {
 
 #[derive(Debug, Serialize)]
 pub struct ModelInfo {
-    pub id: String,
+    pub id: ModelId,
     pub name: String,
     pub lambda: f32,
     pub bits: u8,
@@ -182,13 +165,9 @@ pub struct WeightsInfo {
 
 impl Catalog {
     pub fn new(models: &Models) -> Self {
-        let mut list: Vec<ModelInfo> = models.values().map(|m| ModelInfo::new(&m.entry)).collect();
-        // Lambda order is the order of the page's slider.
-        list.sort_by(|a, b| {
-            a.lambda
-                .total_cmp(&b.lambda)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        let mut entries: Vec<&ModelEntry> = models.values().map(|m| &m.entry).collect();
+        entries.sort_by(|a, b| ModelEntry::lambda_order(a, b));
+        let list = entries.into_iter().map(ModelInfo::new).collect();
         Catalog {
             models: list,
             tasks: Task::ALL,
@@ -201,7 +180,7 @@ impl ModelInfo {
     fn new(e: &ModelEntry) -> Self {
         let [channels, height, width] = e.config.bottleneck_shape();
         ModelInfo {
-            id: e.id.clone(),
+            id: e.id,
             name: e.name.clone(),
             lambda: e.lambda,
             bits: e.bits,
@@ -223,22 +202,5 @@ impl ModelInfo {
             train_steps: e.train_steps,
             eval: e.eval.clone(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn asset_paths_stay_inside() {
-        let a = Path::new("/srv/assets");
-        assert_eq!(
-            asset_path(a, "models/x/heads.bpk").unwrap(),
-            a.join("models/x/heads.bpk")
-        );
-        assert!(asset_path(a, "../secret").is_err());
-        assert!(asset_path(a, "/etc/passwd").is_err());
-        assert!(asset_path(a, "models/../../x").is_err());
     }
 }

@@ -609,7 +609,7 @@ async fn a_panic_in_the_model_is_a_500_and_the_server_survives() {
     runtime.config.stages.last_mut().unwrap().channels = 8;
     let mut models = Models::new();
     models.insert(
-        entry.id.clone(),
+        entry.id,
         Arc::new(LoadedModel {
             entry: entry.clone(),
             runtime,

@@ -45,7 +45,7 @@ fn for_model(mut bytes: Vec<u8>, id: &[u8; 8]) -> Vec<u8> {
 async fn the_server_answers_every_conformance_stream_as_the_suite_expects() {
     let fx = Fixture::new();
     let server = TestServer::start(fx.config()).await;
-    let id: [u8; 8] = hex::decode(fx.id(0)).unwrap().try_into().unwrap();
+    let id = fx.models[0].entry.id.to_bytes();
     let url = server.url(&format!("/v1/infer?model={}&tasks=seg", fx.id(0)));
     let served = FeatureShape::new(16, 4, 8);
     let cases: serde_json::Value =

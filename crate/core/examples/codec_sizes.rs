@@ -16,6 +16,7 @@ use splitfeat_core::codec::png::PngCodec;
 use splitfeat_core::pipeline::{self, FeatureShape};
 use splitfeat_core::quant;
 use splitfeat_core::tiling::{self, Plane};
+use splitfeat_core::zoo::ModelId;
 
 /// Median encode time in microseconds over a few runs, with the output size.
 fn timed(mut f: impl FnMut() -> usize) -> (usize, f64) {
@@ -123,7 +124,7 @@ fn report(name: &str, shape: FeatureShape, values: &[f32]) {
         println!("jpeg{q} payload {len} B");
     }
     let stream = |codec| {
-        pipeline::encode_features(values, shape, [0; 8], codec, 8)
+        pipeline::encode_features(values, shape, ModelId::from_bytes([0; 8]), codec, 8)
             .unwrap()
             .bytes
             .len()

@@ -17,12 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitstream::BitstreamError;
 use crate::classes::NUM_CLASSES;
-use crate::codec::CodecId;
-use crate::model::WeightsError;
-use crate::pipeline::{self, Decoded, PipelineError, bits_per_element};
+use crate::pipeline::{Decoded, PipelineError, bits_per_element};
 use crate::runtime::{CloudRuntime, Task, TaskOutput};
 use crate::viz;
-use crate::zoo::{ModelEntry, ZooError};
+use crate::zoo::{ModelEntry, ModelId};
 
 /// What a request asks for besides the stream: `tasks` and `max_disparity`.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,68 +145,10 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
     }
 }
 
-/// Why a model's heads could not be loaded from its manifest entry and weights file.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("{0}")]
-    Verify(#[from] ZooError),
-    #[error("{0}")]
-    Weights(#[from] WeightsError),
-}
-
-impl CloudRuntime {
-    /// The heads of a manifest entry: `heads_weights` checked against the entry's
-    /// size and sha256, then loaded into the entry's architecture.
-    pub fn from_entry(
-        entry: &ModelEntry,
-        heads_weights: &[u8],
-        device: &burn::prelude::Device,
-    ) -> Result<Self, LoadError> {
-        entry
-            .config
-            .validate()
-            .map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", entry.id)))?;
-        let id = entry.model_id_bytes()?;
-        entry.heads.verify(heads_weights)?;
-        Ok(CloudRuntime::load(
-            entry.config.clone(),
-            heads_weights,
-            id,
-            device,
-        )?)
-    }
-
-    /// A valid stream for this model (synthetic features, PNG, 8 bits), for warming
-    /// up and self-testing a freshly loaded model through the whole request path.
-    pub fn synthetic_stream(&self) -> Vec<u8> {
-        let [c, h, w] = self.config.bottleneck_shape();
-        let shape = pipeline::FeatureShape::new(c as u16, h as u16, w as u16);
-        let values: Vec<f32> = (0..shape.len()).map(|i| (i % 17) as f32 / 17.0).collect();
-        pipeline::encode_features(&values, shape, self.model_id, CodecId::Png, 8)
-            .expect("synthetic features of the model's own shape always encode")
-            .bytes
-    }
-
-    /// Decodes a request body: empty bodies and streams this model cannot take are
-    /// refused with their error codes.
-    pub fn decode_request(&self, body: &[u8]) -> Result<Decoded, InferError> {
-        if body.is_empty() {
-            return Err(InferError::EmptyBody);
-        }
-        Ok(self.decode(body)?)
-    }
-
-    /// (width, height) of every output image: the model's input size.
-    pub fn output_size(&self) -> (usize, usize) {
-        (self.config.input_width, self.config.input_height)
-    }
-}
-
 /// The `200` body of `POST /v1/infer`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InferResponse {
-    /// Model id.
-    pub model: String,
+    pub model: ModelId,
     pub model_name: String,
     pub tasks: Vec<Task>,
     pub bytes_received: usize,
@@ -237,7 +177,7 @@ impl InferResponse {
         let (width, height) = rt.output_size();
         let header = &decoded.header;
         Self {
-            model: entry.id.clone(),
+            model: entry.id,
             model_name: entry.name.clone(),
             tasks,
             bytes_received,
@@ -427,9 +367,9 @@ pub fn round_ms(ms: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::codec::CodecError;
-    use crate::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use crate::model::Preset;
     use crate::pipeline::FeatureShape;
-    use crate::zoo::{WeightsFile, model_id};
+    use crate::zoo::untrained::UntrainedModel;
     use burn::prelude::*;
 
     #[test]
@@ -486,8 +426,8 @@ mod tests {
             ),
             (
                 PipelineError::ModelMismatch {
-                    expected: "a".into(),
-                    found: "b".into(),
+                    expected: ModelId::from_bytes([0xa; 8]),
+                    found: ModelId::from_bytes([0xb; 8]),
                 }
                 .into(),
                 409,
@@ -524,21 +464,14 @@ mod tests {
 
     fn test_model() -> (ModelEntry, Vec<u8>, Device) {
         let device = Device::flex();
-        let config = Preset::Test.config();
-        let edge = module_to_bytes(&Edge::new(&config, &device)).unwrap();
-        let heads = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
-        // Through JSON, as hosts get it (and whatever optional fields the entry has).
-        let entry: ModelEntry = serde_json::from_value(serde_json::json!({
-            "id": hex::encode(model_id(&edge)),
-            "name": "t",
-            "lambda": 0.0,
-            "bits": 8,
-            "config": config,
-            "edge": WeightsFile::describe("e.bpk".into(), &edge),
-            "heads": WeightsFile::describe("h.bpk".into(), &heads),
-        }))
-        .unwrap();
-        (entry, heads, device)
+        let model = UntrainedModel::new("t", 0.0, &Preset::Test.config(), &device).unwrap();
+        // Through JSON without the optional fields, as hosts may get it.
+        let mut json = serde_json::to_value(&model.entry).unwrap();
+        for optional in ["train_steps", "eval", "check"] {
+            json.as_object_mut().unwrap().remove(optional);
+        }
+        let entry: ModelEntry = serde_json::from_value(json).unwrap();
+        (entry, model.heads, device)
     }
 
     #[test]
@@ -548,7 +481,7 @@ mod tests {
         tampered[0] ^= 1;
         assert!(matches!(
             CloudRuntime::from_entry(&entry, &tampered, &device),
-            Err(LoadError::Verify(_))
+            Err(crate::runtime::LoadError::Verify(_))
         ));
         let rt = CloudRuntime::from_entry(&entry, &heads, &device).unwrap();
 
@@ -564,18 +497,16 @@ mod tests {
 
         let decoded = rt.decode_request(&stream).unwrap();
         let options = InferOptions::parse(Some("disp,seg"), None).unwrap();
-        let clock = || 0.0;
-        let mut timings = Timings::default();
-        let finished: Vec<_> = rt
-            .run_heads(&decoded, &options.tasks)
-            .into_iter()
-            .map(|(task, tensor)| {
-                timings.heads.set(task, 1.0);
-                let values = tensor.into_data().try_to_vec::<f32>().unwrap();
-                finish(&rt, task, &values, options.max_disparity, clock)
-            })
-            .collect();
-        let outputs = gather(finished, &mut timings).unwrap();
+        // A clock that ticks 1 ms per reading: each head (run one after another) is
+        // timed by two readings.
+        let ticks = std::sync::atomic::AtomicU32::new(0);
+        let clock = || f64::from(ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let (outputs, timings) =
+            futures_lite::future::block_on(rt.compute(&decoded, &options, clock)).unwrap();
+        assert_eq!(timings.heads.seg, Some(1.0));
+        assert_eq!(timings.heads.disp, Some(1.0));
+        assert_eq!(timings.heads.recon, None);
+        assert!(timings.postprocess >= 2.0 && timings.encode_png >= 2.0);
         let response = InferResponse::new(
             &entry,
             &rt,

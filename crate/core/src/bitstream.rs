@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{CodecError, CodecId};
 use crate::quant::{self, QuantParams};
 use crate::tiling::FeatureShape;
+use crate::zoo::ModelId;
 
 /// The four magic bytes.
 pub const MAGIC: [u8; 4] = *b"SPFT";
@@ -44,9 +45,8 @@ pub const MIN_LEN: usize = HEADER_LEN + TRAILER_LEN;
 /// Everything the stream says about the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Header {
-    /// Identifies the edge model that produced the features (e.g. the first 8 bytes
-    /// of the sha256 of its weights).
-    pub model_id: [u8; 8],
+    /// The edge model that produced the features.
+    pub model_id: ModelId,
     pub codec: CodecId,
     /// Bit depth of the quantized codes.
     pub bits: u8,
@@ -179,7 +179,7 @@ pub fn write(header: &Header, payload: &[u8]) -> Result<Vec<u8>, BitstreamError>
     let mut out = Vec::with_capacity(MIN_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.extend_from_slice(&header.model_id);
+    out.extend_from_slice(&header.model_id.to_bytes());
     out.extend_from_slice(&[tag, param, header.bits]);
     out.extend_from_slice(&header.shape.channels.to_le_bytes());
     out.extend_from_slice(&header.shape.height.to_le_bytes());
@@ -263,7 +263,7 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Header, &'a [u8]),
         return Err(BitstreamError::BadCrc { stored, computed });
     }
     let header = Header {
-        model_id: f.array(5),
+        model_id: ModelId::from_bytes(f.array(5)),
         codec: CodecId::from_tag(f.u8(13), f.u8(14))?,
         bits: f.u8(15),
         shape: FeatureShape::new(f.u16(16), f.u16(18), f.u16(20)),
@@ -280,7 +280,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
-            model_id: *b"modelid1",
+            model_id: ModelId::from_bytes(*b"modelid1"),
             codec: CodecId::Jpeg { quality: 90 },
             bits: 8,
             shape: FeatureShape::new(64, 8, 16),

@@ -11,6 +11,7 @@ use crate::image::{argmax_classes, disparity_scale, rgb_to_input, unit_chw_to_rg
 use crate::metrics::{ConfusionMatrix, MetricsError, RmseAccumulator, psnr_u8};
 use crate::pipeline::PipelineError;
 use crate::runtime::{CloudRuntime, EdgeRuntime};
+use crate::zoo::ModelId;
 
 /// How the features reach the heads in one evaluated setting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -96,7 +97,7 @@ pub struct SettingResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    pub model_id: String,
+    pub model_id: ModelId,
     pub images: usize,
     pub bits: u8,
     pub results: Vec<SettingResult>,
@@ -136,7 +137,7 @@ pub struct Evaluator {
     bits: u8,
     acc: Vec<Accumulator>,
     label_counts: [u64; NUM_CLASSES],
-    model_id: [u8; 8],
+    model_id: ModelId,
 }
 
 fn read(t: Tensor<4>) -> Vec<f32> {
@@ -305,7 +306,7 @@ impl Evaluator {
             })
             .collect();
         Ok(EvalReport {
-            model_id: hex::encode(self.model_id),
+            model_id: self.model_id,
             images,
             bits: self.bits,
             results,

@@ -75,6 +75,20 @@ impl Batch {
             disparity: Tensor::from_data(TensorData::new(disparity, [n, 1, h, w]), device),
         }
     }
+
+    /// A fixed batch of `n` `h`x`w` samples with every kind of value (all classes,
+    /// ignored labels, invalid disparity) and no scene structure: for tests and device
+    /// comparisons that need the same inputs everywhere, not meaningful images.
+    pub fn test_pattern(n: usize, h: usize, w: usize, device: &Device) -> Self {
+        let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n * h * w)
+            .map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 })
+            .collect();
+        let disparity: Vec<f32> = (0..n * h * w)
+            .map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 })
+            .collect();
+        Self::from_packed(&rgb, &labels, &disparity, n, h, w, device)
+    }
 }
 
 /// Loss terms of one forward pass. `total` is what is minimised.
@@ -214,15 +228,7 @@ mod tests {
     }
 
     fn test_batch(device: &Device) -> Batch {
-        let (n, h, w) = (2, 32, 64);
-        let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
-        let labels: Vec<u8> = (0..n * h * w)
-            .map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 })
-            .collect();
-        let disparity: Vec<f32> = (0..n * h * w)
-            .map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 })
-            .collect();
-        Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
+        Batch::test_pattern(2, 32, 64, device)
     }
 
     #[test]

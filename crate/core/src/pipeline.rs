@@ -20,6 +20,7 @@ use crate::codec::{CodecError, CodecId};
 use crate::quant::{self, QuantError};
 pub use crate::tiling::FeatureShape;
 use crate::tiling::{self, Plane, TileGrid, TilingError};
+use crate::zoo::ModelId;
 
 /// Why encoding or decoding features failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,7 +34,7 @@ pub enum PipelineError {
     #[error("bitstream: {0}")]
     Bitstream(#[from] BitstreamError),
     #[error("stream is for model {found}, expected {expected}")]
-    ModelMismatch { expected: String, found: String },
+    ModelMismatch { expected: ModelId, found: ModelId },
     #[error("stream has shape {found}, expected {expected}")]
     ShapeMismatch {
         expected: FeatureShape,
@@ -97,7 +98,7 @@ pub fn bits_per_element(bytes_len: usize, shape: FeatureShape) -> f64 {
 /// The header a stream for these features will carry.
 pub fn make_header(
     shape: FeatureShape,
-    model_id: [u8; 8],
+    model_id: ModelId,
     codec: CodecId,
     params: &quant::QuantParams,
 ) -> Header {
@@ -115,7 +116,7 @@ pub fn make_header(
 pub fn encode_features(
     values: &[f32],
     shape: FeatureShape,
-    model_id: [u8; 8],
+    model_id: ModelId,
     codec: CodecId,
     bits: u8,
 ) -> Result<Encoded, PipelineError> {
@@ -133,7 +134,7 @@ pub fn encode_features(
 pub fn encode_features_rule(
     values: &[f32],
     shape: FeatureShape,
-    model_id: [u8; 8],
+    model_id: ModelId,
     codec: CodecId,
     bits: u8,
     rule: quant::RangeRule,
@@ -146,7 +147,7 @@ pub fn encode_features_rule(
 pub fn encode_features_with(
     values: &[f32],
     shape: FeatureShape,
-    model_id: [u8; 8],
+    model_id: ModelId,
     codec: CodecId,
     bits: u8,
     rule: quant::RangeRule,
@@ -213,13 +214,13 @@ pub fn decode_plane(header: &Header, payload: &[u8]) -> Result<Plane, PipelineEr
 }
 
 /// Errors unless the stream was made by the model with id `expected`.
-pub fn expect_model(header: &Header, expected: [u8; 8]) -> Result<(), PipelineError> {
+pub fn expect_model(header: &Header, expected: ModelId) -> Result<(), PipelineError> {
     if header.model_id == expected {
         Ok(())
     } else {
         Err(PipelineError::ModelMismatch {
-            expected: model_id_hex(&expected),
-            found: model_id_hex(&header.model_id),
+            expected,
+            found: header.model_id,
         })
     }
 }
@@ -236,21 +237,6 @@ pub fn expect_shape(header: &Header, expected: FeatureShape) -> Result<(), Pipel
     }
 }
 
-/// Model id as 16 lowercase hex digits.
-pub fn model_id_hex(id: &[u8; 8]) -> String {
-    hex::encode(id)
-}
-
-/// Model id from the first 8 bytes of a digest (e.g. sha256 of the edge weights);
-/// zero-padded when shorter.
-pub fn model_id_from_digest(digest: &[u8]) -> [u8; 8] {
-    let mut id = [0u8; 8];
-    for (dst, src) in id.iter_mut().zip(digest) {
-        *dst = *src;
-    }
-    id
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,15 +246,16 @@ mod tests {
         let shape = FeatureShape::new(3, 2, 2);
         let values: Vec<f32> = (0..12).map(|i| (i as f32 - 4.0).max(0.0) * 0.3).collect();
         for codec in CodecId::LOSSLESS {
-            let enc = encode_features(&values, shape, *b"abcdefgh", codec, 8).unwrap();
+            let enc = encode_features(&values, shape, ModelId::from_bytes(*b"abcdefgh"), codec, 8)
+                .unwrap();
             let dec = decode_features(&enc.bytes, &Limits::default()).unwrap();
             let (q, p) = quant::quantize(&values, 8).unwrap();
             assert_eq!(dec.values, quant::dequantize(&q, &p));
             assert_eq!(dec.header, enc.header);
-            expect_model(&dec.header, *b"abcdefgh").unwrap();
+            expect_model(&dec.header, ModelId::from_bytes(*b"abcdefgh")).unwrap();
             expect_shape(&dec.header, shape).unwrap();
             assert!(matches!(
-                expect_model(&dec.header, *b"zzzzzzzz"),
+                expect_model(&dec.header, ModelId::from_bytes(*b"zzzzzzzz")),
                 Err(PipelineError::ModelMismatch { .. })
             ));
             assert!(matches!(
@@ -288,7 +275,7 @@ mod tests {
         let enc = encode_features_with(
             &values,
             shape,
-            [1; 8],
+            ModelId::from_bytes([1; 8]),
             CodecId::Prior,
             8,
             rule,
@@ -303,7 +290,14 @@ mod tests {
             Err(PipelineError::Codec(CodecError::NeedsTables))
         ));
         assert!(matches!(
-            encode_features_rule(&values, shape, [1; 8], CodecId::Prior, 8, rule),
+            encode_features_rule(
+                &values,
+                shape,
+                ModelId::from_bytes([1; 8]),
+                CodecId::Prior,
+                8,
+                rule
+            ),
             Err(PipelineError::Codec(CodecError::NeedsTables))
         ));
     }
@@ -312,11 +306,23 @@ mod tests {
     fn rejects_wrong_value_count_and_codec_depth() {
         let shape = FeatureShape::new(2, 2, 2);
         assert!(matches!(
-            encode_features(&[0.0; 7], shape, [0; 8], CodecId::Png, 8),
+            encode_features(
+                &[0.0; 7],
+                shape,
+                ModelId::from_bytes([0; 8]),
+                CodecId::Png,
+                8
+            ),
             Err(PipelineError::Tiling(TilingError::LengthMismatch { .. }))
         ));
         assert!(matches!(
-            encode_features(&[0.0; 8], shape, [0; 8], CodecId::Jpeg { quality: 90 }, 12),
+            encode_features(
+                &[0.0; 8],
+                shape,
+                ModelId::from_bytes([0; 8]),
+                CodecId::Jpeg { quality: 90 },
+                12
+            ),
             Err(PipelineError::Codec(CodecError::UnsupportedBitDepth { .. }))
         ));
     }
@@ -325,9 +331,5 @@ mod tests {
     fn bits_per_element_counts_the_whole_stream() {
         let shape = FeatureShape::new(64, 8, 16);
         assert_eq!(bits_per_element(1024, shape), 1.0);
-        assert_eq!(
-            model_id_hex(&model_id_from_digest(&[0xab; 32])),
-            "abababababababab"
-        );
     }
 }

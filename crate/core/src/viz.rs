@@ -81,8 +81,59 @@ pub fn max_disparity(disparity: &[f32]) -> f32 {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("PNG encoding failed: {0}")]
+#[error("PNG: {0}")]
 pub struct PngError(String);
+
+/// A decoded image: packed 8-bit RGB, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+/// Largest side of a PNG [`decode_png_rgb`] takes (the runtimes' input limit).
+pub const MAX_PNG_SIDE: u32 = 4096;
+
+/// Decodes a PNG of any colour type and depth to packed 8-bit RGB: palettes expanded,
+/// 16-bit samples reduced, alpha dropped, gray repeated. A PNG larger than
+/// [`MAX_PNG_SIDE`] on a side is refused before its pixels are decoded.
+pub fn decode_png_rgb(bytes: &[u8]) -> Result<RgbImage, PngError> {
+    let err = |e: png::DecodingError| PngError(e.to_string());
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(err)?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    if width > MAX_PNG_SIDE || height > MAX_PNG_SIDE {
+        return Err(PngError(format!(
+            "{width}x{height} is larger than {MAX_PNG_SIDE} on a side"
+        )));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| PngError("image too large".into()))?;
+    let mut buf = vec![0; size];
+    let info = reader.next_frame(&mut buf).map_err(err)?;
+    buf.truncate(info.buffer_size());
+    let rgb = match info.color_type {
+        png::ColorType::Rgb => buf,
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        other => return Err(PngError(format!("unsupported colour type {other:?}"))),
+    };
+    Ok(RgbImage {
+        width: info.width as usize,
+        height: info.height as usize,
+        rgb,
+    })
+}
 
 /// Encodes 8-bit RGB (`channels = 3`) or grayscale (`channels = 1`) pixels as PNG.
 pub fn encode_png8(
@@ -143,6 +194,28 @@ pub fn encode_rgb_fast(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, P
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn png_decodes_to_rgb_from_rgb_and_gray_and_refuses_garbage() {
+        let rgb: Vec<u8> = (0..2 * 3 * 3).map(|i| (i * 13) as u8).collect();
+        let png = super::encode_png8(3, 2, 3, &rgb).unwrap();
+        let back = super::decode_png_rgb(&png).unwrap();
+        assert_eq!((back.width, back.height, back.rgb), (3, 2, rgb));
+        let gray = super::encode_png8(2, 1, 1, &[7, 200]).unwrap();
+        assert_eq!(
+            super::decode_png_rgb(&gray).unwrap().rgb,
+            [7, 7, 7, 200, 200, 200]
+        );
+        assert!(super::decode_png_rgb(b"not a png").is_err());
+        assert!(super::decode_png_rgb(&png[..png.len() - 20]).is_err());
+        let huge = super::encode_png8(super::MAX_PNG_SIDE + 1, 1, 1, &vec![0; 4097]).unwrap();
+        assert!(
+            super::decode_png_rgb(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("4097x1")
+        );
+    }
+
     use super::*;
 
     #[test]

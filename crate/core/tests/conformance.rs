@@ -15,6 +15,7 @@ use splitfeat_core::api::pipeline_status_and_code;
 use splitfeat_core::bitstream::{HEADER_LEN, Limits};
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{FeatureShape, decode_features, encode_features};
+use splitfeat_core::zoo::ModelId;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Suite {
@@ -58,7 +59,7 @@ fn tensor_sha256(values: &[f32]) -> String {
     hex::encode(h.finalize())
 }
 
-const MODEL_ID: [u8; 8] = *b"SFconfrm";
+const MODEL_ID: ModelId = ModelId::from_bytes(*b"SFconfrm");
 
 /// Sparse, non-negative features like a ReLU bottleneck's, deterministic.
 fn features(shape: FeatureShape, seed: u32) -> Vec<f32> {
@@ -115,7 +116,7 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
         let file = format!("valid/{name}.spft");
         valid.push(ValidCase {
             file: file.clone(),
-            model_id: hex::encode(MODEL_ID),
+            model_id: MODEL_ID.to_string(),
             codec: codec.to_string(),
             bits,
             shape: [shape.channels, shape.height, shape.width],
@@ -131,7 +132,7 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
     let decoded = decode_features(&enc.bytes, &Limits::default()).unwrap();
     valid.push(ValidCase {
         file: "valid/png-8-constant.spft".into(),
-        model_id: hex::encode(MODEL_ID),
+        model_id: MODEL_ID.to_string(),
         codec: "png".into(),
         bits: 8,
         shape: [16, 4, 8],
@@ -379,7 +380,7 @@ fn conformance_suite() {
         let decoded = decode_features(&bytes, &Limits::default())
             .unwrap_or_else(|e| panic!("{}: {e}", case.file));
         let h = &decoded.header;
-        assert_eq!(hex::encode(h.model_id), case.model_id, "{}", case.file);
+        assert_eq!(h.model_id.to_string(), case.model_id, "{}", case.file);
         assert_eq!(h.codec.to_string(), case.codec, "{}", case.file);
         assert_eq!(h.bits, case.bits, "{}", case.file);
         assert_eq!(

@@ -7,11 +7,12 @@ use splitfeat_core::codec::png::PngCodec;
 use splitfeat_core::codec::{CodecError, CodecId, FeatureCodec};
 use splitfeat_core::pipeline::{self, FeatureShape, PipelineError};
 use splitfeat_core::tiling::{self, Plane};
+use splitfeat_core::zoo::ModelId;
 
 fn stream(codec: CodecId) -> Vec<u8> {
     let shape = FeatureShape::new(16, 4, 8);
     let values = common::feature_like(shape, 1);
-    pipeline::encode_features(&values, shape, *b"model-01", codec, 8)
+    pipeline::encode_features(&values, shape, ModelId::from_bytes(*b"model-01"), codec, 8)
         .unwrap()
         .bytes
 }
@@ -146,7 +147,7 @@ fn header_fields_are_checked_behind_a_valid_crc() {
 #[test]
 fn element_count_limit_applies_even_when_each_dimension_is_allowed() {
     let header = Header {
-        model_id: [0; 8],
+        model_id: ModelId::from_bytes([0; 8]),
         codec: CodecId::Ans,
         bits: 8,
         shape: FeatureShape::new(4096, 1024, 1024),
@@ -220,7 +221,7 @@ fn payload_length_lies_are_rejected() {
 fn payload_of_another_codec_or_garbage_is_a_codec_error() {
     let shape = FeatureShape::new(16, 4, 8);
     let header = |codec| Header {
-        model_id: [1; 8],
+        model_id: ModelId::from_bytes([1; 8]),
         codec,
         bits: 8,
         shape,
@@ -328,9 +329,9 @@ fn decoders_check_dimensions_before_allocating() {
 fn mismatched_model_and_shape_are_typed_errors() {
     let bytes = stream(CodecId::Png);
     let dec = pipeline::decode_features(&bytes, &Limits::default()).unwrap();
-    assert!(pipeline::expect_model(&dec.header, *b"model-01").is_ok());
+    assert!(pipeline::expect_model(&dec.header, ModelId::from_bytes(*b"model-01")).is_ok());
     assert!(matches!(
-        pipeline::expect_model(&dec.header, *b"model-02"),
+        pipeline::expect_model(&dec.header, ModelId::from_bytes(*b"model-02")),
         Err(PipelineError::ModelMismatch { .. })
     ));
     assert!(matches!(

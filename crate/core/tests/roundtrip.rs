@@ -10,6 +10,7 @@ use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{self, FeatureShape};
 use splitfeat_core::quant::{self, QuantParams};
 use splitfeat_core::tiling::{self, Plane, TileGrid};
+use splitfeat_core::zoo::ModelId;
 
 /// Largest tensor a case may use, so that the unoptimized test build stays fast.
 const MAX_ELEMENTS: usize = 8_192;
@@ -143,7 +144,7 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
         let bits = if codec.supports_bits(bits) { bits } else { 8 };
-        let header = Header { model_id, codec, bits, shape, min, max: min + width };
+        let header = Header { model_id: ModelId::from_bytes(model_id), codec, bits, shape, min, max: min + width };
         let bytes = bitstream::write(&header, &payload).unwrap();
         prop_assert_eq!(bytes.len(), bitstream::stream_len(payload.len()));
         let (parsed, body) = bitstream::parse(&bytes, &Limits::default()).unwrap();
@@ -160,7 +161,7 @@ proptest! {
         let (q, p) = quant::quantize(&x, bits).unwrap();
         let expected = quant::dequantize(&q, &p);
         for codec in CodecId::LOSSLESS {
-            let enc = pipeline::encode_features(&x, shape, *b"proptest", codec, bits).unwrap();
+            let enc = pipeline::encode_features(&x, shape, ModelId::from_bytes(*b"proptest"), codec, bits).unwrap();
             prop_assert_eq!(&enc.plane, &tiling::tile(&q, shape, bits).unwrap());
             let dec = pipeline::decode_features(&enc.bytes, &Limits::default()).unwrap();
             prop_assert_eq!(&dec.values, &expected);
@@ -178,7 +179,8 @@ fn reported_sizes_are_the_written_sizes() {
     let plane = tiling::tile(&q, shape, 8).unwrap();
     for codec in [CodecId::Png, CodecId::Ans, CodecId::Jpeg { quality: 90 }] {
         let payload = codec.encode(&plane).unwrap();
-        let enc = pipeline::encode_features(&x, shape, [7; 8], codec, 8).unwrap();
+        let enc =
+            pipeline::encode_features(&x, shape, ModelId::from_bytes([7; 8]), codec, 8).unwrap();
         // The stream is header + payload + CRC, and the payload is what the codec
         // alone produces for the same plane.
         assert_eq!(
@@ -205,8 +207,14 @@ fn jpeg_is_close_and_eight_bit_only() {
     let exact = quant::dequantize(&q, &p);
     let mut last_size = usize::MAX;
     for quality in [95u8, 90, 85, 80] {
-        let enc =
-            pipeline::encode_features(&x, shape, [0; 8], CodecId::Jpeg { quality }, 8).unwrap();
+        let enc = pipeline::encode_features(
+            &x,
+            shape,
+            ModelId::from_bytes([0; 8]),
+            CodecId::Jpeg { quality },
+            8,
+        )
+        .unwrap();
         // Lower quality, fewer bytes.
         assert!(enc.bytes.len() < last_size, "jpeg{quality}");
         last_size = enc.bytes.len();

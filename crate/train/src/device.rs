@@ -77,15 +77,7 @@ mod tests {
         use splitfeat_core::multitask::{Batch, MultiTaskModel, Objective, forward_loss};
 
         fn batch(device: &Device) -> Batch {
-            let (n, h, w) = (2, 32, 64);
-            let rgb: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 37) % 251) as u8).collect();
-            let labels: Vec<u8> = (0..n * h * w)
-                .map(|i| if i % 17 == 0 { 255 } else { (i % 19) as u8 })
-                .collect();
-            let disparity: Vec<f32> = (0..n * h * w)
-                .map(|i| if i % 5 == 0 { 0.0 } else { (i % 40) as f32 })
-                .collect();
-            Batch::from_packed(&rgb, &labels, &disparity, n, h, w, device)
+            Batch::test_pattern(2, 32, 64, device)
         }
 
         /// Losses of `steps` Adam steps; the trained weights as bytes.

@@ -12,6 +12,7 @@ use splitfeat_core::evaluate::{CodedSetting, EvalReport, Evaluator};
 use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
 use splitfeat_core::runtime::{CloudRuntime, EdgeRuntime};
+use splitfeat_core::zoo::Zoo;
 use splitfeat_data::{Dataset, SyntheticDataset};
 
 use crate::checkpoint::Checkpoint;
@@ -120,17 +121,12 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
             }
         }
         (None, Some(name)) => {
-            let manifest = load_manifest(&args.assets)?;
-            let entry = manifest
+            let zoo = Zoo::open(&args.assets)?;
+            let entry = zoo
                 .find(name)
                 .with_context(|| format!("in {}", args.assets.display()))?;
-            let read = |p: &str| {
-                std::fs::read(args.assets.join(p)).with_context(|| format!("reading {p}"))
-            };
-            let (edge, heads) = (read(&entry.edge.path)?, read(&entry.heads.path)?);
-            entry.verify_edge(&edge)?;
-            entry.heads.verify(&heads)?;
-            runtimes(&entry.config, &edge, &heads, device)
+            let weights = zoo.weights(entry)?;
+            runtimes(&entry.config, &weights.edge, &weights.heads, device)
         }
         _ => bail!("pass exactly one of --checkpoint or --model"),
     }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use splitfeat_core::model::{load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
 use splitfeat_core::zoo::{
-    MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id,
+    MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, ModelId, WeightsFile,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -79,7 +79,7 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     write_atomic(&args.assets.join(&edge_path), &edge)?;
     write_atomic(&args.assets.join(&heads_path), &heads)?;
     let entry = ModelEntry {
-        id: hex::encode(model_id(&edge)),
+        id: ModelId::of_edge(&edge),
         name: args.name.clone(),
         lambda: run.lambda,
         bits: run.bits,
@@ -94,9 +94,7 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     let mut manifest = load_manifest(&args.assets)?;
     manifest.models.retain(|m| m.name != entry.name);
     manifest.models.push(entry.clone());
-    manifest
-        .models
-        .sort_by(|a, b| a.lambda.total_cmp(&b.lambda).then(a.name.cmp(&b.name)));
+    manifest.sort_by_lambda();
     save_manifest(&args.assets, &manifest)?;
     Ok(entry)
 }

@@ -17,9 +17,10 @@ use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{self, Decoded, PipelineError};
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::tiling::Plane;
+use splitfeat_core::viz::{RgbImage, decode_png_rgb};
 
-use crate::export::load_manifest;
 use crate::fsutil::write_atomic;
+use splitfeat_core::zoo::Zoo;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EncodeArgs {
@@ -71,58 +72,26 @@ pub fn tensor_sha256(values: &[f32]) -> String {
 }
 
 /// Reads a PNG as packed RGB.
-pub fn read_png_rgb(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("{} is not a readable PNG", path.display()))?;
-    let size = reader
-        .output_buffer_size()
-        .with_context(|| format!("{}: image too large", path.display()))?;
-    let mut buf = vec![0; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("decoding {}", path.display()))?;
-    buf.truncate(info.buffer_size());
-    let (w, h) = (info.width as usize, info.height as usize);
-    let rgb = match info.color_type {
-        png::ColorType::Rgb => buf,
-        png::ColorType::Rgba => buf
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => buf
-            .chunks_exact(2)
-            .flat_map(|p| [p[0], p[0], p[0]])
-            .collect(),
-        other => bail!("{}: unsupported PNG colour type {other:?}", path.display()),
-    };
-    Ok((h, w, rgb))
+pub fn read_png_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    decode_png_rgb(&bytes).with_context(|| format!("{} is not a usable PNG", path.display()))
 }
 
 pub fn encode(args: &EncodeArgs) -> Result<()> {
-    let manifest = load_manifest(&args.assets)?;
-    let entry = manifest
+    let zoo = Zoo::open(&args.assets)?;
+    let entry = zoo
         .find(&args.model)
         .with_context(|| format!("in {}", args.assets.display()))?;
-    let edge_path = args.assets.join(&entry.edge.path);
-    let edge =
-        std::fs::read(&edge_path).with_context(|| format!("reading {}", edge_path.display()))?;
-    entry
-        .verify_edge(&edge)
-        .with_context(|| format!("{} does not match the manifest", edge_path.display()))?;
+    let edge = zoo.edge(entry)?;
     let runtime =
         EdgeRuntime::load(entry.config.clone(), &edge, &Device::flex()).with_context(|| {
             format!(
                 "{} does not fit the architecture in the manifest",
-                edge_path.display()
+                zoo.path(&entry.edge).display()
             )
         })?;
-    let (h, w, rgb) = read_png_rgb(&args.image)?;
-    let features = runtime.features(&rgb, h, w)?;
+    let image = read_png_rgb(&args.image)?;
+    let features = runtime.features(&image.rgb, image.height, image.width)?;
     let values = features
         .into_data()
         .try_to_vec::<f32>()
@@ -219,7 +188,7 @@ fn plane_png(plane: &Plane) -> Result<Vec<u8>> {
 }
 
 fn print_header(out: &mut impl Write, h: &bitstream::Header) -> Result<()> {
-    writeln!(out, "model id: {}", pipeline::model_id_hex(&h.model_id))?;
+    writeln!(out, "model id: {}", h.model_id)?;
     writeln!(out, "codec: {}", h.codec)?;
     writeln!(out, "bits: {}", h.bits)?;
     writeln!(
@@ -318,7 +287,14 @@ mod tests {
     fn inspect_reads_damaged_streams_and_names_the_error() {
         let shape = FeatureShape::new(4, 2, 3);
         let values: Vec<f32> = (0..shape.len()).map(|i| i as f32 * 0.5).collect();
-        let enc = encode_features(&values, shape, [7; 8], CodecId::Png, 8).unwrap();
+        let enc = encode_features(
+            &values,
+            shape,
+            splitfeat_core::zoo::ModelId::from_bytes([7; 8]),
+            CodecId::Png,
+            8,
+        )
+        .unwrap();
         let (text, verdict) = inspect_text(&enc.bytes);
         assert!(verdict.is_ok());
         assert!(

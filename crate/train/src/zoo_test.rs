@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
 
 use crate::eval::{evaluate, runtimes};
-use crate::export::load_manifest;
+use splitfeat_core::zoo::Zoo;
 
 /// Settings re-run per model (a subset of what the check recorded, to keep CI short):
 /// both lossless codecs and one JPEG quality.
@@ -48,7 +48,8 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 #[test]
 fn shipped_models_reproduce_their_manifest_numbers() {
     let assets = assets();
-    let manifest = load_manifest(&assets).unwrap();
+    let zoo = Zoo::open(&assets).unwrap();
+    let manifest = zoo.manifest();
     assert!(
         manifest.models.len() >= 4,
         "the zoo ships a baseline and at least three lambdas"
@@ -59,10 +60,10 @@ fn shipped_models_reproduce_their_manifest_numbers() {
     );
     let device = Device::flex();
     for entry in &manifest.models {
-        let read = |p: &str| std::fs::read(assets.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
-        let (edge, heads) = (read(&entry.edge.path), read(&entry.heads.path));
-        entry.verify_edge(&edge).unwrap();
-        entry.heads.verify(&heads).unwrap();
+        let weights = zoo
+            .weights(entry)
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        let (edge, heads) = (weights.edge, weights.heads);
         assert!(
             entry.eval.is_some(),
             "{}: no benchmark evaluation",
@@ -133,7 +134,7 @@ fn the_shipped_manifest_round_trips_through_its_typed_records() {
     // `eval --record` and `export` do, must keep every field and value of the
     // evaluations (key order may change: they were written with sorted keys).
     let bytes = std::fs::read(assets().join(splitfeat_core::zoo::MANIFEST_FILE)).unwrap();
-    let manifest = splitfeat_core::zoo::Manifest::parse(&bytes).unwrap();
+    let manifest = Zoo::open(assets()).unwrap().into_manifest();
     let shipped: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     for (i, entry) in manifest.models.iter().enumerate() {
         for (field, typed) in [("eval", &entry.eval), ("check", &entry.check)] {

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use splitfeat_core::model::{CloudHeads, Edge, Preset, module_to_bytes};
-use splitfeat_core::zoo::{MANIFEST_VERSION, Manifest, ModelEntry, WeightsFile, model_id};
+use splitfeat_core::model::Preset;
+use splitfeat_core::zoo::untrained::{self, UntrainedModel};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = None;
@@ -30,36 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = out.ok_or("--out is required")?;
     let device = Device::flex();
     let config = preset.config();
-    let mut models = Vec::new();
-    for i in 0..count {
-        let name = format!("fixture-{i}");
-        let edge = module_to_bytes(&Edge::new(&config, &device))?;
-        let heads = module_to_bytes(&CloudHeads::new(&config, &device))?;
-        let dir = out.join("models").join(&name);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("edge.bpk"), &edge)?;
-        std::fs::write(dir.join("heads.bpk"), &heads)?;
-        models.push(ModelEntry {
-            id: hex::encode(model_id(&edge)),
-            name: name.clone(),
-            lambda: i as f32 * 0.05,
-            bits: 8,
-            config: config.clone(),
-            edge: WeightsFile::describe(format!("models/{name}/edge.bpk"), &edge),
-            heads: WeightsFile::describe(format!("models/{name}/heads.bpk"), &heads),
-            train_steps: 0,
-            eval: None,
-            check: None,
-        });
-    }
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        models,
-    };
-    std::fs::write(
-        out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    let models = (0..count)
+        .map(|i| UntrainedModel::new(&format!("fixture-{i}"), i as f32 * 0.05, &config, &device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifest = untrained::write_assets(&out, &models)?;
     for m in &manifest.models {
         println!("{} {} lambda {}", m.id, m.name, m.lambda);
     }

@@ -17,7 +17,8 @@ use futures_lite::future::block_on;
 use sha2::{Digest, Sha256};
 use splitfeat_core::bitstream::{self, Limits};
 use splitfeat_core::pipeline::decode_plane;
-use splitfeat_core::zoo::Manifest;
+use splitfeat_core::viz::decode_png_rgb;
+use splitfeat_core::zoo::Zoo;
 use splitfeat_web::device::{Acquired, Backend};
 use splitfeat_web::session::EdgeSession;
 
@@ -60,16 +61,18 @@ fn parse_args() -> Result<Args, String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let manifest = Manifest::parse(&std::fs::read(args.assets.join("manifest.json"))?)?;
+    let zoo = Zoo::open(&args.assets)?;
     let entry = match &args.model {
-        Some(id) => manifest.find(id)?,
-        None => manifest
+        Some(id) => zoo.find(id)?,
+        None => zoo
+            .manifest()
             .models
             .first()
             .ok_or("the manifest lists no model")?,
     };
-    let weights = std::fs::read(args.assets.join(&entry.edge.path))?;
-    let (width, height, rgb) = read_png_rgb(&args.image)?;
+    let weights = zoo.edge(entry)?;
+    let image = decode_png_rgb(&std::fs::read(&args.image)?)?;
+    let (width, height, rgb) = (image.width, image.height, image.rgb);
 
     let acquired = Acquired {
         device: Device::flex(),
@@ -120,28 +123,4 @@ fn compare(a: &[u8], b: &[u8]) -> Result<serde_json::Value, Box<dyn std::error::
         "codes_differing": diffs.iter().filter(|&&d| d != 0).count(),
         "max_code_difference": diffs.iter().copied().max().unwrap_or(0),
     }))
-}
-
-fn read_png_rgb(path: &PathBuf) -> Result<(usize, usize, Vec<u8>), Box<dyn std::error::Error>> {
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info()?;
-    let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-    let info = reader.next_frame(&mut buf)?;
-    buf.truncate(info.buffer_size());
-    let (w, h) = (info.width as usize, info.height as usize);
-    let rgb = match info.color_type {
-        png::ColorType::Rgb => buf,
-        png::ColorType::Rgba => buf
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => buf
-            .chunks_exact(2)
-            .flat_map(|p| [p[0], p[0], p[0]])
-            .collect(),
-        other => return Err(format!("unsupported PNG colour type {other:?}").into()),
-    };
-    Ok((w, h, rgb))
 }

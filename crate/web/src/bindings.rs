@@ -130,7 +130,7 @@ impl EdgeSession {
 
     #[wasm_bindgen(js_name = modelId)]
     pub fn model_id(&self) -> String {
-        self.inner.model_id()
+        self.inner.model_id().to_string()
     }
 
     #[wasm_bindgen(js_name = warmupMs)]
@@ -220,7 +220,7 @@ impl CloudSession {
 
     #[wasm_bindgen(js_name = modelId)]
     pub fn model_id(&self) -> String {
-        self.inner.entry().id.clone()
+        self.inner.entry().id.to_string()
     }
 
     #[wasm_bindgen(js_name = warmupMs)]
@@ -259,4 +259,12 @@ pub fn classes() -> Result<JsValue, JsValue> {
 #[wasm_bindgen]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The quantizer bit depths a stream may have, `{min, max}` (the page's bit-depth
+/// control and URL parameter take their range from here).
+#[wasm_bindgen(js_name = bitDepthRange)]
+pub fn bit_depth_range() -> Result<JsValue, JsValue> {
+    use splitfeat_core::quant::{MAX_BITS, MIN_BITS};
+    to_js(&serde_json::json!({ "min": MIN_BITS, "max": MAX_BITS }))
 }

@@ -2,14 +2,14 @@
 //! way `POST /v1/infer` does. The page runs it in a Web Worker when no cloud server
 //! is at hand (the demo served as static files).
 //!
-//! Request checks, errors, post-processing and the response body all come from
-//! `splitfeat_core::api`, the code the HTTP server (`splitfeat-cloud`) runs, so a
-//! stream gets the same JSON from either. What is this host's own: the device (WebGPU
-//! or the `flex` CPU device in the worker), the asynchronous read-back WebGPU needs,
-//! and the clock.
+//! The request path is core's [`CloudRuntime`] (decode, heads, read-back,
+//! post-processing) and `splitfeat_core::api` (checks, errors, the response body),
+//! the code the HTTP server (`splitfeat-cloud`) runs, so a stream gets the same JSON
+//! from either. What is this host's own: the device (WebGPU or the `flex` CPU device
+//! in the worker) and the clock.
 
-use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, LoadError, Timings};
-use splitfeat_core::runtime::CloudRuntime;
+use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, Timings};
+use splitfeat_core::runtime::{CloudRuntime, LoadError};
 use splitfeat_core::zoo::ModelEntry;
 
 use crate::clock::now_ms;
@@ -105,10 +105,9 @@ impl CloudSession {
         InferOptions::parse(tasks, max_disparity)
     }
 
-    /// Answers one bitstream like `POST /v1/infer`: decode (refusing a stream this
-    /// model cannot take with the server's error code), run each requested head and
-    /// read it back, then build the response with core's [`api`] functions. Heads run
-    /// one after another, each timed on its own, as on the server.
+    /// Answers one bitstream like `POST /v1/infer`, by the server's path: decode
+    /// (refusing a stream this model cannot take with the server's error code), then
+    /// [`CloudRuntime::compute`] and the response.
     pub async fn infer(
         &self,
         bitstream: &[u8],
@@ -117,40 +116,13 @@ impl CloudSession {
         let started = now_ms();
         let rt = &self.runtime;
         let decoded = rt.decode_request(bitstream)?;
-        let mut timings = Timings {
-            decode: api::round_ms(now_ms() - started),
-            ..Timings::default()
-        };
+        let decoded_ms = now_ms();
 
-        let mut finished = Vec::with_capacity(options.tasks.len());
-        for &task in &options.tasks {
-            let t = now_ms();
-            let (_, tensor) = rt.run_heads(&decoded, &[task]).pop().ok_or_else(|| {
-                InferError::Internal(format!("the {} head returned nothing", task.name()))
-            })?;
-            let read_back = |e: String| {
-                InferError::Internal(format!(
-                    "reading back the {} head from the {} device: {e}",
-                    task.name(),
-                    self.backend
-                ))
-            };
-            let values = tensor
-                .into_data_async()
-                .await
-                .map_err(|e| read_back(format!("{e:?}")))?
-                .try_to_vec::<f32>()
-                .map_err(|e| read_back(format!("{e:?}")))?;
-            timings.heads.set(task, api::round_ms(now_ms() - t));
-            finished.push(api::finish(
-                rt,
-                task,
-                &values,
-                options.max_disparity,
-                now_ms,
-            ));
-        }
-        let outputs = api::gather(finished, &mut timings)?;
+        let (outputs, heads_timings) = rt.compute(&decoded, options, now_ms).await?;
+        let mut timings = Timings {
+            decode: api::round_ms(decoded_ms - started),
+            ..heads_timings
+        };
         timings.total = api::round_ms(now_ms() - started);
         Ok(InferResponse::new(
             &self.entry,
@@ -170,26 +142,13 @@ mod tests {
     use burn::prelude::*;
     use futures_lite::future::block_on;
     use splitfeat_core::codec::CodecId;
-    use splitfeat_core::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use splitfeat_core::model::Preset;
     use splitfeat_core::runtime::{EdgeRuntime, Task};
-    use splitfeat_core::zoo::{WeightsFile, model_id};
+    use splitfeat_core::zoo::untrained::UntrainedModel;
 
     fn model() -> (ModelEntry, Vec<u8>, Vec<u8>) {
-        let device = Device::flex();
-        let config = Preset::Test.config();
-        let edge = module_to_bytes(&Edge::new(&config, &device)).unwrap();
-        let heads = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
-        let entry: ModelEntry = serde_json::from_value(serde_json::json!({
-            "id": hex::encode(model_id(&edge)),
-            "name": "test",
-            "lambda": 0.0,
-            "bits": 8,
-            "config": config,
-            "edge": WeightsFile::describe("e.bpk".into(), &edge),
-            "heads": WeightsFile::describe("h.bpk".into(), &heads),
-        }))
-        .unwrap();
-        (entry, edge, heads)
+        let m = UntrainedModel::new("test", 0.0, &Preset::Test.config(), &Device::flex()).unwrap();
+        (m.entry, m.edge, m.heads)
     }
 
     #[test]
@@ -205,7 +164,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), "verify");
         assert!(
-            err.to_string().starts_with("heads weights rejected: h.bpk"),
+            err.to_string()
+                .starts_with("heads weights rejected: models/test/heads.bpk"),
             "{err}"
         );
 
@@ -234,10 +194,7 @@ mod tests {
         let options = CloudSession::options(Some("seg,recon"), None).unwrap();
         let r = block_on(session.infer(&stream, &options)).unwrap();
         assert_eq!(r.tasks, vec![Task::Seg, Task::Recon]);
-        assert_eq!(
-            (r.model.as_str(), r.bytes_received),
-            (entry.id.as_str(), stream.len())
-        );
+        assert_eq!((r.model, r.bytes_received), (entry.id, stream.len()));
         assert_eq!(
             (r.width, r.height, r.codec.as_str(), r.bits),
             (w, h, "ans", 8)

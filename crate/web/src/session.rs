@@ -6,7 +6,7 @@ use splitfeat_core::codec::{CodecError, CodecId};
 use splitfeat_core::model::WeightsError;
 use splitfeat_core::pipeline::PipelineError;
 use splitfeat_core::runtime::{EdgeRuntime, InputError};
-use splitfeat_core::zoo::{ModelEntry, ZooError};
+use splitfeat_core::zoo::{ModelEntry, ModelId, ZooError};
 
 use crate::clock::now_ms;
 use crate::device::{self, Acquired, Backend, Preference};
@@ -106,7 +106,7 @@ pub struct Shape {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncodeResult {
-    pub model_id: String,
+    pub model_id: ModelId,
     pub backend: Backend,
     /// Canonical codec name (`png`, `jpeg90`, `ans`).
     pub codec: String,
@@ -204,8 +204,8 @@ impl EdgeSession {
         &self.entry
     }
 
-    pub fn model_id(&self) -> String {
-        hex_id(self.runtime.model_id)
+    pub fn model_id(&self) -> ModelId {
+        self.runtime.model_id
     }
 
     /// Why WebGPU is not used, when `auto` fell back to the CPU device.
@@ -326,38 +326,21 @@ fn check_entry(entry: &ModelEntry) -> Result<(), SessionError> {
         .map_err(|e| SessionError::Entry(format!("model {}: {e}", entry.id)))
 }
 
-fn hex_id(id: [u8; 8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::prelude::*;
     use futures_lite::future::block_on;
-    use splitfeat_core::model::{CloudHeads, Edge, Preset, module_to_bytes};
+    use splitfeat_core::model::Preset;
     use splitfeat_core::pipeline;
-    use splitfeat_core::zoo::{WeightsFile, model_id};
+    use splitfeat_core::zoo::untrained::UntrainedModel;
 
+    /// Two calls draw different weights (random init); `seed_bias` only names them.
     fn model(seed_bias: usize) -> (ModelEntry, Vec<u8>) {
-        let device = Device::flex();
         let config = Preset::Test.config();
-        // Two initialisations differ (random init); `seed_bias` only names them.
-        let edge = module_to_bytes(&Edge::new(&config, &device)).unwrap();
-        let heads = module_to_bytes(&CloudHeads::new(&config, &device)).unwrap();
-        let entry = ModelEntry {
-            id: hex_id(model_id(&edge)),
-            name: format!("test-{seed_bias}"),
-            lambda: seed_bias as f32,
-            bits: 8,
-            config,
-            edge: WeightsFile::describe("e.bpk".into(), &edge),
-            heads: WeightsFile::describe("h.bpk".into(), &heads),
-            train_steps: 0,
-            eval: None,
-            check: None,
-        };
-        (entry, edge)
+        let name = format!("test-{seed_bias}");
+        let m = UntrainedModel::new(&name, seed_bias as f32, &config, &Device::flex()).unwrap();
+        (m.entry, m.edge)
     }
 
     fn image(w: usize, h: usize) -> Vec<u8> {

@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
-use splitfeat_core::zoo::{MANIFEST_FILE, Manifest, sha256_hex};
+use splitfeat_core::zoo::{MANIFEST_FILE, Zoo, sha256_hex};
 
 /// Extensions of the files that get content-hashed names.
 const HASHED: [&str; 4] = ["js", "mjs", "css", "wasm"];
@@ -124,35 +124,28 @@ fn collect_www(www: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) ->
 /// `assets/manifest.json` as it is, and each model's edge and heads weights, checked
 /// against the manifest.
 fn collect_assets(assets: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+    let zoo = Zoo::open(assets)?;
     let manifest_path = assets.join(MANIFEST_FILE);
-    let json = std::fs::read(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let manifest = Manifest::parse(&json).with_context(|| manifest_path.display().to_string())?;
     ensure!(
-        !manifest.models.is_empty(),
+        !zoo.manifest().models.is_empty(),
         "{} lists no models",
         manifest_path.display()
     );
+    // Byte for byte: fields that no reader of this version knows pass through.
+    let json = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
     files.insert(format!("assets/{MANIFEST_FILE}"), json);
-    for model in &manifest.models {
-        for (file, is_edge) in [(&model.edge, true), (&model.heads, false)] {
+    for model in &zoo.manifest().models {
+        let weights = zoo.weights(model).with_context(|| {
+            format!(
+                "model {} does not match {}",
+                model.name,
+                manifest_path.display()
+            )
+        })?;
+        for (file, bytes) in [(&model.edge, weights.edge), (&model.heads, weights.heads)] {
             let rel = safe_relative(&file.path)
                 .with_context(|| format!("model {} in {}", model.name, manifest_path.display()))?;
-            let path = assets.join(&rel);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let verified = if is_edge {
-                model.verify_edge(&bytes)
-            } else {
-                file.verify(&bytes)
-            };
-            verified.with_context(|| {
-                format!(
-                    "{} does not match {}",
-                    path.display(),
-                    manifest_path.display()
-                )
-            })?;
             files.insert(format!("assets/{rel}"), bytes);
         }
     }
@@ -530,13 +523,13 @@ mod tests {
         std::fs::write(assets.join("models/m/heads.bpk"), &heads).unwrap();
         std::fs::write(assets.join("checkpoint.sfck"), "not shipped").unwrap();
         let entry = serde_json::json!({
-            "id": splitfeat_core::zoo::model_id(&edge).iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "id": splitfeat_core::zoo::ModelId::of_edge(&edge),
             "name": "m", "lambda": 0.0, "bits": 8,
             "config": splitfeat_core::model::Preset::Test.config(),
             "edge": splitfeat_core::zoo::WeightsFile::describe("models/m/edge.bpk".into(), &edge),
             "heads": splitfeat_core::zoo::WeightsFile::describe("./models/m/heads.bpk".into(), &heads),
             // A field no reader knows passes through: the manifest is copied byte for byte.
-            "eval": {"model_id": "0", "images": 1, "bits": 8, "majority_class_miou": 0.0, "results": [], "added_later": [1]},
+            "eval": {"model_id": "0000000000000000", "images": 1, "bits": 8, "majority_class_miou": 0.0, "results": [], "added_later": [1]},
         });
         let manifest = serde_json::json!({"version": 1, "models": [entry]});
         std::fs::write(

@@ -35,7 +35,7 @@ use hyper_util::rt::TokioExecutor;
 use splitfeat_cloud::Config;
 use splitfeat_cloud::fixture::{encode_image, write_assets};
 use splitfeat_core::runtime::EdgeRuntime;
-use splitfeat_core::zoo::{MANIFEST_FILE, Manifest, ModelEntry};
+use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, Zoo};
 use splitfeat_data::Split;
 
 #[derive(Debug, Parser)]
@@ -291,17 +291,18 @@ async fn run_async(args: LoadArgs) -> Result<()> {
         _temp = dir;
         (p, false)
     };
-    let manifest = Manifest::parse(&std::fs::read(assets.join(MANIFEST_FILE))?)?;
+    let zoo = Zoo::open(&assets)?;
     let entry = match &args.model {
-        Some(m) => manifest.find(m)?,
-        None => manifest
+        Some(m) => zoo.find(m)?,
+        None => zoo
+            .manifest()
             .models
             .first()
             .context("the manifest lists no models")?,
     }
     .clone();
 
-    let streams = make_streams(&assets, &entry, args.scenes)?;
+    let streams = make_streams(&zoo, &entry, args.scenes)?;
     let mean_bytes = streams.iter().map(Vec::len).sum::<usize>() as f64 / streams.len() as f64;
 
     let defaults = Config::default();
@@ -310,7 +311,7 @@ async fn run_async(args: LoadArgs) -> Result<()> {
         assets: assets.clone(),
         // No page is needed; a directory that does not exist serves nothing.
         www: assets.join("www-unused"),
-        models: vec![entry.id.clone()],
+        models: vec![entry.id.to_string()],
         // Every request of the highest level may wait: the test measures queueing,
         // it does not provoke 503s.
         max_queue: args.concurrency.iter().copied().max().unwrap_or(1).max(64),
@@ -452,15 +453,8 @@ async fn run_async(args: LoadArgs) -> Result<()> {
 
 /// Renders validation scenes at the model's input size and encodes them with the
 /// model's edge, as the browser would.
-fn make_streams(
-    assets: &std::path::Path,
-    entry: &ModelEntry,
-    scenes: usize,
-) -> Result<Vec<Vec<u8>>> {
-    let edge_path = assets.join(&entry.edge.path);
-    let edge_bytes =
-        std::fs::read(&edge_path).with_context(|| format!("reading {}", edge_path.display()))?;
-    entry.verify_edge(&edge_bytes)?;
+fn make_streams(zoo: &Zoo, entry: &ModelEntry, scenes: usize) -> Result<Vec<Vec<u8>>> {
+    let edge_bytes = zoo.edge(entry)?;
     let edge = EdgeRuntime::load(entry.config.clone(), &edge_bytes, &Device::flex())?;
     let (h, w) = (entry.config.input_height, entry.config.input_width);
     (0..scenes)

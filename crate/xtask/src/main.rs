@@ -51,6 +51,10 @@ enum Command {
         /// Use the module already in www/pkg instead of building it.
         #[arg(long)]
         no_build: bool,
+        /// The models to ship: an assets directory with its manifest [default:
+        /// assets/ in the repository root].
+        #[arg(long)]
+        assets: Option<PathBuf>,
     },
     /// Run every test (Rust workspace, wasm32 build, browser tests).
     Test {
@@ -103,7 +107,12 @@ fn main() -> Result<()> {
     let root = root();
     match cli.command {
         Command::Demo { port, dev } => demo(&root, port, !dev),
-        Command::Dist { out, dev, no_build } => {
+        Command::Dist {
+            out,
+            dev,
+            no_build,
+            assets,
+        } => {
             if !no_build {
                 wasm::build_wasm(!dev)?;
             }
@@ -111,7 +120,11 @@ fn main() -> Result<()> {
                 Some(dir) => std::env::current_dir()?.join(dir),
                 None => root.join("dist"),
             };
-            let summary = dist::write_dist(&root.join("www"), &root.join("assets"), &out)?;
+            let assets = match assets {
+                Some(dir) => std::env::current_dir()?.join(dir),
+                None => root.join("assets"),
+            };
+            let summary = dist::write_dist(&root.join("www"), &assets, &out)?;
             dist::print_summary(&summary)
         }
         Command::Test { no_browser } => test(&root, no_browser),

@@ -57,8 +57,8 @@ impl Fixture {
         self.models[i].stream(&rgb, h, w).expect("stream")
     }
 
-    pub fn id(&self, i: usize) -> &str {
-        &self.models[i].entry.id
+    pub fn id(&self, i: usize) -> String {
+        self.models[i].entry.id.to_string()
     }
 }
 

@@ -1,6 +1,15 @@
 //! The model zoo as data: `assets/manifest.json` lists every shipped model (id, preset,
 //! lambda, architecture, weight files with sha256, evaluation results). The browser,
-//! the server, the trainer's export and the tests all read it through these types.
+//! the server, the trainer's export and the tests all read it through these types;
+//! [`Zoo`] opens an assets directory and reads verified weights, [`ModelId`] is a
+//! model's identity, and [`untrained`] makes stand-in models for tests and tools.
+
+mod dir;
+mod id;
+pub mod untrained;
+
+pub use dir::{ModelWeights, Zoo};
+pub use id::{BadModelId, ModelId};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,9 +29,8 @@ pub struct Manifest {
 /// One shipped model: an edge and its heads, trained together at one lambda.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
-    /// 16 hex digits: the first 8 bytes of the sha256 of the edge weights. Bitstreams
-    /// carry it, so the cloud can refuse features made by another edge.
-    pub id: String,
+    /// The edge weights' id (16 hex digits in JSON).
+    pub id: ModelId,
     pub name: String,
     pub lambda: f32,
     pub bits: u8,
@@ -70,7 +78,11 @@ pub enum ZooError {
         found: u64,
     },
     #[error("model {id}: the edge weights hash to model id {found}")]
-    IdMismatch { id: String, found: String },
+    IdMismatch { id: ModelId, found: ModelId },
+    #[error("{path}: {error}")]
+    Io { path: String, error: String },
+    #[error("{path}: no such file")]
+    Missing { path: String },
     #[error("model {model:?}: {error}")]
     Config { model: String, error: ConfigError },
     #[error("model {model:?}: path {path:?} must be relative and stay inside the assets directory")]
@@ -94,20 +106,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The model id of an edge: its weights' sha256, first 8 bytes.
-pub fn model_id(edge_weights: &[u8]) -> [u8; 8] {
-    let digest = Sha256::digest(edge_weights);
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&digest[..8]);
-    id
-}
-
 impl Manifest {
     pub fn parse(json: &[u8]) -> Result<Self, ZooError> {
         let m: Manifest =
             serde_json::from_slice(json).map_err(|e| ZooError::Manifest(e.to_string()))?;
         if m.version != MANIFEST_VERSION {
             return Err(ZooError::Version(m.version));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        if let Some(twice) = m.models.iter().find(|e| !ids.insert(e.id)) {
+            return Err(ZooError::Manifest(format!(
+                "model id {} is listed twice",
+                twice.id
+            )));
         }
         for e in &m.models {
             e.config.check_ranges().map_err(|error| ZooError::Config {
@@ -132,18 +143,23 @@ impl Manifest {
     /// The model whose id or name is `name_or_id` (ids are checked first). Every
     /// reader that takes a model from a user (CLI flags, server `--model`) uses this.
     pub fn find(&self, name_or_id: &str) -> Result<&ModelEntry, ZooError> {
-        self.models
-            .iter()
-            .find(|m| m.id == name_or_id)
+        let by_id = name_or_id
+            .parse::<ModelId>()
+            .ok()
+            .and_then(|id| self.get(id));
+        by_id
             .or_else(|| self.models.iter().find(|m| m.name == name_or_id))
             .ok_or_else(|| ZooError::UnknownModel(name_or_id.to_string()))
     }
 
-    pub fn model(&self, id: &str) -> Result<&ModelEntry, ZooError> {
-        self.models
-            .iter()
-            .find(|m| m.id == id)
-            .ok_or_else(|| ZooError::UnknownModel(id.to_string()))
+    /// The model with this id.
+    pub fn get(&self, id: ModelId) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// Puts the models in the zoo's order ([`ModelEntry::lambda_order`]).
+    pub fn sort_by_lambda(&mut self) {
+        self.models.sort_by(ModelEntry::lambda_order);
     }
 }
 
@@ -178,24 +194,22 @@ impl WeightsFile {
 }
 
 impl ModelEntry {
+    /// The zoo's order, everywhere models are listed: increasing lambda (the page's
+    /// slider), then name.
+    pub fn lambda_order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        a.lambda
+            .total_cmp(&b.lambda)
+            .then_with(|| a.name.cmp(&b.name))
+    }
+
     /// Verifies the edge weights against the manifest and against the model id.
     pub fn verify_edge(&self, bytes: &[u8]) -> Result<(), ZooError> {
         self.edge.verify(bytes)?;
-        let found = hex::encode(model_id(bytes));
+        let found = ModelId::of_edge(bytes);
         if found != self.id {
-            return Err(ZooError::IdMismatch {
-                id: self.id.clone(),
-                found,
-            });
+            return Err(ZooError::IdMismatch { id: self.id, found });
         }
         Ok(())
-    }
-
-    pub fn model_id_bytes(&self) -> Result<[u8; 8], ZooError> {
-        let v = hex::decode(&self.id)
-            .map_err(|e| ZooError::Manifest(format!("model id {:?}: {e}", self.id)))?;
-        v.try_into()
-            .map_err(|_| ZooError::Manifest(format!("model id {:?} is not 16 hex digits", self.id)))
     }
 }
 
@@ -206,7 +220,7 @@ mod tests {
 
     fn entry(edge: &[u8], heads: &[u8]) -> ModelEntry {
         ModelEntry {
-            id: hex::encode(model_id(edge)),
+            id: ModelId::of_edge(edge),
             name: "t".into(),
             lambda: 0.0,
             bits: 8,
@@ -224,13 +238,14 @@ mod tests {
         let a = entry(b"edge a", b"heads");
         let mut b = entry(b"edge b", b"heads");
         // A model named like another's id: the id wins.
-        b.name = a.id.clone();
+        b.name = a.id.to_string();
         let manifest = Manifest {
             version: MANIFEST_VERSION,
             models: vec![a.clone(), b.clone()],
         };
-        assert_eq!(manifest.find(&a.id).unwrap().id, a.id);
-        assert_eq!(manifest.find(&b.id).unwrap().id, b.id);
+        assert_eq!(manifest.find(&a.id.to_string()).unwrap().id, a.id);
+        assert_eq!(manifest.find(&b.id.to_string()).unwrap().id, b.id);
+        assert_eq!(manifest.get(b.id).unwrap().name, a.id.to_string());
         let mut named = manifest.clone();
         named.models[1].name = "tiny-l0.01".into();
         assert_eq!(named.find("tiny-l0.01").unwrap().id, b.id);
@@ -251,7 +266,7 @@ mod tests {
             Err(ZooError::SizeMismatch { .. })
         ));
         let mut wrong_id = e.clone();
-        wrong_id.id = "0000000000000000".into();
+        wrong_id.id = ModelId::from_bytes([0; 8]);
         assert!(matches!(
             wrong_id.verify_edge(b"edge"),
             Err(ZooError::IdMismatch { .. })
@@ -262,13 +277,16 @@ mod tests {
         };
         let parsed = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(parsed, m);
-        assert_eq!(
-            parsed.model(&e.id).unwrap().model_id_bytes().unwrap(),
-            model_id(b"edge")
-        );
+        assert_eq!(parsed.get(e.id).unwrap().id, ModelId::of_edge(b"edge"));
         assert!(matches!(
-            parsed.model("nope"),
+            parsed.find("nope"),
             Err(ZooError::UnknownModel(_))
+        ));
+        let mut bad_id = serde_json::to_value(&m).unwrap();
+        bad_id["models"][0]["id"] = "not-an-id".into();
+        assert!(matches!(
+            Manifest::parse(&serde_json::to_vec(&bad_id).unwrap()),
+            Err(ZooError::Manifest(_))
         ));
         assert!(matches!(Manifest::parse(b"{"), Err(ZooError::Manifest(_))));
         let mut zero = m.clone();
@@ -304,6 +322,12 @@ mod tests {
         }
         assert!(is_confined_path("models/tiny-l0/edge.bpk"));
         assert!(is_confined_path("./models/tiny-l0/edge.bpk"));
+        let mut twice = m.clone();
+        twice.models.push(e.clone());
+        match Manifest::parse(&serde_json::to_vec(&twice).unwrap()) {
+            Err(ZooError::Manifest(why)) => assert!(why.contains("listed twice"), "{why}"),
+            other => panic!("{other:?}"),
+        }
         let mut v2 = m;
         v2.version = 2;
         assert!(matches!(

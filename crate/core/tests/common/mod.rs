@@ -10,6 +10,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use splitfeat_core::tiling::FeatureShape;
+use splitfeat_core::zoo::ModelId;
 
 /// Standard normal sample (Box-Muller).
 pub fn normal(rng: &mut StdRng) -> f64 {
@@ -112,8 +113,14 @@ pub fn sample_streams() -> Vec<Vec<u8>> {
             (CodecId::Ans, 3),
             (CodecId::Jpeg { quality: 90 }, 8),
         ] {
-            let enc = encode_features(&values, shape, *b"fuzzseed", codec, bits)
-                .expect("valid features encode");
+            let enc = encode_features(
+                &values,
+                shape,
+                ModelId::from_bytes(*b"fuzzseed"),
+                codec,
+                bits,
+            )
+            .expect("valid features encode");
             out.push(enc.bytes);
         }
     }
@@ -147,7 +154,7 @@ pub fn prior_streams() -> Vec<Vec<u8>> {
         encode_features_with(
             &values,
             shape,
-            *b"fuzzseed",
+            ModelId::from_bytes(*b"fuzzseed"),
             CodecId::Prior,
             8,
             rule,

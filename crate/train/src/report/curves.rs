@@ -358,7 +358,7 @@ mod tests {
             ));
         }
         EvalReport {
-            model_id: "00".into(),
+            model_id: splitfeat_core::zoo::ModelId::from_bytes([0; 8]),
             images: 1,
             bits: 8,
             results,

@@ -9,16 +9,15 @@ mod features;
 mod plots;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use serde::Serialize;
 use splitfeat_core::evaluate::EvalReport;
 use splitfeat_core::runtime::EdgeRuntime;
-use splitfeat_core::zoo::ModelEntry;
+use splitfeat_core::zoo::{ModelEntry, Zoo};
 
-use crate::export::load_manifest;
 use crate::fsutil::write_atomic;
 use curves::{BdEntry, EQUAL_ACCURACY, EqualAccuracy, Family, Task};
 
@@ -71,7 +70,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let font = std::fs::read(&args.font)
         .with_context(|| format!("reading the font {} (pass --font)", args.font.display()))?;
     plots::register_font(font).with_context(|| args.font.display().to_string())?;
-    let manifest = load_manifest(&args.assets)?;
+    let zoo = Zoo::open(&args.assets)?;
+    let manifest = zoo.manifest();
     let mut models = Vec::new();
     for entry in &manifest.models {
         let Some(eval) = &entry.eval else {
@@ -84,7 +84,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         let report: EvalReport = eval.clone();
         models.push(Evaluated { entry, report });
     }
-    models.sort_by(|a, b| a.entry.lambda.total_cmp(&b.entry.lambda));
+    models.sort_by(|a, b| ModelEntry::lambda_order(a.entry, b.entry));
     let base_index = match &args.baseline {
         Some(name) => models
             .iter()
@@ -138,7 +138,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let mut channel_series = Vec::new();
     for m in &models {
         let stats = features::channel_stats(
-            &load_edge(&args.assets, m.entry, &device)?,
+            &load_edge(&zoo, m.entry, &device)?,
             args.scenes,
             m.entry.bits,
         )?;
@@ -164,10 +164,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_edge(assets: &Path, entry: &ModelEntry, device: &Device) -> Result<EdgeRuntime> {
-    let bytes =
-        std::fs::read(assets.join(&entry.edge.path)).with_context(|| entry.edge.path.clone())?;
-    entry.verify_edge(&bytes)?;
+fn load_edge(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<EdgeRuntime> {
+    let bytes = zoo.edge(entry)?;
     Ok(EdgeRuntime::load(entry.config.clone(), &bytes, device)?)
 }
 
