@@ -100,11 +100,12 @@ export async function startCloud({ assets = join(ROOT, "assets"), www = join(ROO
 }
 
 /**
- * Fixture assets: untrained models of the tiny preset with made-up lambdas (distinct
- * weights, so distinct ids); for tests of mechanics, not of rates.
+ * Fixture assets: untrained models of `preset` (the shipped `tiny`, or the small
+ * `test`) with made-up lambdas (distinct weights, so distinct ids); for tests of
+ * mechanics, not of rates.
  */
-export function fixtureAssets(count = 2) {
+export function fixtureAssets(count = 2, preset = "tiny") {
   const dir = tempDir("splitfeat-assets-");
-  webExample("fixture_assets", ["--out", dir, "--count", String(count)]);
+  webExample("fixture_assets", ["--out", dir, "--count", String(count), "--preset", preset]);
   return dir;
 }
