@@ -8,7 +8,7 @@
 // result. URL parameters: js/state.js.
 
 import { $, $$ } from "./js/format.js";
-import { clampInt } from "./js/limits.js";
+import { adoptBitDepths, clampBits, clampInt } from "./js/limits.js";
 import { loadModels } from "./js/models.js";
 import { banner, trackTopbar } from "./js/banners.js";
 import { applyBackend, edge, lock, probeGpu, showBackend } from "./js/backends.js";
@@ -29,7 +29,6 @@ async function main() {
   trackTopbar();
   wireTabs();
   wireControls();
-  buildBits();
   const t0 = performance.now();
   const [wasm, models, samples, gpu] = await Promise.allSettled([edge.init(), loadModels(base, undefined, { catalog: !staticSite }), loadSamples(), probeGpu()]);
   state.gpu = gpu.status === "fulfilled" ? gpu.value : { available: false, reason: String(gpu.reason) };
@@ -42,6 +41,9 @@ async function main() {
     fail(`No model list: ${models.reason.message}.`);
     return;
   }
+  adoptBitDepths(wasm.value.bitDepths);
+  state.bits = clampBits(state.bits);
+  buildBits();
   const m = models.value;
   state.models = m.models;
   state.classes = m.classes ?? wasm.value.classes;

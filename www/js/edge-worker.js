@@ -1,14 +1,14 @@
 // Module worker that runs the WebAssembly edge (crate/web) off the page's thread.
 //
 // Requests (the protocol of rpc.js), and their results:
-//   init                           -> {version, classes}
+//   init                           -> {version, classes, bitDepths: {min, max}}
 //   open   {backend, entry, weights} -> session info (creates, or swaps weights of, the
 //                                     session of that backend: "cpu" | "webgpu")
 //   encode {backend, pixels, width, height, codec, bits} -> EncodeResult
 //   close  {backend}
 // Requests run one at a time, in order: a session is never used by two at once.
 
-import init, { EdgeSession, classes, version } from "../pkg/splitfeat_web.js";
+import init, { EdgeSession, bitDepthRange, classes, version } from "../pkg/splitfeat_web.js";
 import { serve } from "./rpc.js";
 
 const sessions = new Map();
@@ -37,7 +37,7 @@ const handlers = {
   async init() {
     loaded ??= init({ module_or_path: new URL("../pkg/splitfeat_web_bg.wasm", import.meta.url) });
     await loaded;
-    return { version: version(), classes: classes() };
+    return { version: version(), classes: classes(), bitDepths: bitDepthRange() };
   },
 
   async open({ backend, entry, weights }) {

@@ -1,9 +1,15 @@
 // The ranges of the page's settings, in one place. The bit depths are those the
-// feature coder accepts (crate/core: quant and codec; JPEG carries 8-bit planes
-// only); they may later come from the WebAssembly module instead of being written here.
+// feature coder accepts, as the WebAssembly module reports them (`bitDepthRange`:
+// crate/core's quant::MIN_BITS..=MAX_BITS), adopted once the edge worker has started;
+// JPEG carries 8-bit planes only.
 
-/** Bit depths of the quantized features: `min..=max`. */
-export const BIT_DEPTHS = Object.freeze({ min: 2, max: 16 });
+/** Bit depths of the quantized features, `{min, max}`; null before `adoptBitDepths`. */
+export let BIT_DEPTHS = null;
+
+/** Takes the module's bit-depth range (the edge worker's `init` reply). */
+export function adoptBitDepths(range) {
+  BIT_DEPTHS = Object.freeze({ min: range.min, max: range.max });
+}
 
 /** The only bit depth JPEG carries. */
 export const JPEG_BITS = 8;
@@ -14,6 +20,11 @@ export const JPEG_QUALITY = Object.freeze({ min: 1, max: 100 });
 /** Every bit depth of `BIT_DEPTHS`, ascending. */
 export function bitDepths() {
   return Array.from({ length: BIT_DEPTHS.max - BIT_DEPTHS.min + 1 }, (_, i) => BIT_DEPTHS.min + i);
+}
+
+/** A bit depth asked for (a number or text) clamped to `BIT_DEPTHS`; null for none. */
+export function clampBits(bits) {
+  return clampInt(bits == null ? null : String(bits), BIT_DEPTHS.min, BIT_DEPTHS.max, null);
 }
 
 /** `text` as an integer clamped to `lo..=hi`, or `fallback` when it is not a number. */

@@ -9,7 +9,7 @@
 // module), sample=N.
 
 import { cloudBase, isStaticBuild } from "./cloud.js";
-import { BIT_DEPTHS, JPEG_QUALITY, clampInt } from "./limits.js";
+import { JPEG_QUALITY, clampInt } from "./limits.js";
 
 export const params = new URLSearchParams(location.search);
 /** The cloud server's API base from `?cloud=` ("" when not given). */
@@ -27,8 +27,9 @@ export const state = {
   weights: null,
   codec: pick(params.get("codec"), ["png", "jpeg", "ans"], "ans"),
   quality: clampInt(params.get("quality"), JPEG_QUALITY.min, JPEG_QUALITY.max, 90),
-  /** Bit depth; null until the first model gives its own. */
-  bits: clampInt(params.get("bits"), BIT_DEPTHS.min, BIT_DEPTHS.max, null),
+  /** Bit depth: `?bits=` as given until start-up clamps it to the module's range
+   * (limits.js), then the first model's own if none was given. */
+  bits: params.get("bits"),
   /** The edge device asked for: "auto" | "webgpu" | "cpu". */
   pref: pick(params.get("backend"), ["auto", "webgpu", "cpu"], "auto"),
   /** The edge device in use: "cpu" | "webgpu". */

@@ -22,6 +22,17 @@ pub struct CompareArgs {
     /// Write the comparison as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also draw each task's rate-accuracy chart (the baseline and every model, their
+    /// frontiers over every setting of each codec family) into this directory, as
+    /// `compare-<task>.png` and `.svg`.
+    #[arg(long)]
+    pub charts: Option<PathBuf>,
+    /// TrueType font for the chart text.
+    #[arg(
+        long,
+        default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    )]
+    pub font: PathBuf,
 }
 
 fn read(path: &std::path::Path) -> Result<EvalReport> {
@@ -43,6 +54,7 @@ struct Row {
 pub fn run(args: &CompareArgs) -> Result<String> {
     let baseline = read(&args.baseline)?;
     let mut rows = Vec::new();
+    let mut reports = Vec::new();
     for spec in &args.models {
         let (label, path) = match spec.split_once('=') {
             Some((l, p)) => (l.to_string(), PathBuf::from(p)),
@@ -63,6 +75,16 @@ pub fn run(args: &CompareArgs) -> Result<String> {
             equal_accuracy: curves::equal_accuracy(&baseline, &report, &EQUAL_ACCURACY),
             float,
         });
+        reports.push(report);
+    }
+    if let Some(dir) = &args.charts {
+        write_charts(
+            dir,
+            &args.font,
+            &baseline,
+            rows.iter().map(|r| r.label.clone()),
+            &reports,
+        )?;
     }
     let mut md = String::new();
     let pct = |v: &Result<f64, String>| {
@@ -100,4 +122,32 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         crate::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&rows)?)?;
     }
     Ok(md)
+}
+
+/// One rate-accuracy chart per task: the baseline first (black), then each model.
+fn write_charts(
+    dir: &std::path::Path,
+    font: &std::path::Path,
+    baseline: &EvalReport,
+    labels: impl Iterator<Item = String>,
+    reports: &[EvalReport],
+) -> Result<()> {
+    let bytes = std::fs::read(font)
+        .with_context(|| format!("reading the font {} (pass --font)", font.display()))?;
+    super::plots::register_font(bytes).with_context(|| font.display().to_string())?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut series = vec![super::plots::Series {
+        label: "baseline".into(),
+        report: baseline,
+    }];
+    for (label, report) in labels.zip(reports) {
+        series.push(super::plots::Series { label, report });
+    }
+    for task in Task::ALL {
+        let chart = super::plots::rate_accuracy(task, &series)?;
+        let stem = dir.join(format!("compare-{}", task.name().to_lowercase()));
+        crate::fsutil::write_atomic(&stem.with_extension("png"), &chart.png)?;
+        crate::fsutil::write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes())?;
+    }
+    Ok(())
 }
