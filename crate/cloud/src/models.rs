@@ -12,7 +12,7 @@ use burn::prelude::Device;
 use serde::Serialize;
 use splitfeat_core::api::InferOptions;
 use splitfeat_core::classes::{CLASSES, ClassInfo};
-use splitfeat_core::runtime::{CloudRuntime, LoadError, Task};
+use splitfeat_core::runtime::{CloudRuntime, Task};
 use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, ModelId, Zoo, ZooError};
 
 /// One loaded model: its manifest entry and its heads, ready to run.
@@ -38,23 +38,26 @@ pub type Models = BTreeMap<ModelId, Arc<LoadedModel>>;
 /// or all of them. Every error names the file at fault.
 pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models> {
     let zoo = Zoo::open(assets).context("cannot read the model manifest")?;
-    let mut chosen: Vec<&ModelEntry> = Vec::new();
-    for wanted in select {
-        let entry = zoo.find(wanted).map_err(|_| {
-            anyhow::anyhow!(
-                "--model {wanted:?}: no model of that name or id in {}",
-                assets.join(MANIFEST_FILE).display()
-            )
-        })?;
-        chosen.push(entry);
-    }
-    if select.is_empty() {
-        chosen = zoo.manifest().models.iter().collect();
-    }
+    let manifest_path = assets.join(MANIFEST_FILE);
+    let chosen: Vec<&ModelEntry> = if select.is_empty() {
+        zoo.manifest().models.iter().collect()
+    } else {
+        select
+            .iter()
+            .map(|wanted| {
+                zoo.find(wanted).map_err(|_| {
+                    anyhow::anyhow!(
+                        "--model {wanted:?}: no model of that name or id in {}",
+                        manifest_path.display()
+                    )
+                })
+            })
+            .collect::<Result<_>>()?
+    };
     ensure!(
         !chosen.is_empty(),
         "{} lists no models",
-        assets.join(MANIFEST_FILE).display()
+        manifest_path.display()
     );
 
     let mut models = Models::new();
@@ -70,6 +73,8 @@ pub fn load(assets: &Path, select: &[String], device: &Device) -> Result<Models>
 }
 
 fn load_one(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<LoadedModel> {
+    // Size and sha256 against the manifest (its configuration was checked when the
+    // zoo was opened).
     let heads_path = zoo.path(&entry.heads);
     let heads = zoo
         .heads(entry)
@@ -89,17 +94,14 @@ fn load_one(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<LoadedMode
         }
     }
 
-    // The architecture (the file was verified above).
-    let runtime = CloudRuntime::from_entry(entry, &heads, device).map_err(|e| match e {
-        LoadError::Verify(e) => anyhow::Error::new(e).context(format!(
-            "{} does not match the manifest",
-            heads_path.display()
-        )),
-        LoadError::Weights(e) => anyhow::Error::new(e).context(format!(
-            "{} does not fit the architecture in the manifest",
-            heads_path.display()
-        )),
-    })?;
+    // The architecture.
+    let runtime =
+        CloudRuntime::load(entry.config.clone(), &heads, entry.id, device).with_context(|| {
+            format!(
+                "{} does not fit the architecture in the manifest",
+                heads_path.display()
+            )
+        })?;
     let model = LoadedModel {
         entry: entry.clone(),
         runtime,

@@ -113,13 +113,7 @@ mod tests {
     use burn::prelude::*;
 
     fn png_pixels(bytes: &[u8]) -> Vec<u8> {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        buf
+        crate::viz::decode_png_rgb(bytes).unwrap().rgb
     }
 
     #[test]
