@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The training recipe study (docs/results.md, "Training recipe study"): every run is a
 # fine-tune of the shipped base (assets/checkpoints/tiny-base.sfck) with the same step
-# budget, schedule and seed; each recipe trains its own lambda-0 baseline. Runs resume
+# budget, schedule and seed; each recipe trains its own lambda-0 baseline (the learned
+# rate's is the clipped multi-depth recipe's, the same network at lambda 0). Runs resume
 # from their checkpoints when the script is run again.
 #
 #   bash bench/recipe_study.sh train      # train every run that is not finished
@@ -28,6 +29,9 @@ RUNS=(
   "clip-multi-l0.1|--lambda 0.1 --range q999 --noise-bits 3,4,5,6,7,8"
   "clip-multi-l0.003|--lambda 0.003 --range q999 --noise-bits 3,4,5,6,7,8"
   "reference-l0|--lambda 0"
+  "rate-multi-l0.3|--lambda 0.3 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate"
+  "rate-multi-l0.1|--lambda 0.1 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate"
+  "rate-multi-l1|--lambda 1 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate"
   "reference-l0.01|--lambda 0.01"
 )
 
@@ -59,15 +63,20 @@ case "${1:-}" in
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference; do
-      base=$OUT/$recipe-l0/eval-$n.json
+    for recipe in clip-multi clip-8bit reference rate-multi; do
+      # The learned rate at lambda 0 trains the same network as the clipped,
+      # multi-depth recipe: that run is its baseline.
+      base_recipe=$recipe
+      [[ $recipe == rate-multi ]] && base_recipe=clip-multi
+      base=$OUT/$base_recipe-l0/eval-$n.json
       [[ -f $base ]] || continue
       models=()
       for f in "$OUT"/$recipe-l*/eval-$n.json; do
-        [[ $f == "$base" ]] && continue
+        [[ -f $f && $f != "$base" ]] || continue
         models+=("$(basename "$(dirname "$f")")=$f")
       done
-      echo "### $recipe ($n scenes, baseline $recipe-l0)"
+      (( ${#models[@]} )) || continue
+      echo "### $recipe ($n scenes, baseline $base_recipe-l0)"
       "$BIN" compare --baseline "$base" "${models[@]}"
       echo
     done

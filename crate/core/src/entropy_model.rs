@@ -98,10 +98,19 @@ impl FactorizedPrior {
     /// its channel's density: `F_c(y + 0.5) - F_c(y - 0.5)`, at least
     /// [`LIKELIHOOD_BOUND`].
     pub fn likelihood(&self, y: Tensor<4>) -> Tensor<4> {
+        self.likelihood_in_bins(y, 1.0)
+    }
+
+    /// Likelihood of each element of `y` under its channel's density integrated over a
+    /// bin of width `bin` centred on it: `F_c(y + bin/2) - F_c(y - bin/2)`, at least
+    /// [`LIKELIHOOD_BOUND`]. With `y` in steps of the finest quantizer the prior models,
+    /// `bin` is the step of a coarser one (e.g. 255 / 15 for 4 bits against 8 bits),
+    /// so one density measures the rate at every bit depth.
+    pub fn likelihood_in_bins(&self, y: Tensor<4>, bin: f64) -> Tensor<4> {
         let [n, c, h, w] = y.dims();
         let v = y.swap_dims(0, 1).reshape([c, 1, n * h * w]);
-        let lower = self.logits_cumulative(v.clone() - 0.5);
-        let upper = self.logits_cumulative(v + 0.5);
+        let lower = self.logits_cumulative(v.clone() - bin / 2.0);
+        let upper = self.logits_cumulative(v + bin / 2.0);
         // Differences of sigmoids far in a tail lose precision; on the upper side of the
         // median compute 1 - F instead (both the same difference, mirrored).
         let sign = (lower.clone() + upper.clone()).sign().neg().detach();
@@ -114,7 +123,12 @@ impl FactorizedPrior {
 
     /// `-log2` of [`FactorizedPrior::likelihood`]: each element's rate in bits.
     pub fn bits(&self, y: Tensor<4>) -> Tensor<4> {
-        self.likelihood(y).log().neg() / std::f64::consts::LN_2
+        self.bits_in_bins(y, 1.0)
+    }
+
+    /// `-log2` of [`FactorizedPrior::likelihood_in_bins`].
+    pub fn bits_in_bins(&self, y: Tensor<4>, bin: f64) -> Tensor<4> {
+        self.likelihood_in_bins(y, bin).log().neg() / std::f64::consts::LN_2
     }
 
     /// Probabilities of the integer codes `0..symbols` for every channel, `[C, symbols]`,
@@ -161,6 +175,42 @@ mod tests {
             let total: f64 = row.iter().map(|&v| f64::from(v)).sum();
             assert!((total - 1.0).abs() < 1e-3, "channel {c}: mass {total}");
             assert!(row.iter().all(|&v| v > 0.0 && v <= 1.0));
+        }
+    }
+
+    #[test]
+    fn coarse_bins_partition_the_mass_and_merge_fine_ones() {
+        let device = Device::flex();
+        device.seed(7);
+        let prior = FactorizedPrior::new(2, &device);
+        // Bins of width 5 centred on the multiples of 5 tile the line: their mass is 1.
+        let centres: Vec<f32> = (-80..80).map(|k| 5.0 * k as f32).collect();
+        let y = Tensor::<1>::from_data(TensorData::new(centres, [160]), &device)
+            .reshape([1, 1, 1, 160])
+            .expand([1, 2, 1, 160]);
+        let p = read(prior.likelihood_in_bins(y, 5.0));
+        for c in 0..2 {
+            let total: f64 = p[c * 160..(c + 1) * 160].iter().map(|&v| f64::from(v)).sum();
+            assert!((total - 1.0).abs() < 1e-3, "channel {c}: mass {total}");
+        }
+        // One bin of width 5 at 10 holds the five unit bins 8..=12.
+        let unit: Vec<f32> = (8..=12).map(|v| v as f32).collect();
+        let fine = read(
+            prior.likelihood(
+                Tensor::<1>::from_data(TensorData::new(unit, [5]), &device)
+                    .reshape([1, 1, 1, 5])
+                    .expand([1, 2, 1, 5]),
+            ),
+        );
+        let coarse = read(prior.likelihood_in_bins(
+            Tensor::<1>::from_data([10.0f32], &device)
+                .reshape([1, 1, 1, 1])
+                .expand([1, 2, 1, 1]),
+            5.0,
+        ));
+        for c in 0..2 {
+            let sum: f32 = fine[c * 5..(c + 1) * 5].iter().sum();
+            assert!((sum - coarse[c]).abs() < 1e-5, "{sum} against {}", coarse[c]);
         }
     }
 

@@ -99,7 +99,7 @@ pub fn per_sample_range_rule(x: &Tensor<4>, rule: RangeRule) -> (Tensor<4>, Tens
 }
 
 /// Guards the division by the range for constant feature maps.
-const RANGE_EPSILON: f32 = 1e-6;
+pub(crate) const RANGE_EPSILON: f32 = 1e-6;
 
 /// The compressibility loss (the paper's contribution): mean absolute value of the 2-D
 /// DCT of the DPCM residual of each channel.

@@ -7,7 +7,7 @@ use crate::entropy_model::FactorizedPrior;
 use crate::image::{disparity_scale, rgb_to_input, rgb_to_unit};
 use crate::loss::{
     clip_to_range, compressibility_loss_in_range, disparity_loss, per_sample_range_rule,
-    quantization_noise_in_range, reconstruction_loss, segmentation_loss,
+    quantization_noise_in_range, reconstruction_loss, segmentation_loss, RANGE_EPSILON,
 };
 use crate::model::{CloudHeads, Edge, ModelConfig};
 use crate::quant::RangeRule;
@@ -21,8 +21,8 @@ pub struct MultiTaskModel {
     pub edge: Edge,
     pub heads: CloudHeads,
     pub weights: UncertaintyWeights,
-    /// The learned density of the features, present when the model quantizes with a
-    /// fixed step (`RangeRule::Step`): the rate is then trained in bits.
+    /// The learned density of the features, present when the model trains its rate in
+    /// bits ([`ModelConfig::has_prior`]).
     pub prior: Option<FactorizedPrior>,
 }
 
@@ -33,9 +33,8 @@ impl MultiTaskModel {
             heads: CloudHeads::new(config, device),
             weights: UncertaintyWeights::new(TASKS.len(), device),
             prior: config
-                .quantizer
-                .step()
-                .map(|_| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
+                .has_prior()
+                .then(|| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
         }
     }
 }
@@ -136,13 +135,17 @@ impl Objective {
 /// Training objective: `uncertainty-weighted task losses + lambda * L_c`, with the
 /// Q-layer's uniform noise between the edge and the heads.
 ///
-/// A model with a fixed-step quantizer and a learned prior trains the rate itself
-/// instead: `L_c` is then its rate in bits ([`learned_rate`]).
+/// A model with a learned prior trains the rate itself instead: `L_c` is then its rate
+/// in bits per element at this step's quantizer ([`learned_rate`]).
 pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective) -> LossBreakdown {
     let features = model.edge.forward(batch.images.clone());
-    let (heads_input, compressibility) = match (objective.range, &model.prior) {
-        (RangeRule::Step { step }, Some(prior)) => learned_rate(prior, features, step),
-        _ => paper_compressibility(features, objective),
+    let (heads_input, compressibility) = match &model.prior {
+        Some(prior) => {
+            let units = PriorUnits::new(features, objective.range, objective.noise_bits);
+            let noise = units.noise();
+            learned_rate(prior, units, noise)
+        }
+        None => paper_compressibility(features, objective),
     };
     let out = model.heads.forward(heads_input);
     let seg = segmentation_loss(out.segmentation, batch.labels.clone());
@@ -178,25 +181,89 @@ fn paper_compressibility(features: Tensor<4>, objective: &Objective) -> (Tensor<
     (noisy, compressibility)
 }
 
-/// The learned rate: the features in quantization steps plus uniform noise (`y + u`,
-/// the training stand-in for rounding, as in Ballé et al.), their mean rate in bits per
-/// element under the prior, and `(y + u) * step` for the heads.
-fn learned_rate(prior: &FactorizedPrior, features: Tensor<4>, step: f32) -> (Tensor<4>, Tensor<1>) {
-    let y = features / step;
-    let noise = y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
-    rate_with_noise(prior, y, noise, step)
+/// Steps of the unit in which the prior measures features quantized with a range rule:
+/// one step of the 8-bit quantizer of the sample's range. A coarser depth `b` is a bin
+/// of `PRIOR_LEVELS / (2^b - 1)` units, so one density serves every depth.
+pub const PRIOR_LEVELS: f64 = 255.0;
+
+/// The features as the learned prior measures them, `y = (x - offset) / unit`, and the
+/// width in those units of one step of the quantizer they are coded with.
+///
+/// - A step quantizer (`RangeRule::Step`): `offset` 0, `unit` the step, bins of 1 at
+///   every depth (the depth only moves the saturation).
+/// - A range rule (min-max or a quantile): `offset` the sample's minimum, `unit` a
+///   step of the 8-bit quantizer of its range ([`PRIOR_LEVELS`]), and bins of
+///   `255 / (2^bits - 1)`: the rate of the very quantizer that the baseline and the
+///   evaluation grid use at `bits`. Values above a quantile saturate first, as they do
+///   when deployed. The range passes no gradient, so the rate cannot be lowered by
+///   widening it.
+pub struct PriorUnits {
+    /// `[N, C, H, W]` in units.
+    pub y: Tensor<4>,
+    /// Width of one quantizer bin, in units.
+    pub bin: f64,
+    /// `[N, 1, 1, 1]`.
+    offset: Tensor<4>,
+    /// `[N, 1, 1, 1]`.
+    unit: Tensor<4>,
 }
 
-/// [`learned_rate`] for features `y` in steps and a given noise `u`.
-fn rate_with_noise(
-    prior: &FactorizedPrior,
-    y: Tensor<4>,
-    noise: Tensor<4>,
-    step: f32,
-) -> (Tensor<4>, Tensor<1>) {
-    let noisy = y + noise;
-    let rate = prior.bits(noisy.clone()).mean();
-    (noisy * step, rate)
+impl PriorUnits {
+    /// `features` measured for the quantizer `range` at `bits` (validated by the caller).
+    pub fn new(features: Tensor<4>, range: RangeRule, bits: u8) -> Self {
+        let [n, ..] = features.dims();
+        let device = features.device();
+        let (features, offset, unit, bin) = match range.step() {
+            Some(step) => (
+                features,
+                Tensor::zeros([n, 1, 1, 1], &device),
+                Tensor::full([n, 1, 1, 1], step, &device),
+                1.0,
+            ),
+            None => {
+                let (min, max) = per_sample_range_rule(&features, range);
+                let features = if range.is_min_max() {
+                    features
+                } else {
+                    clip_to_range(features, max.clone())
+                };
+                let unit = ((max - min.clone()).detach() / PRIOR_LEVELS).clamp_min(RANGE_EPSILON);
+                let levels = f64::from((1u32 << bits) - 1);
+                (features, min.detach(), unit, PRIOR_LEVELS / levels)
+            }
+        };
+        let dims = features.dims();
+        let y = (features - offset.clone().expand(dims)) / unit.clone().expand(dims);
+        Self {
+            y,
+            bin,
+            offset,
+            unit,
+        }
+    }
+
+    /// Uniform noise over one bin, `U(-bin/2, bin/2)`: the training stand-in for
+    /// rounding to the quantizer's grid (Ballé et al.).
+    pub fn noise(&self) -> Tensor<4> {
+        self.y
+            .random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5))
+            * self.bin
+    }
+
+    /// Values in units back in feature units.
+    pub fn to_features(&self, y: Tensor<4>) -> Tensor<4> {
+        let dims = y.dims();
+        y * self.unit.clone().expand(dims) + self.offset.clone().expand(dims)
+    }
+}
+
+/// The learned rate: the features in the prior's units plus noise over one bin
+/// (`y + u`), their mean rate in bits per element under the prior, and `y + u` back in
+/// feature units for the heads.
+fn learned_rate(prior: &FactorizedPrior, units: PriorUnits, noise: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
+    let noisy = units.y.clone() + noise;
+    let rate = prior.bits_in_bins(noisy.clone(), units.bin).mean();
+    (units.to_features(noisy), rate)
 }
 
 #[cfg(test)]
@@ -331,16 +398,65 @@ mod tests {
 
         // The heads see `(y + u) * step`; the rate is the prior's mean bits of `y + u`.
         let features = model.edge.forward(batch.images.clone());
-        let y = features.clone() / 0.25;
-        let noise = y.zeros_like() + 0.375;
-        let (heads_input, rate) = rate_with_noise(prior, y.clone(), noise, 0.25);
-        let by_hand = prior.bits(y + 0.375).mean().into_scalar::<f32>();
+        let units = PriorUnits::new(features.clone(), config.quantizer, 8);
+        assert_eq!(units.bin, 1.0);
+        let noise = units.y.zeros_like() + 0.375;
+        let (heads_input, rate) = learned_rate(prior, units, noise);
+        let by_hand = prior.bits(features.clone() / 0.25 + 0.375).mean().into_scalar::<f32>();
         assert!((rate.into_scalar::<f32>() - by_hand).abs() < 1e-5);
         let shift = (heads_input - features)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
         assert!(shift.iter().all(|d| (d - 0.375 * 0.25).abs() < 1e-5));
+    }
+
+    #[test]
+    fn a_learned_rate_with_a_quantile_range_is_measured_in_bins_of_the_drawn_depth() {
+        let device = Device::flex();
+        let mut config = Preset::Test.config();
+        config.quantizer = RangeRule::Quantile { per_mille: 900 };
+        config.learned_rate = true;
+        let model = MultiTaskModel::new(&config, &device);
+        let prior = model.prior.as_ref().expect("a learned-rate model has a prior");
+        let batch = test_batch(&device);
+        let features = model.edge.forward(batch.images.clone());
+
+        // 4 bits: bins of 255 / 15 = 17 units of the 8-bit step of the sample's range.
+        let units = PriorUnits::new(features.clone(), config.quantizer, 4);
+        assert_eq!(units.bin, 17.0);
+        let (min, max) = per_sample_range_rule(&features, config.quantizer);
+        let clipped = clip_to_range(features.clone(), max.clone());
+        let dims = features.dims();
+        let unit = (max - min.clone()) / 255.0;
+        let y = (clipped.clone() - min.expand(dims)) / unit.clone().expand(dims);
+        let levels = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let (got, want) = (levels(units.y.clone()), levels(y.clone()));
+        assert!(want.iter().any(|&v| v > 200.0), "some values near the top of the range");
+        assert!(want.iter().all(|&v| (-1e-3..=255.001).contains(&v)));
+        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-3));
+
+        // Noise of +3 units: the rate is the prior's bits of `y + 3` in bins of 17, and
+        // the heads see the clipped features moved by 3 units.
+        let noise = units.y.zeros_like() + 3.0;
+        let (heads_input, rate) = learned_rate(prior, units, noise);
+        let by_hand = prior.bits_in_bins(y + 3.0, 17.0).mean().into_scalar::<f32>();
+        assert!((rate.into_scalar::<f32>() - by_hand).abs() < 1e-4);
+        let shift = levels(heads_input - clipped);
+        let unit = levels(unit.expand(dims));
+        assert!(shift.iter().zip(&unit).all(|(d, u)| (d - 3.0 * u).abs() < 1e-4));
+
+        // Coarser bins hold more mass, so fewer bits: 8 bits costs more than 4.
+        let at = |bits| {
+            let objective = Objective {
+                range: config.quantizer,
+                noise_bits: bits,
+                ..Objective::reference(0.0, 8)
+            };
+            device.seed(11);
+            forward_loss(&model, &batch, &objective).compressibility.into_scalar::<f32>()
+        };
+        assert!(at(8) > at(4) + 1.0, "{} bits at 8 against {} at 4", at(8), at(4));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Warm start of a fresh learned prior (`splitfeat train --range step<size>`): the
+//! Warm start of a fresh learned prior (`splitfeat train --range step<size>` or
+//! `--learned-rate`): the
 //! density is fitted alone to the starting network's features before the joint
 //! fine-tune. A prior at its initial spread (~10 steps, centred near 0) charges about a
 //! bit per element for mass it puts below zero, and at the fine-tune's learning rate it
@@ -8,11 +9,11 @@
 use anyhow::{Result, ensure};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use splitfeat_core::multitask::MultiTaskModel;
+use splitfeat_core::multitask::{MultiTaskModel, PriorUnits};
 use splitfeat_data::render_batch;
 
 use crate::checkpoint::RunConfig;
-use crate::train::{batch_seeds, splitmix64, to_batch};
+use crate::train::{batch_seeds, objective_at, splitmix64, to_batch};
 
 /// Adam steps of the warm start and their learning rate: the prior has ~2 k parameters
 /// and sees detached features, so a high rate converges in a few hundred steps.
@@ -33,9 +34,9 @@ pub fn fit_prior(
     lr: f64,
     device: &Device,
 ) -> Result<(f32, f32)> {
-    let Some(step_size) = run.model.quantizer.step() else {
+    if !run.model.has_prior() {
         return Ok((0.0, 0.0));
-    };
+    }
     let Some(mut prior) = model.prior.take() else {
         return Ok((0.0, 0.0));
     };
@@ -50,10 +51,12 @@ pub fn fit_prior(
             run.model.input_height as u32,
         )?;
         let batch = to_batch(&samples, device);
-        let y = edge.forward(batch.images.inner()) / step_size;
+        // The units and bins of the fine-tune's own steps (a drawn noise depth).
+        let bits = objective_at(run, FIT_STEP_OFFSET + i).noise_bits;
+        let units = PriorUnits::new(edge.forward(batch.images.inner()), run.model.quantizer, bits);
         device.seed(splitmix64(run.seed.wrapping_add(0xF17) ^ i));
-        let noisy = y.clone() + y.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5));
-        let rate = prior.bits(noisy).mean();
+        let noisy = units.y.clone() + units.noise();
+        let rate = prior.bits_in_bins(noisy, units.bin).mean();
         let value = rate.clone().into_scalar::<f32>();
         ensure!(
             value.is_finite(),

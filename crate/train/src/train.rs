@@ -75,6 +75,12 @@ pub struct TrainArgs {
     /// by a quantile range).
     #[arg(long)]
     pub detach_range: bool,
+    /// Train the rate in bits under a learned prior of the features at the model's own
+    /// quantizer (the range rule of --range at each step's noise depth) instead of the
+    /// paper's compressibility loss; lambda then weighs bits per element. Implied by a
+    /// `step<size>` range.
+    #[arg(long)]
+    pub learned_rate: bool,
     /// Raise lambda linearly from 0 over this many steps.
     #[arg(long, default_value_t = 0)]
     pub lambda_ramp: u64,
@@ -189,6 +195,7 @@ fn scalar(t: &Tensor<1>) -> f32 {
 fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     let mut model = args.preset.config();
     model.quantizer = args.range;
+    model.learned_rate = args.learned_rate;
     model.validate().map_err(anyhow::Error::msg)?;
     ensure!(args.batch >= 1, "--batch must be at least 1");
     let steps = args.steps.unwrap_or(DEFAULT_STEPS);
@@ -300,16 +307,17 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
                 run.model.preset
             );
             // The source's own architecture (a paper-method base has no prior); a run
-            // with a step quantizer keeps the source's prior if it has one, else starts
+            // with a learned rate keeps the source's prior if it has one, else starts
             // its fresh one.
             let mut loaded = load_module_bytes(
                 MultiTaskModel::new(&source.state.run.model, &device),
                 &source.model,
             )?;
             fresh_prior &= loaded.prior.is_none();
-            loaded.prior = match run.model.quantizer.step() {
-                Some(_) => loaded.prior.or(model.prior),
-                None => None,
+            loaded.prior = if run.model.has_prior() {
+                loaded.prior.or(model.prior)
+            } else {
+                None
             };
             model = loaded;
         }
@@ -476,6 +484,7 @@ mod tests {
             noise_bits: Vec::new(),
             range: RangeRule::MinMax,
             detach_range: false,
+            learned_rate: false,
             lambda_ramp: 0,
             device: ComputeDevice::Flex,
             init_from: None,
@@ -647,16 +656,40 @@ mod tests {
 
     #[test]
     fn a_step_run_from_a_paper_method_base_fits_its_prior_then_resumes_bit_exactly() {
+        a_learned_rate_run_fits_its_prior_then_resumes_bit_exactly("step", |a| {
+            a.range = RangeRule::Step { step: 0.25 };
+        });
+    }
+
+    #[test]
+    fn a_learned_rate_at_a_quantile_range_fits_its_prior_then_resumes_bit_exactly() {
+        a_learned_rate_run_fits_its_prior_then_resumes_bit_exactly("quantile", |a| {
+            a.range = RangeRule::Quantile { per_mille: 999 };
+            a.noise_bits = vec![3, 5, 8];
+            a.learned_rate = true;
+        });
+    }
+
+    /// A run with a learned prior, started from a paper-method base (no prior), fits
+    /// its prior, trains, and resumed after one step ends bit-exactly where an
+    /// uninterrupted run does.
+    fn a_learned_rate_run_fits_its_prior_then_resumes_bit_exactly(
+        name: &str,
+        configure: impl Fn(&mut TrainArgs),
+    ) {
         let _turn = serial();
-        let base = tmp("prior-base");
+        let base = tmp(&format!("prior-base-{name}"));
         run(&args(&base, 2), Arc::new(AtomicBool::new(false))).unwrap();
         let learned = |dir: &Path, steps: u64| {
             let mut a = args(dir, steps);
-            a.range = RangeRule::Step { step: 0.25 };
+            configure(&mut a);
             a.init_from = Some(base.join(CHECKPOINT_FILE));
             a
         };
-        let (whole, split) = (tmp("prior-whole"), tmp("prior-split"));
+        let (whole, split) = (
+            tmp(&format!("prior-whole-{name}")),
+            tmp(&format!("prior-split-{name}")),
+        );
         run(&learned(&whole, 3), Arc::new(AtomicBool::new(false))).unwrap();
         let mut first = learned(&split, 3);
         first.max_steps_this_run = Some(1);

@@ -60,6 +60,7 @@ impl Preset {
                 ],
                 head_channels: vec![256, 128, 64, 32],
                 quantizer: RangeRule::MinMax,
+                learned_rate: false,
             },
             Preset::Tiny => ModelConfig {
                 preset: self,
@@ -87,6 +88,7 @@ impl Preset {
                 ],
                 head_channels: vec![48, 32, 24],
                 quantizer: RangeRule::MinMax,
+                learned_rate: false,
             },
             Preset::Test => ModelConfig {
                 preset: self,
@@ -109,6 +111,7 @@ impl Preset {
                 ],
                 head_channels: vec![12, 8],
                 quantizer: RangeRule::MinMax,
+                learned_rate: false,
             },
         }
     }
@@ -156,6 +159,12 @@ pub struct ModelConfig {
     /// for another rule). Absent in the JSON of min-max models.
     #[serde(default, skip_serializing_if = "RangeRule::is_min_max")]
     pub quantizer: RangeRule,
+    /// Trained with the rate in bits under a learned prior of the features
+    /// ([`crate::entropy_model`]) at this model's own quantizer, whatever its range rule.
+    /// A step quantizer always is (its prior also codes); for a min-max or quantile
+    /// range the prior only measures the rate in training. Absent in the JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned_rate: bool,
 }
 
 impl ModelConfig {
@@ -164,8 +173,15 @@ impl ModelConfig {
     pub fn same_network(&self, other: &ModelConfig) -> bool {
         ModelConfig {
             quantizer: other.quantizer,
+            learned_rate: other.learned_rate,
             ..self.clone()
         } == *other
+    }
+
+    /// True when the trained model carries a learned prior of its features: a step
+    /// quantizer, or [`ModelConfig::learned_rate`].
+    pub fn has_prior(&self) -> bool {
+        self.learned_rate || self.quantizer.step().is_some()
     }
 
     /// Total downsampling factor of the edge encoder.
