@@ -190,7 +190,10 @@ mod tests {
             .expand([1, 2, 1, 160]);
         let p = read(prior.likelihood_in_bins(y, 5.0));
         for c in 0..2 {
-            let total: f64 = p[c * 160..(c + 1) * 160].iter().map(|&v| f64::from(v)).sum();
+            let total: f64 = p[c * 160..(c + 1) * 160]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum();
             assert!((total - 1.0).abs() < 1e-3, "channel {c}: mass {total}");
         }
         // One bin of width 5 at 10 holds the five unit bins 8..=12.
@@ -202,15 +205,21 @@ mod tests {
                     .expand([1, 2, 1, 5]),
             ),
         );
-        let coarse = read(prior.likelihood_in_bins(
-            Tensor::<1>::from_data([10.0f32], &device)
-                .reshape([1, 1, 1, 1])
-                .expand([1, 2, 1, 1]),
-            5.0,
-        ));
+        let coarse = read(
+            prior.likelihood_in_bins(
+                Tensor::<1>::from_data([10.0f32], &device)
+                    .reshape([1, 1, 1, 1])
+                    .expand([1, 2, 1, 1]),
+                5.0,
+            ),
+        );
         for c in 0..2 {
             let sum: f32 = fine[c * 5..(c + 1) * 5].iter().sum();
-            assert!((sum - coarse[c]).abs() < 1e-5, "{sum} against {}", coarse[c]);
+            assert!(
+                (sum - coarse[c]).abs() < 1e-5,
+                "{sum} against {}",
+                coarse[c]
+            );
         }
     }
 

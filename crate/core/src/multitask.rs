@@ -6,8 +6,8 @@ use burn::prelude::*;
 use crate::entropy_model::FactorizedPrior;
 use crate::image::{disparity_scale, rgb_to_input, rgb_to_unit};
 use crate::loss::{
-    clip_to_range, compressibility_loss_in_range, disparity_loss, per_sample_range_rule,
-    quantization_noise_in_range, reconstruction_loss, segmentation_loss, RANGE_EPSILON,
+    RANGE_EPSILON, clip_to_range, compressibility_loss_in_range, disparity_loss,
+    per_sample_range_rule, quantization_noise_in_range, reconstruction_loss, segmentation_loss,
 };
 use crate::model::{CloudHeads, Edge, ModelConfig};
 use crate::quant::RangeRule;
@@ -260,7 +260,11 @@ impl PriorUnits {
 /// The learned rate: the features in the prior's units plus noise over one bin
 /// (`y + u`), their mean rate in bits per element under the prior, and `y + u` back in
 /// feature units for the heads.
-fn learned_rate(prior: &FactorizedPrior, units: PriorUnits, noise: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
+fn learned_rate(
+    prior: &FactorizedPrior,
+    units: PriorUnits,
+    noise: Tensor<4>,
+) -> (Tensor<4>, Tensor<1>) {
     let noisy = units.y.clone() + noise;
     let rate = prior.bits_in_bins(noisy.clone(), units.bin).mean();
     (units.to_features(noisy), rate)
@@ -402,7 +406,10 @@ mod tests {
         assert_eq!(units.bin, 1.0);
         let noise = units.y.zeros_like() + 0.375;
         let (heads_input, rate) = learned_rate(prior, units, noise);
-        let by_hand = prior.bits(features.clone() / 0.25 + 0.375).mean().into_scalar::<f32>();
+        let by_hand = prior
+            .bits(features.clone() / 0.25 + 0.375)
+            .mean()
+            .into_scalar::<f32>();
         assert!((rate.into_scalar::<f32>() - by_hand).abs() < 1e-5);
         let shift = (heads_input - features)
             .into_data()
@@ -418,7 +425,10 @@ mod tests {
         config.quantizer = RangeRule::Quantile { per_mille: 900 };
         config.learned_rate = true;
         let model = MultiTaskModel::new(&config, &device);
-        let prior = model.prior.as_ref().expect("a learned-rate model has a prior");
+        let prior = model
+            .prior
+            .as_ref()
+            .expect("a learned-rate model has a prior");
         let batch = test_batch(&device);
         let features = model.edge.forward(batch.images.clone());
 
@@ -432,7 +442,10 @@ mod tests {
         let y = (clipped.clone() - min.expand(dims)) / unit.clone().expand(dims);
         let levels = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
         let (got, want) = (levels(units.y.clone()), levels(y.clone()));
-        assert!(want.iter().any(|&v| v > 200.0), "some values near the top of the range");
+        assert!(
+            want.iter().any(|&v| v > 200.0),
+            "some values near the top of the range"
+        );
         assert!(want.iter().all(|&v| (-1e-3..=255.001).contains(&v)));
         assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-3));
 
@@ -440,11 +453,19 @@ mod tests {
         // the heads see the clipped features moved by 3 units.
         let noise = units.y.zeros_like() + 3.0;
         let (heads_input, rate) = learned_rate(prior, units, noise);
-        let by_hand = prior.bits_in_bins(y + 3.0, 17.0).mean().into_scalar::<f32>();
+        let by_hand = prior
+            .bits_in_bins(y + 3.0, 17.0)
+            .mean()
+            .into_scalar::<f32>();
         assert!((rate.into_scalar::<f32>() - by_hand).abs() < 1e-4);
         let shift = levels(heads_input - clipped);
         let unit = levels(unit.expand(dims));
-        assert!(shift.iter().zip(&unit).all(|(d, u)| (d - 3.0 * u).abs() < 1e-4));
+        assert!(
+            shift
+                .iter()
+                .zip(&unit)
+                .all(|(d, u)| (d - 3.0 * u).abs() < 1e-4)
+        );
 
         // Coarser bins hold more mass, so fewer bits: 8 bits costs more than 4.
         let at = |bits| {
@@ -454,9 +475,16 @@ mod tests {
                 ..Objective::reference(0.0, 8)
             };
             device.seed(11);
-            forward_loss(&model, &batch, &objective).compressibility.into_scalar::<f32>()
+            forward_loss(&model, &batch, &objective)
+                .compressibility
+                .into_scalar::<f32>()
         };
-        assert!(at(8) > at(4) + 1.0, "{} bits at 8 against {} at 4", at(8), at(4));
+        assert!(
+            at(8) > at(4) + 1.0,
+            "{} bits at 8 against {} at 4",
+            at(8),
+            at(4)
+        );
     }
 
     #[test]

@@ -53,7 +53,11 @@ pub fn fit_prior(
         let batch = to_batch(&samples, device);
         // The units and bins of the fine-tune's own steps (a drawn noise depth).
         let bits = objective_at(run, FIT_STEP_OFFSET + i).noise_bits;
-        let units = PriorUnits::new(edge.forward(batch.images.inner()), run.model.quantizer, bits);
+        let units = PriorUnits::new(
+            edge.forward(batch.images.inner()),
+            run.model.quantizer,
+            bits,
+        );
         device.seed(splitmix64(run.seed.wrapping_add(0xF17) ^ i));
         let noisy = units.y.clone() + units.noise();
         let rate = prior.bits_in_bins(noisy, units.bin).mean();
