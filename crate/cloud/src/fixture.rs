@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::model::Preset;
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::zoo::ModelEntry;
 use splitfeat_core::zoo::untrained::{self, UntrainedModel};
@@ -38,7 +39,7 @@ pub fn encode_image(
         .into_data()
         .try_to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(edge.encode(&features, CodecId::Png, 8)?.bytes)
+    Ok(edge.encode(&features, CodecId::Png, BitDepth::EIGHT)?.bytes)
 }
 
 /// Writes `assets/manifest.json` and `assets/models/<name>/{edge,heads}.bpk` for one

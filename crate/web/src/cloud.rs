@@ -143,6 +143,7 @@ mod tests {
     use futures_lite::future::block_on;
     use splitfeat_core::codec::CodecId;
     use splitfeat_core::model::Preset;
+    use splitfeat_core::quant::BitDepth;
     use splitfeat_core::runtime::{EdgeRuntime, Task};
     use splitfeat_core::zoo::untrained::UntrainedModel;
 
@@ -189,7 +190,10 @@ mod tests {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let stream = edge_rt.encode(&features, CodecId::Ans, 8).unwrap().bytes;
+        let stream = edge_rt
+            .encode(&features, CodecId::Ans, BitDepth::EIGHT)
+            .unwrap()
+            .bytes;
 
         let options = CloudSession::options(Some("seg,recon"), None).unwrap();
         let r = block_on(session.infer(&stream, &options)).unwrap();
@@ -197,7 +201,7 @@ mod tests {
         assert_eq!((r.model, r.bytes_received), (entry.id, stream.len()));
         assert_eq!(
             (r.width, r.height, r.codec.as_str(), r.bits),
-            (w, h, "ans", 8)
+            (w, h, "ans", BitDepth::EIGHT)
         );
         assert!(r.outputs.seg.is_some() && r.outputs.recon.is_some() && r.outputs.disp.is_none());
         assert!(r.timings_ms.heads.seg.is_some() && r.timings_ms.heads.disp.is_none());

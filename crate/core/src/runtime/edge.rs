@@ -8,6 +8,7 @@ use crate::codec::{CodecError, CodecId};
 use crate::image::{resize_rgb, rgb_to_input};
 use crate::model::{Edge, ModelConfig, WeightsError, load_module_bytes};
 use crate::pipeline::{self, Encoded, FeatureShape, PipelineError};
+use crate::quant::BitDepth;
 use crate::zoo::ModelId;
 
 /// The edge half, ready to encode images.
@@ -69,7 +70,7 @@ impl EdgeRuntime {
         &self,
         features: &[f32],
         codec: CodecId,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Encoded, PipelineError> {
         let (shape, rule) = (self.feature_shape(), self.config.quantizer);
         pipeline::encode_features_with(

@@ -142,7 +142,9 @@ mod tests {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let encoded = edge.encode(&features, CodecId::Png, 8).unwrap();
+        let encoded = edge
+            .encode(&features, CodecId::Png, crate::quant::BitDepth::EIGHT)
+            .unwrap();
         let decoded = cloud.decode(&encoded.bytes).unwrap();
         assert_eq!(decoded.values.len(), features.len());
         for (task, tensor) in cloud.run_heads(&decoded, &Task::ALL) {
