@@ -27,19 +27,21 @@ impl FixtureModel {
     }
 }
 
-/// The edge half of the pipeline, as the browser runs it: features, read-back, code.
+/// The fixtures' stream of one packed RGB image of any size: PNG, 8 bits.
 pub fn encode_image(
     edge: &EdgeRuntime,
     rgb: &[u8],
     height: usize,
     width: usize,
 ) -> Result<Vec<u8>> {
-    let features = edge
-        .features(rgb, height, width)?
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(edge.encode(&features, CodecId::Png, BitDepth::EIGHT)?.bytes)
+    let encoded = futures_lite::future::block_on(edge.encode_image(
+        rgb,
+        height,
+        width,
+        CodecId::Png,
+        BitDepth::EIGHT,
+    ))?;
+    Ok(encoded.bytes)
 }
 
 /// Writes `assets/manifest.json` and `assets/models/<name>/{edge,heads}.bpk` for one

@@ -92,13 +92,14 @@ pub fn encode(args: &EncodeArgs) -> Result<()> {
             )
         })?;
     let image = read_png_rgb(&args.image)?;
-    let features = runtime.features(&image.rgb, image.height, image.width)?;
-    let values = features
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading the features back: {e:?}"))?;
     let bits = args.bits.unwrap_or(entry.bits);
-    let encoded = runtime.encode(&values, args.codec, bits)?;
+    let encoded = futures_lite::future::block_on(runtime.encode_image(
+        &image.rgb,
+        image.height,
+        image.width,
+        args.codec,
+        bits,
+    ))?;
     write_atomic(&args.out, &encoded.bytes)?;
     let shape = encoded.header.shape;
     println!(

@@ -184,14 +184,7 @@ mod tests {
         let edge_rt = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
         let (h, w) = (entry.config.input_height, entry.config.input_width);
         let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 7 % 251) as u8).collect();
-        let features = edge_rt
-            .features(&rgb, h, w)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let stream = edge_rt
-            .encode(&features, CodecId::Ans, BitDepth::EIGHT)
+        let stream = block_on(edge_rt.encode_image(&rgb, h, w, CodecId::Ans, BitDepth::EIGHT))
             .unwrap()
             .bytes;
 

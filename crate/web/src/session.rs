@@ -6,7 +6,7 @@ use splitfeat_core::codec::{CodecError, CodecId};
 use splitfeat_core::model::WeightsError;
 use splitfeat_core::pipeline::PipelineError;
 use splitfeat_core::quant::{BitDepth, BitDepthError};
-use splitfeat_core::runtime::{EdgeRuntime, InputError};
+use splitfeat_core::runtime::{EdgeError, EdgeRuntime, InputError};
 use splitfeat_core::zoo::{ModelEntry, ModelId, ZooError};
 
 use crate::clock::now_ms;
@@ -253,17 +253,17 @@ impl EdgeSession {
         width: usize,
         height: usize,
     ) -> Result<Vec<f32>, SessionError> {
-        let tensor = self.runtime.features(rgb, height, width)?;
-        let read_back = |message: String| SessionError::ReadBack {
-            backend: self.backend,
-            message,
-        };
-        let data = tensor
-            .into_data_async()
+        self.runtime
+            .read_features(rgb, height, width)
             .await
-            .map_err(|e| read_back(format!("{e:?}")))?;
-        data.try_to_vec::<f32>()
-            .map_err(|e| read_back(format!("{e:?}")))
+            .map_err(|e| match e {
+                EdgeError::Input(e) => e.into(),
+                EdgeError::ReadBack(message) => SessionError::ReadBack {
+                    backend: self.backend,
+                    message,
+                },
+                EdgeError::Pipeline(e) => e.into(),
+            })
     }
 
     /// Encodes one frame: `pixels` RGBA (a canvas's `ImageData`) or packed RGB of
@@ -395,15 +395,8 @@ mod tests {
         let device = Device::flex();
         let runtime = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
         let rgb = pixels::to_rgb(&rgba, w, h).unwrap();
-        let values = runtime
-            .features(&rgb, h, w)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let reference = runtime
-            .encode(&values, CodecId::Ans, BitDepth::EIGHT)
-            .unwrap();
+        let reference =
+            block_on(runtime.encode_image(&rgb, h, w, CodecId::Ans, BitDepth::EIGHT)).unwrap();
         assert_eq!(out.bitstream, reference.bytes);
         let decoded = pipeline::decode_features(&out.bitstream, &Default::default()).unwrap();
         assert_eq!(decoded.values.len(), out.elements);
