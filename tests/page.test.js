@@ -140,6 +140,21 @@ describe("page with the shipped models", { skip }, () => {
     await settle(() => window.splitfeat.lastEncode()?.codec === "png" && window.splitfeat.lastEncode()?.bits === 6);
     const png6 = await last();
     assert.equal(png6.bits, 6);
+    // The wasm binding takes the page's number and checks it once: a depth outside
+    // the range or not whole is refused with the code `bit-depth`.
+    const refused = await page.evaluate(async () => {
+      const codes = [];
+      for (const bits of [1, 17, 8.5, 300]) {
+        codes.push(await window.splitfeat.encode("cpu", "png", bits).then(() => "encoded", (e) => `${e.code}: ${e.message}`));
+      }
+      return codes;
+    });
+    assert.deepEqual(refused, [
+      "bit-depth: bit depth 1 is outside 2..=16",
+      "bit-depth: bit depth 17 is outside 2..=16",
+      'bit-depth: bit depth "8.5" is not a whole number in 2..=16',
+      'bit-depth: bit depth "300" is not a whole number in 2..=16',
+    ]);
     assert.ok(jpeg50.byteCount > 0 && png6.byteCount > 0);
     const s = await shown(page);
     assert.equal(s.cloud, "ok");

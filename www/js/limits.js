@@ -1,6 +1,6 @@
 // The ranges of the page's settings, in one place. The bit depths are those the
 // feature coder accepts, as the WebAssembly module reports them (`bitDepthRange`:
-// crate/core's quant::MIN_BITS..=MAX_BITS), adopted once the edge worker has started;
+// crate/core's quant::BitDepth::MIN..=MAX), adopted once the edge worker has started;
 // JPEG carries 8-bit planes only.
 
 /** Bit depths of the quantized features, `{min, max}`; null before `adoptBitDepths`. */

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::model::Preset;
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::zoo::ModelEntry;
 use splitfeat_core::zoo::untrained::{self, UntrainedModel};
@@ -26,19 +27,21 @@ impl FixtureModel {
     }
 }
 
-/// The edge half of the pipeline, as the browser runs it: features, read-back, code.
+/// The fixtures' stream of one packed RGB image of any size: PNG, 8 bits.
 pub fn encode_image(
     edge: &EdgeRuntime,
     rgb: &[u8],
     height: usize,
     width: usize,
 ) -> Result<Vec<u8>> {
-    let features = edge
-        .features(rgb, height, width)?
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(edge.encode(&features, CodecId::Png, 8)?.bytes)
+    let encoded = futures_lite::future::block_on(edge.encode_image(
+        rgb,
+        height,
+        width,
+        CodecId::Png,
+        BitDepth::EIGHT,
+    ))?;
+    Ok(encoded.bytes)
 }
 
 /// Writes `assets/manifest.json` and `assets/models/<name>/{edge,heads}.bpk` for one

@@ -12,6 +12,7 @@ use burn::prelude::Device;
 use serde::Serialize;
 use splitfeat_core::api::InferOptions;
 use splitfeat_core::classes::{CLASSES, ClassInfo};
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::{CloudRuntime, Task};
 use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, ModelId, Zoo, ZooError};
 
@@ -135,7 +136,7 @@ pub struct ModelInfo {
     pub id: ModelId,
     pub name: String,
     pub lambda: f32,
-    pub bits: u8,
+    pub bits: BitDepth,
     pub preset: String,
     pub input: Size2,
     pub bottleneck: Shape3,

@@ -13,6 +13,7 @@ use common::{Fixture, TestServer, full, get, post_stream, send};
 use splitfeat_core::bitstream::{self, Limits};
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{FeatureShape, encode_features};
+use splitfeat_core::quant::BitDepth;
 
 /// Width and height of a base64 PNG, from its IHDR chunk.
 fn png_size(b64: &serde_json::Value) -> (u32, u32) {
@@ -241,7 +242,7 @@ async fn bad_requests_get_4xx_json_and_the_server_keeps_working() {
         FeatureShape::new(4, 2, 2),
         id_a,
         CodecId::Png,
-        8,
+        BitDepth::EIGHT,
     )
     .unwrap();
     post_stream(&infer_a, small.bytes)
@@ -629,7 +630,7 @@ async fn a_panic_in_the_model_is_a_500_and_the_server_survives() {
         FeatureShape::new(8, 4, 8),
         id,
         CodecId::Png,
-        8,
+        BitDepth::EIGHT,
     )
     .unwrap();
     let url = format!("http://{addr}/v1/infer?model={}", entry.id);

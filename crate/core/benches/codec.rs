@@ -13,6 +13,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use splitfeat_core::bitstream::Limits;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{FeatureShape, decode_features, encode_features};
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::zoo::ModelId;
 
 const CODECS: [CodecId; 3] = [CodecId::Png, CodecId::Jpeg { quality: 90 }, CodecId::Ans];
@@ -24,8 +25,14 @@ fn pipeline(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("pipeline/{shape}"));
         group.throughput(Throughput::Bytes((values.len() * 4) as u64));
         for codec in CODECS {
-            let encoded =
-                encode_features(&values, shape, ModelId::from_bytes([0; 8]), codec, 8).unwrap();
+            let encoded = encode_features(
+                &values,
+                shape,
+                ModelId::from_bytes([0; 8]),
+                codec,
+                BitDepth::EIGHT,
+            )
+            .unwrap();
             group.bench_with_input(BenchmarkId::new("encode", codec), &codec, |b, &codec| {
                 b.iter(|| {
                     encode_features(
@@ -33,7 +40,7 @@ fn pipeline(c: &mut Criterion) {
                         shape,
                         ModelId::from_bytes([0; 8]),
                         codec,
-                        8,
+                        BitDepth::EIGHT,
                     )
                     .unwrap()
                 })

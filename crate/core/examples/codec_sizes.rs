@@ -32,8 +32,8 @@ fn timed(mut f: impl FnMut() -> usize) -> (usize, f64) {
 }
 
 fn report(name: &str, shape: FeatureShape, values: &[f32]) {
-    let (codes, _) = quant::quantize(values, quant::DEFAULT_BITS).unwrap();
-    let plane: Plane = tiling::tile(&codes, shape, quant::DEFAULT_BITS).unwrap();
+    let (codes, _) = quant::quantize(values, quant::BitDepth::EIGHT).unwrap();
+    let plane: Plane = tiling::tile(&codes, shape, quant::BitDepth::EIGHT).unwrap();
     let n = shape.len();
     println!(
         "## {name}: {shape} = {n} elements, {:.1} % zeros",
@@ -124,10 +124,16 @@ fn report(name: &str, shape: FeatureShape, values: &[f32]) {
         println!("jpeg{q} payload {len} B");
     }
     let stream = |codec| {
-        pipeline::encode_features(values, shape, ModelId::from_bytes([0; 8]), codec, 8)
-            .unwrap()
-            .bytes
-            .len()
+        pipeline::encode_features(
+            values,
+            shape,
+            ModelId::from_bytes([0; 8]),
+            codec,
+            quant::BitDepth::EIGHT,
+        )
+        .unwrap()
+        .bytes
+        .len()
     };
     println!(
         "png (shipped setting) payload {png_len} B; whole streams: png {} B, ans {} B (header + CRC {} B)",

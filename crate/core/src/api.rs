@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitstream::BitstreamError;
 use crate::classes::NUM_CLASSES;
 use crate::pipeline::{Decoded, PipelineError, bits_per_element};
+use crate::quant::BitDepth;
 use crate::runtime::{CloudRuntime, Task, TaskOutput};
 use crate::viz;
 use crate::zoo::{ModelEntry, ModelId};
@@ -133,7 +134,7 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
             BitstreamError::TrailingBytes { .. } => (400, "trailing_bytes"),
             BitstreamError::PayloadTooLarge { .. }
             | BitstreamError::Codec(_)
-            | BitstreamError::BadBitDepth { .. }
+            | BitstreamError::BadBitDepth(_)
             | BitstreamError::ShapeOutOfLimits { .. }
             | BitstreamError::NonFiniteRange { .. } => (400, "bad_header"),
         },
@@ -158,7 +159,7 @@ pub struct InferResponse {
     /// 8 x stream bytes / feature elements: the whole stream, header included.
     pub bits_per_element: f64,
     pub codec: String,
-    pub bits: u8,
+    pub bits: BitDepth,
     pub timings_ms: Timings,
     pub outputs: Outputs,
 }

@@ -8,7 +8,7 @@
 //!      5    8 model id
 //!     13    1 codec tag        (1 png, 2 jpeg, 3 ans)
 //!     14    1 codec parameter  (jpeg quality 1..=100, else 0)
-//!     15    1 bit depth        (2..=16)
+//!     15    1 bit depth        (2..=16; jpeg: 8)
 //!     16    2 channels
 //!     18    2 height
 //!     20    2 width
@@ -27,7 +27,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecError, CodecId};
-use crate::quant::{self, QuantParams};
+use crate::quant::{BitDepth, BitDepthError, QuantParams};
 use crate::tiling::FeatureShape;
 use crate::zoo::ModelId;
 
@@ -49,7 +49,7 @@ pub struct Header {
     pub model_id: ModelId,
     pub codec: CodecId,
     /// Bit depth of the quantized codes.
-    pub bits: u8,
+    pub bits: BitDepth,
     pub shape: FeatureShape,
     /// Quantization range (f32 side information).
     pub min: f32,
@@ -66,15 +66,11 @@ impl Header {
         }
     }
 
-    /// Checks the fields against the format and `limits`.
+    /// Checks the fields against the format and `limits` (the bit depth is in range
+    /// by its type; the codec must carry it).
     pub fn validate(&self, limits: &Limits) -> Result<(), BitstreamError> {
         self.codec.validate()?;
-        if quant::check_bits(self.bits).is_err() || !self.codec.supports_bits(self.bits) {
-            return Err(BitstreamError::BadBitDepth {
-                bits: self.bits,
-                codec: self.codec,
-            });
-        }
+        self.codec.check_bits(self.bits)?;
         limits.check_shape(self.shape)?;
         if !(self.min.is_finite() && self.max.is_finite()) || self.min > self.max {
             return Err(BitstreamError::NonFiniteRange {
@@ -153,8 +149,9 @@ pub enum BitstreamError {
     BadCrc { stored: u32, computed: u32 },
     #[error("codec: {0}")]
     Codec(#[from] CodecError),
-    #[error("bit depth {bits} not supported by codec {codec}")]
-    BadBitDepth { bits: u8, codec: CodecId },
+    /// The bit depth byte is outside the range ([`BitDepth`]).
+    #[error(transparent)]
+    BadBitDepth(#[from] BitDepthError),
     #[error("shape {shape} outside limits {limits:?}")]
     ShapeOutOfLimits { shape: FeatureShape, limits: Limits },
     #[error("quantization range min {min} max {max} is not finite or has min > max")]
@@ -180,7 +177,7 @@ pub fn write(header: &Header, payload: &[u8]) -> Result<Vec<u8>, BitstreamError>
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&header.model_id.to_bytes());
-    out.extend_from_slice(&[tag, param, header.bits]);
+    out.extend_from_slice(&[tag, param, header.bits.get()]);
     out.extend_from_slice(&header.shape.channels.to_le_bytes());
     out.extend_from_slice(&header.shape.height.to_le_bytes());
     out.extend_from_slice(&header.shape.width.to_le_bytes());
@@ -265,7 +262,7 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Header, &'a [u8]),
     let header = Header {
         model_id: ModelId::from_bytes(f.array(5)),
         codec: CodecId::from_tag(f.u8(13), f.u8(14))?,
-        bits: f.u8(15),
+        bits: BitDepth::new(f.u8(15))?,
         shape: FeatureShape::new(f.u16(16), f.u16(18), f.u16(20)),
         min: f.f32(22),
         max: f.f32(26),
@@ -282,7 +279,7 @@ mod tests {
         Header {
             model_id: ModelId::from_bytes(*b"modelid1"),
             codec: CodecId::Jpeg { quality: 90 },
-            bits: 8,
+            bits: BitDepth::EIGHT,
             shape: FeatureShape::new(64, 8, 16),
             min: 0.0,
             max: 3.5,
@@ -317,10 +314,12 @@ mod tests {
             Err(BitstreamError::NonFiniteRange { .. })
         ));
         let mut h = header();
-        h.bits = 10;
+        h.bits = BitDepth::new(10).unwrap();
         assert!(matches!(
             write(&h, &[]),
-            Err(BitstreamError::BadBitDepth { .. })
+            Err(BitstreamError::Codec(
+                CodecError::UnsupportedBitDepth { .. }
+            ))
         ));
         let mut h = header();
         h.shape.width = 0;

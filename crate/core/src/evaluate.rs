@@ -10,6 +10,7 @@ use crate::codec::CodecId;
 use crate::image::{argmax_classes, disparity_scale, rgb_to_input, unit_chw_to_rgb};
 use crate::metrics::{ConfusionMatrix, MetricsError, RmseAccumulator, psnr_u8};
 use crate::pipeline::PipelineError;
+use crate::quant::BitDepth;
 use crate::runtime::{CloudRuntime, EdgeRuntime};
 use crate::zoo::ModelId;
 
@@ -30,13 +31,13 @@ pub enum Setting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodedSetting {
     pub codec: CodecId,
-    pub bits: u8,
+    pub bits: BitDepth,
 }
 
 impl CodedSetting {
     /// `png`, `jpeg90`, ... at the evaluation's main bit depth, `png@6` at another, so
     /// the labels of the main grid stay the plain codec names the page looks up.
-    pub fn label(&self, main_bits: u8) -> String {
+    pub fn label(&self, main_bits: BitDepth) -> String {
         if self.bits == main_bits {
             self.codec.to_string()
         } else {
@@ -45,7 +46,7 @@ impl CodedSetting {
     }
 
     /// Parses a label made by [`CodedSetting::label`]: `codec` or `codec@bits`.
-    pub fn parse(label: &str, main_bits: u8) -> Result<Self, EvalError> {
+    pub fn parse(label: &str, main_bits: BitDepth) -> Result<Self, EvalError> {
         let bad = |why: String| EvalError::BadSetting {
             label: label.to_string(),
             why,
@@ -54,19 +55,16 @@ impl CodedSetting {
             None => (label, main_bits),
             Some((codec, bits)) => (
                 codec,
-                bits.trim()
-                    .parse::<u8>()
-                    .map_err(|e| bad(format!("bit depth: {e}")))?,
+                bits.parse::<BitDepth>().map_err(|e| bad(e.to_string()))?,
             ),
         };
-        crate::quant::check_bits(bits).map_err(|e| bad(e.to_string()))?;
         let codec = codec.parse::<CodecId>().map_err(|e| bad(e.to_string()))?;
         Ok(Self { codec, bits })
     }
 }
 
 impl Setting {
-    pub fn label(&self, main_bits: u8) -> String {
+    pub fn label(&self, main_bits: BitDepth) -> String {
         match self {
             Setting::Float => "float".into(),
             Setting::Coded(coded) => coded.label(main_bits),
@@ -83,7 +81,7 @@ pub struct SettingResult {
     pub codec: Option<String>,
     /// Quantizer bit depth; absent for float.
     #[serde(default)]
-    pub bits: Option<u8>,
+    pub bits: Option<BitDepth>,
     /// Mean bitstream size per image (header and side info included); 0 for float.
     pub bytes_per_image: f64,
     pub bits_per_element: f64,
@@ -99,7 +97,7 @@ pub struct SettingResult {
 pub struct EvalReport {
     pub model_id: ModelId,
     pub images: usize,
-    pub bits: u8,
+    pub bits: BitDepth,
     pub results: Vec<SettingResult>,
     /// mIoU of predicting the most frequent class everywhere (a floor to beat).
     pub majority_class_miou: f64,
@@ -134,7 +132,7 @@ struct Accumulator {
 }
 
 pub struct Evaluator {
-    bits: u8,
+    bits: BitDepth,
     acc: Vec<Accumulator>,
     label_counts: [u64; NUM_CLASSES],
     model_id: ModelId,
@@ -147,7 +145,7 @@ fn read(t: Tensor<4>) -> Vec<f32> {
 impl Evaluator {
     /// An evaluator of the float features and each coded setting; `bits` is the main
     /// bit depth (the deployed one), which names the settings (see [`CodedSetting::label`]).
-    pub fn new(edge: &EdgeRuntime, coded: &[CodedSetting], bits: u8) -> Self {
+    pub fn new(edge: &EdgeRuntime, coded: &[CodedSetting], bits: BitDepth) -> Self {
         let settings =
             std::iter::once(Setting::Float).chain(coded.iter().map(|&c| Setting::Coded(c)));
         Self {
@@ -318,6 +316,10 @@ impl Evaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn depth(bits: u8) -> BitDepth {
+        BitDepth::new(bits).unwrap()
+    }
     use crate::runtime::untrained_test_runtimes;
 
     #[test]
@@ -332,8 +334,9 @@ mod tests {
             .map(|i| if i % 4 == 0 { 10 } else { 0 })
             .collect();
         let disparity: Vec<f32> = (0..n * h * w).map(|i| (i % 9) as f32).collect();
-        let coded = ["png", "ans", "jpeg50", "png@4"].map(|s| CodedSetting::parse(s, 8).unwrap());
-        let mut ev = Evaluator::new(&edge, &coded, 8);
+        let coded =
+            ["png", "ans", "jpeg50", "png@4"].map(|s| CodedSetting::parse(s, depth(8)).unwrap());
+        let mut ev = Evaluator::new(&edge, &coded, depth(8));
         ev.add_batch(&edge, &cloud, &rgb, &labels, &disparity, n)
             .unwrap();
         assert!(matches!(
@@ -347,7 +350,7 @@ mod tests {
         assert_eq!(labels, ["float", "png", "ans", "jpeg50", "png@4"]);
         assert_eq!(
             (report.results[4].codec.as_deref(), report.results[4].bits),
-            (Some("png"), Some(4))
+            (Some("png"), Some(depth(4)))
         );
         assert_eq!(
             (report.results[0].codec.as_deref(), report.results[0].bits),
@@ -370,20 +373,30 @@ mod tests {
     #[test]
     fn setting_labels_round_trip_and_bad_ones_are_refused() {
         for label in ["png", "ans", "jpeg90", "png@6", "ans@12"] {
-            assert_eq!(CodedSetting::parse(label, 8).unwrap().label(8), label);
+            assert_eq!(
+                CodedSetting::parse(label, depth(8))
+                    .unwrap()
+                    .label(depth(8)),
+                label
+            );
         }
         assert_eq!(
-            CodedSetting::parse("png", 6).unwrap(),
+            CodedSetting::parse("png", depth(6)).unwrap(),
             CodedSetting {
                 codec: CodecId::Png,
-                bits: 6
+                bits: depth(6)
             }
         );
-        assert_eq!(CodedSetting::parse("png@8", 8).unwrap().label(8), "png");
+        assert_eq!(
+            CodedSetting::parse("png@8", depth(8))
+                .unwrap()
+                .label(depth(8)),
+            "png"
+        );
         for bad in ["png@", "png@x", "png@1", "png@17", "gif", "gif@8"] {
             assert!(
                 matches!(
-                    CodedSetting::parse(bad, 8),
+                    CodedSetting::parse(bad, depth(8)),
                     Err(EvalError::BadSetting { .. })
                 ),
                 "{bad}"

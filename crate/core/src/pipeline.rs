@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitstream::{self, BitstreamError, Header, Limits};
 use crate::codec::prior::{self, PriorTables};
 use crate::codec::{CodecError, CodecId};
-use crate::quant::{self, QuantError};
+use crate::quant::{self, BitDepth, QuantError};
 pub use crate::tiling::FeatureShape;
 use crate::tiling::{self, Plane, TileGrid, TilingError};
 use crate::zoo::ModelId;
@@ -118,7 +118,7 @@ pub fn encode_features(
     shape: FeatureShape,
     model_id: ModelId,
     codec: CodecId,
-    bits: u8,
+    bits: BitDepth,
 ) -> Result<Encoded, PipelineError> {
     encode_features_rule(
         values,
@@ -136,7 +136,7 @@ pub fn encode_features_rule(
     shape: FeatureShape,
     model_id: ModelId,
     codec: CodecId,
-    bits: u8,
+    bits: BitDepth,
     rule: quant::RangeRule,
 ) -> Result<Encoded, PipelineError> {
     encode_features_with(values, shape, model_id, codec, bits, rule, None)
@@ -149,11 +149,12 @@ pub fn encode_features_with(
     shape: FeatureShape,
     model_id: ModelId,
     codec: CodecId,
-    bits: u8,
+    bits: BitDepth,
     rule: quant::RangeRule,
     tables: Option<&PriorTables>,
 ) -> Result<Encoded, PipelineError> {
     codec.validate()?;
+    // Before any work: JPEG carries 8-bit planes only.
     codec.check_bits(bits)?;
     TileGrid::for_feature_shape(shape)?;
     if values.len() != shape.len() {
@@ -164,7 +165,7 @@ pub fn encode_features_with(
         }
         .into());
     }
-    let (codes, params) = quant::quantize_rule(values, bits, rule)?;
+    let (codes, params) = quant::quantize_by_rule(values, bits, rule)?;
     let plane = tiling::tile(&codes, shape, bits)?;
     let payload = match (codec.needs_tables(), tables) {
         (true, Some(tables)) => prior::encode(&codes, shape, bits, tables)?,
@@ -241,15 +242,23 @@ pub fn expect_shape(header: &Header, expected: FeatureShape) -> Result<(), Pipel
 mod tests {
     use super::*;
 
+    const EIGHT: BitDepth = BitDepth::EIGHT;
+
     #[test]
     fn lossless_round_trip_small() {
         let shape = FeatureShape::new(3, 2, 2);
         let values: Vec<f32> = (0..12).map(|i| (i as f32 - 4.0).max(0.0) * 0.3).collect();
         for codec in CodecId::LOSSLESS {
-            let enc = encode_features(&values, shape, ModelId::from_bytes(*b"abcdefgh"), codec, 8)
-                .unwrap();
+            let enc = encode_features(
+                &values,
+                shape,
+                ModelId::from_bytes(*b"abcdefgh"),
+                codec,
+                EIGHT,
+            )
+            .unwrap();
             let dec = decode_features(&enc.bytes, &Limits::default()).unwrap();
-            let (q, p) = quant::quantize(&values, 8).unwrap();
+            let (q, p) = quant::quantize(&values, EIGHT).unwrap();
             assert_eq!(dec.values, quant::dequantize(&q, &p));
             assert_eq!(dec.header, enc.header);
             expect_model(&dec.header, ModelId::from_bytes(*b"abcdefgh")).unwrap();
@@ -277,7 +286,7 @@ mod tests {
             shape,
             ModelId::from_bytes([1; 8]),
             CodecId::Prior,
-            8,
+            EIGHT,
             rule,
             Some(&tables),
         )
@@ -295,7 +304,7 @@ mod tests {
                 shape,
                 ModelId::from_bytes([1; 8]),
                 CodecId::Prior,
-                8,
+                EIGHT,
                 rule
             ),
             Err(PipelineError::Codec(CodecError::NeedsTables))
@@ -311,7 +320,7 @@ mod tests {
                 shape,
                 ModelId::from_bytes([0; 8]),
                 CodecId::Png,
-                8
+                EIGHT
             ),
             Err(PipelineError::Tiling(TilingError::LengthMismatch { .. }))
         ));
@@ -321,7 +330,7 @@ mod tests {
                 shape,
                 ModelId::from_bytes([0; 8]),
                 CodecId::Jpeg { quality: 90 },
-                12
+                BitDepth::new(12).unwrap()
             ),
             Err(PipelineError::Codec(CodecError::UnsupportedBitDepth { .. }))
         ));

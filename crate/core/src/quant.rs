@@ -13,23 +13,115 @@
 //! A constant tensor (`max == min`) has a zero-width range: every code is 0 and
 //! dequantization returns `min` everywhere, which is exact.
 //!
+//! The bit depth n is a [`BitDepth`], checked once where it enters (command line,
+//! JSON, bitstream header, the browser's binding), so nothing below re-checks it.
+//!
 //! The arithmetic runs in f64 so that codes and reconstructions are identical on
 //! every target (native and wasm32 both have IEEE-754 f64 with round-to-nearest).
 
 use serde::{Deserialize, Serialize};
 
-/// Bit depth used when a caller has no reason to pick another (the paper's n = 8).
-pub const DEFAULT_BITS: u8 = 8;
-/// Smallest supported bit depth.
-pub const MIN_BITS: u8 = 2;
-/// Largest supported bit depth (codes are `u16`).
-pub const MAX_BITS: u8 = 16;
+/// A quantizer bit depth n, in [`BitDepth::MIN`]`..=`[`BitDepth::MAX`].
+///
+/// Made only by [`BitDepth::new`] (or `TryFrom<u8>`, `FromStr`, serde), so it is checked
+/// once where it enters (a command line, a JSON body, a bitstream header, a JavaScript
+/// number) and every function that takes one can rely on the range: 2..=16, what the
+/// bitstream format allows (docs/bitstream.md; codes are `u16`). Serialized as a plain
+/// number (`8`); deserializing refuses one outside the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub struct BitDepth(u8);
+
+impl BitDepth {
+    /// Shallowest supported bit depth.
+    pub const MIN: BitDepth = BitDepth(2);
+    /// Deepest supported bit depth (codes are `u16`).
+    pub const MAX: BitDepth = BitDepth(16);
+    /// Bit depth used when a caller has no reason to pick another (the paper's n = 8),
+    /// and the only one JPEG carries.
+    pub const EIGHT: BitDepth = BitDepth(8);
+
+    /// `bits` if it lies in [`BitDepth::MIN`]`..=`[`BitDepth::MAX`].
+    pub const fn new(bits: u8) -> Result<Self, BitDepthError> {
+        if bits >= Self::MIN.0 && bits <= Self::MAX.0 {
+            Ok(BitDepth(bits))
+        } else {
+            Err(BitDepthError::OutOfRange(bits))
+        }
+    }
+
+    /// The number of bits, n.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Number of distinct codes, `2^n`.
+    pub const fn levels(self) -> u32 {
+        1 << self.0
+    }
+
+    /// Largest code, `2^n - 1`.
+    pub const fn max_code(self) -> u16 {
+        (self.levels() - 1) as u16
+    }
+}
+
+/// Why a bit depth was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BitDepthError {
+    /// A whole number outside the range.
+    #[error("bit depth {0} is outside {min}..={max}", min = BitDepth::MIN, max = BitDepth::MAX)]
+    OutOfRange(u8),
+    /// Text, or a JavaScript number, that is not a whole number 0..=255 at all.
+    #[error("bit depth {0:?} is not a whole number in {min}..={max}", min = BitDepth::MIN, max = BitDepth::MAX)]
+    NotANumber(String),
+}
+
+impl TryFrom<u8> for BitDepth {
+    type Error = BitDepthError;
+
+    fn try_from(bits: u8) -> Result<Self, Self::Error> {
+        BitDepth::new(bits)
+    }
+}
+
+impl From<BitDepth> for u8 {
+    fn from(bits: BitDepth) -> u8 {
+        bits.0
+    }
+}
+
+impl std::fmt::Display for BitDepth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for BitDepth {
+    type Err = BitDepthError;
+
+    /// A decimal number such as `8` (what `--bits` and `codec@bits` labels carry).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bits = s
+            .trim()
+            .parse::<u8>()
+            .map_err(|_| BitDepthError::NotANumber(s.to_string()))?;
+        BitDepth::new(bits)
+    }
+}
+
+/// Checks a bit depth held as a plain `u8`: the training side's loss and Q-layer noise
+/// depths, which stay numbers in the run configuration and are checked when a run
+/// starts or a checkpoint is read.
+pub fn check_bits(bits: u8) -> Result<(), BitDepthError> {
+    BitDepth::new(bits).map(drop)
+}
 
 /// Why quantization parameters or input were rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantError {
-    #[error("bit depth {0} is outside {MIN_BITS}..={MAX_BITS}")]
-    BadBitDepth(u8),
+    #[error(transparent)]
+    BitDepth(#[from] BitDepthError),
     #[error("cannot quantize an empty tensor")]
     Empty,
     #[error("value {value} at index {index} is not finite")]
@@ -50,7 +142,7 @@ pub enum QuantError {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QuantParams {
     /// Bit depth n of the codes.
-    pub bits: u8,
+    pub bits: BitDepth,
     /// Smallest value of the tensor (maps to code 0).
     pub min: f32,
     /// Largest value of the tensor (maps to code `2^n - 1`).
@@ -58,9 +150,8 @@ pub struct QuantParams {
 }
 
 impl QuantParams {
-    /// Checks the bit depth and that `min <= max`, both finite.
+    /// Checks that `min <= max`, both finite.
     pub fn validate(&self) -> Result<(), QuantError> {
-        check_bits(self.bits)?;
         if !(self.min.is_finite() && self.max.is_finite()) || self.min > self.max {
             return Err(QuantError::BadRange {
                 min: self.min,
@@ -72,30 +163,12 @@ impl QuantParams {
 
     /// Largest code, `2^n - 1`.
     pub fn max_code(&self) -> u16 {
-        max_code(self.bits)
+        self.bits.max_code()
     }
 
     /// Width of one quantization step, `(max - min) / (2^n - 1)`.
     pub fn step(&self) -> f64 {
         (f64::from(self.max) - f64::from(self.min)) / f64::from(self.max_code())
-    }
-}
-
-/// Largest code at `bits` bits, `2^bits - 1`; saturates at `u16::MAX` for 16 and above.
-pub fn max_code(bits: u8) -> u16 {
-    if bits >= 16 {
-        u16::MAX
-    } else {
-        (1u16 << bits) - 1
-    }
-}
-
-/// Rejects a bit depth outside [`MIN_BITS`]`..=`[`MAX_BITS`].
-pub fn check_bits(bits: u8) -> Result<(), QuantError> {
-    if (MIN_BITS..=MAX_BITS).contains(&bits) {
-        Ok(())
-    } else {
-        Err(QuantError::BadBitDepth(bits))
     }
 }
 
@@ -223,9 +296,9 @@ fn quantile(values: &[f32], rule: RangeRule) -> Option<f32> {
 /// Quantization of `values` to `bits`-bit codes with the range `rule` picks.
 ///
 /// Errors as [`quantize`] does.
-pub fn quantize_rule(
+pub fn quantize_by_rule(
     values: &[f32],
-    bits: u8,
+    bits: BitDepth,
     rule: RangeRule,
 ) -> Result<(Vec<u16>, QuantParams), QuantError> {
     rule.validate()?;
@@ -239,9 +312,19 @@ pub fn quantize_rule(
     Ok((quantize_with(values, &params), params))
 }
 
+/// [`quantize_by_rule`] for a bit depth held as a plain `u8` (the training side's,
+/// see [`check_bits`]); errors on one outside the range.
+pub fn quantize_rule(
+    values: &[f32],
+    bits: u8,
+    rule: RangeRule,
+) -> Result<(Vec<u16>, QuantParams), QuantError> {
+    quantize_by_rule(values, BitDepth::new(bits)?, rule)
+}
+
 /// The parameters of a fixed-step quantizer: `min` 0, `max` `step * (2^n - 1)`.
-pub fn step_params(step: f32, bits: u8) -> QuantParams {
-    let max = (f64::from(step) * f64::from(max_code(bits))) as f32;
+pub fn step_params(step: f32, bits: BitDepth) -> QuantParams {
+    let max = (f64::from(step) * f64::from(bits.max_code())) as f32;
     QuantParams {
         bits,
         min: 0.0,
@@ -251,16 +334,15 @@ pub fn step_params(step: f32, bits: u8) -> QuantParams {
 
 /// Per-tensor min-max quantization of `values` to `bits`-bit codes.
 ///
-/// Errors on an empty tensor, a bit depth outside 2..=16, or any NaN/infinite value.
-pub fn quantize(values: &[f32], bits: u8) -> Result<(Vec<u16>, QuantParams), QuantError> {
+/// Errors on an empty tensor or any NaN/infinite value.
+pub fn quantize(values: &[f32], bits: BitDepth) -> Result<(Vec<u16>, QuantParams), QuantError> {
     let params = min_max_params(values, bits)?;
     Ok((quantize_with(values, &params), params))
 }
 
-/// The min-max parameters of `values`, after checking the bit depth, that the tensor
-/// is not empty and that every value is finite.
-fn min_max_params(values: &[f32], bits: u8) -> Result<QuantParams, QuantError> {
-    check_bits(bits)?;
+/// The min-max parameters of `values`, after checking that the tensor is not empty
+/// and that every value is finite.
+fn min_max_params(values: &[f32], bits: BitDepth) -> Result<QuantParams, QuantError> {
     let mut min = f32::INFINITY;
     let mut max = f32::NEG_INFINITY;
     for (index, &value) in values.iter().enumerate() {
@@ -310,11 +392,68 @@ pub fn dequantize(q: &[u16], params: &QuantParams) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    fn depth(bits: u8) -> BitDepth {
+        BitDepth::new(bits).unwrap()
+    }
+
+    #[test]
+    fn bit_depths_are_checked_when_made() {
+        for bad in [0u8, 1, 17, 255] {
+            assert_eq!(BitDepth::new(bad), Err(BitDepthError::OutOfRange(bad)));
+            assert_eq!(BitDepth::try_from(bad), Err(BitDepthError::OutOfRange(bad)));
+            assert!(check_bits(bad).is_err());
+        }
+        for bits in 2u8..=16 {
+            let d = BitDepth::new(bits).unwrap();
+            assert_eq!(d.get(), bits);
+            assert_eq!(u8::from(d), bits);
+            assert_eq!(d.levels(), 1u32 << bits);
+            assert_eq!(u32::from(d.max_code()), (1u32 << bits) - 1);
+            assert_eq!(d.to_string().parse::<BitDepth>(), Ok(d));
+        }
+        assert_eq!((BitDepth::MIN.get(), BitDepth::MAX.get()), (2, 16));
+        assert_eq!(BitDepth::MAX.max_code(), u16::MAX);
+        assert_eq!(
+            BitDepth::new(1).unwrap_err().to_string(),
+            "bit depth 1 is outside 2..=16"
+        );
+        assert_eq!(" 6 ".parse::<BitDepth>(), Ok(depth(6)));
+        assert_eq!("17".parse::<BitDepth>(), Err(BitDepthError::OutOfRange(17)));
+        for bad in ["", "eight", "2.5", "-1", "300"] {
+            assert_eq!(
+                bad.parse::<BitDepth>(),
+                Err(BitDepthError::NotANumber(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bit_depths_are_plain_numbers_in_json_and_checked_when_read() {
+        assert_eq!(serde_json::to_string(&depth(6)).unwrap(), "6");
+        assert_eq!(serde_json::from_str::<BitDepth>("6").unwrap(), depth(6));
+        for bad in ["0", "1", "17", "256", "-1", "8.5", "\"8\"", "null"] {
+            assert!(serde_json::from_str::<BitDepth>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<QuantParams>(r#"{"bits":1,"min":0,"max":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bit depth 1 is outside 2..=16"), "{err}");
+        let p = QuantParams {
+            bits: depth(12),
+            min: -1.0,
+            max: 2.0,
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"bits":12,"min":-1.0,"max":2.0}"#);
+        assert_eq!(serde_json::from_str::<QuantParams>(&json).unwrap(), p);
+    }
+
     #[test]
     fn maps_min_and_max_to_end_codes() {
-        let (q, p) = quantize(&[-1.0, 0.0, 3.0], 8).unwrap();
+        let (q, p) = quantize(&[-1.0, 0.0, 3.0], depth(8)).unwrap();
         assert_eq!(q, vec![0, 64, 255]);
-        assert_eq!((p.min, p.max, p.bits), (-1.0, 3.0, 8));
+        assert_eq!((p.min, p.max, p.bits), (-1.0, 3.0, depth(8)));
         let x = dequantize(&q, &p);
         assert_eq!(x[0], -1.0);
         assert_eq!(x[2], 3.0);
@@ -323,29 +462,31 @@ mod tests {
 
     #[test]
     fn constant_tensor_gives_zero_codes_and_exact_values() {
-        let (q, p) = quantize(&[2.5; 7], 8).unwrap();
+        let (q, p) = quantize(&[2.5; 7], depth(8)).unwrap();
         assert_eq!(q, vec![0; 7]);
         assert_eq!(dequantize(&q, &p), vec![2.5; 7]);
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(quantize(&[], 8), Err(QuantError::Empty));
-        assert_eq!(quantize(&[1.0], 1), Err(QuantError::BadBitDepth(1)));
-        assert_eq!(quantize(&[1.0], 17), Err(QuantError::BadBitDepth(17)));
+        assert_eq!(quantize(&[], depth(8)), Err(QuantError::Empty));
+        assert_eq!(
+            quantize_rule(&[1.0], 17, RangeRule::MinMax),
+            Err(QuantError::BitDepth(BitDepthError::OutOfRange(17)))
+        );
         assert!(matches!(
-            quantize(&[1.0, f32::NAN], 8),
+            quantize(&[1.0, f32::NAN], depth(8)),
             Err(QuantError::NonFinite { index: 1, .. })
         ));
         assert!(matches!(
-            quantize(&[f32::NEG_INFINITY], 8),
+            quantize(&[f32::NEG_INFINITY], depth(8)),
             Err(QuantError::NonFinite { index: 0, .. })
         ));
     }
 
     #[test]
     fn sixteen_bit_uses_full_range() {
-        let (q, _) = quantize(&[0.0, 1.0], 16).unwrap();
+        let (q, _) = quantize(&[0.0, 1.0], depth(16)).unwrap();
         assert_eq!(q, vec![0, u16::MAX]);
     }
 
@@ -356,7 +497,7 @@ mod tests {
         x.push(1e6);
         let rule: RangeRule = "q990".parse().unwrap();
         assert_eq!(rule, RangeRule::Quantile { per_mille: 990 });
-        let (q, p) = quantize_rule(&x, 4, rule).unwrap();
+        let (q, p) = quantize_by_rule(&x, depth(4), rule).unwrap();
         assert_eq!((p.min, p.max), (0.0, 990.0));
         assert_eq!(q[1000], 15);
         assert_eq!(q[999], 15);
@@ -364,8 +505,8 @@ mod tests {
         assert_eq!(q[0], 0);
         // Min-max is the plain quantizer.
         assert_eq!(
-            quantize_rule(&x, 4, RangeRule::MinMax).unwrap(),
-            quantize(&x, 4).unwrap()
+            quantize_by_rule(&x, depth(4), RangeRule::MinMax).unwrap(),
+            quantize(&x, depth(4)).unwrap()
         );
         assert_eq!(RangeRule::Quantile { per_mille: 1000 }.rank(7), 6);
         let saturated = saturate(&x, rule);
@@ -396,12 +537,12 @@ mod tests {
         assert_eq!(rule, RangeRule::Step { step: 0.5 });
         assert_eq!(rule.to_string(), "step0.5");
         let x = [0.0, 0.2, 0.26, 1.0, 7.4, 100.0];
-        let (q, p) = quantize_rule(&x, 4, rule).unwrap();
+        let (q, p) = quantize_by_rule(&x, depth(4), rule).unwrap();
         assert_eq!((p.min, p.max), (0.0, 7.5));
         assert_eq!(q, vec![0, 0, 1, 2, 15, 15]);
         assert_eq!(dequantize(&q, &p), vec![0.0, 0.0, 0.5, 1.0, 7.5, 7.5]);
         // The step, not the bit depth, sets the precision.
-        let (q8, _) = quantize_rule(&x, 8, rule).unwrap();
+        let (q8, _) = quantize_by_rule(&x, depth(8), rule).unwrap();
         assert_eq!(q8, vec![0, 0, 1, 2, 15, 200]);
         assert_eq!(saturate(&x, rule), x.to_vec());
         for bad in ["step0", "step-1", "stepinf", "stepNaN", "step"] {
@@ -414,7 +555,7 @@ mod tests {
 
     #[test]
     fn huge_finite_range_does_not_overflow() {
-        let (q, p) = quantize(&[-f32::MAX, f32::MAX], 8).unwrap();
+        let (q, p) = quantize(&[-f32::MAX, f32::MAX], depth(8)).unwrap();
         assert_eq!(q, vec![0, 255]);
         assert_eq!(dequantize(&q, &p), vec![-f32::MAX, f32::MAX]);
     }

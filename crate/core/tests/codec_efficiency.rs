@@ -6,12 +6,12 @@ mod common;
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::codec::ans::{self, AnsCodec, Transform};
 use splitfeat_core::pipeline::FeatureShape;
-use splitfeat_core::quant;
+use splitfeat_core::quant::{self, BitDepth};
 use splitfeat_core::tiling::{self, Plane};
 
 fn plane(values: &[f32], shape: FeatureShape) -> Plane {
-    let (q, _) = quant::quantize(values, 8).unwrap();
-    tiling::tile(&q, shape, 8).unwrap()
+    let (q, _) = quant::quantize(values, BitDepth::EIGHT).unwrap();
+    tiling::tile(&q, shape, BitDepth::EIGHT).unwrap()
 }
 
 #[test]

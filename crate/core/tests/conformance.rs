@@ -15,6 +15,7 @@ use splitfeat_core::api::pipeline_status_and_code;
 use splitfeat_core::bitstream::{HEADER_LEN, Limits};
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{FeatureShape, decode_features, encode_features};
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::zoo::ModelId;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,7 +31,7 @@ struct ValidCase {
     file: String,
     model_id: String,
     codec: String,
-    bits: u8,
+    bits: BitDepth,
     /// `[channels, height, width]`.
     shape: [u16; 3],
     min: f32,
@@ -110,6 +111,7 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
     let mut files = Vec::new();
     let mut valid = Vec::new();
     for (name, shape, seed, codec, bits) in settings {
+        let bits = BitDepth::new(bits).unwrap();
         let values = features(shape, seed);
         let enc = encode_features(&values, shape, MODEL_ID, codec, bits).expect("encode");
         let decoded = decode_features(&enc.bytes, &Limits::default()).expect("decode");
@@ -128,13 +130,20 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
     }
     // A constant tensor: min == max, every code 0.
     let shape = small;
-    let enc = encode_features(&vec![0.75; shape.len()], shape, MODEL_ID, CodecId::Png, 8).unwrap();
+    let enc = encode_features(
+        &vec![0.75; shape.len()],
+        shape,
+        MODEL_ID,
+        CodecId::Png,
+        BitDepth::EIGHT,
+    )
+    .unwrap();
     let decoded = decode_features(&enc.bytes, &Limits::default()).unwrap();
     valid.push(ValidCase {
         file: "valid/png-8-constant.spft".into(),
         model_id: MODEL_ID.to_string(),
         codec: "png".into(),
-        bits: 8,
+        bits: BitDepth::EIGHT,
         shape: [16, 4, 8],
         min: 0.75,
         max: 0.75,

@@ -6,13 +6,15 @@ use splitfeat_core::bitstream::{self, BitstreamError, HEADER_LEN, Header, Limits
 use splitfeat_core::codec::png::PngCodec;
 use splitfeat_core::codec::{CodecError, CodecId, FeatureCodec};
 use splitfeat_core::pipeline::{self, FeatureShape, PipelineError};
+use splitfeat_core::quant::{BitDepth, BitDepthError};
 use splitfeat_core::tiling::{self, Plane};
 use splitfeat_core::zoo::ModelId;
 
 fn stream(codec: CodecId) -> Vec<u8> {
     let shape = FeatureShape::new(16, 4, 8);
     let values = common::feature_like(shape, 1);
-    pipeline::encode_features(&values, shape, ModelId::from_bytes(*b"model-01"), codec, 8)
+    let model = ModelId::from_bytes(*b"model-01");
+    pipeline::encode_features(&values, shape, model, codec, BitDepth::EIGHT)
         .unwrap()
         .bytes
 }
@@ -22,6 +24,10 @@ fn bitstream_err(bytes: &[u8]) -> BitstreamError {
         Err(PipelineError::Bitstream(e)) => e,
         other => panic!("expected a bitstream error, got {other:?}"),
     }
+}
+
+fn depth(bits: u8) -> BitDepth {
+    BitDepth::new(bits).unwrap()
 }
 
 const CODECS: [CodecId; 3] = [CodecId::Png, CodecId::Ans, CodecId::Jpeg { quality: 90 }];
@@ -98,20 +104,31 @@ fn header_fields_are_checked_behind_a_valid_crc() {
         patched(14, &[5]),
         BitstreamError::Codec(CodecError::BadParam { tag: 3, param: 5 })
     ));
+    // The bit depth byte becomes a BitDepth or the stream is refused with the byte.
     for bits in [0u8, 1, 17, 255] {
-        assert!(matches!(
+        assert_eq!(
             patched(15, &[bits]),
-            BitstreamError::BadBitDepth { .. }
-        ));
+            BitstreamError::BadBitDepth(BitDepthError::OutOfRange(bits))
+        );
+    }
+    for bits in [2u8, 16] {
+        let mut b = bytes.clone();
+        b[15] = bits;
+        common::fix_crc(&mut b);
+        let (header, _) = bitstream::parse(&b, &Limits::default()).unwrap();
+        assert_eq!(header.bits.get(), bits);
     }
     // JPEG carries 8-bit planes only.
     let mut b = stream(CodecId::Jpeg { quality: 90 });
     b[15] = 12;
     common::fix_crc(&mut b);
-    assert!(matches!(
+    assert_eq!(
         bitstream_err(&b),
-        BitstreamError::BadBitDepth { bits: 12, .. }
-    ));
+        BitstreamError::Codec(CodecError::UnsupportedBitDepth {
+            codec: CodecId::Jpeg { quality: 90 },
+            bits: BitDepth::new(12).unwrap()
+        })
+    );
     // Oversize and empty shapes.
     for (at, value) in [
         (16, 5000u16),
@@ -149,7 +166,7 @@ fn element_count_limit_applies_even_when_each_dimension_is_allowed() {
     let header = Header {
         model_id: ModelId::from_bytes([0; 8]),
         codec: CodecId::Ans,
-        bits: 8,
+        bits: BitDepth::EIGHT,
         shape: FeatureShape::new(4096, 1024, 1024),
         min: 0.0,
         max: 1.0,
@@ -223,7 +240,7 @@ fn payload_of_another_codec_or_garbage_is_a_codec_error() {
     let header = |codec| Header {
         model_id: ModelId::from_bytes([1; 8]),
         codec,
-        bits: 8,
+        bits: BitDepth::EIGHT,
         shape,
         min: 0.0,
         max: 1.0,
@@ -257,7 +274,7 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     let plane = Plane {
         width: 4,
         height: 2,
-        bits: 8,
+        bits: BitDepth::EIGHT,
         data: vec![1; 8],
     };
     let mut png = PngCodec.encode(&plane).unwrap();
@@ -272,7 +289,7 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 fn decoders_check_dimensions_before_allocating() {
     let huge = png_claiming(60000, 60000);
     assert!(matches!(
-        PngCodec.decode(&huge, 4, 2, 8),
+        PngCodec.decode(&huge, 4, 2, BitDepth::EIGHT),
         Err(CodecError::DimensionMismatch {
             got_width: 60000,
             got_height: 60000,
@@ -282,45 +299,48 @@ fn decoders_check_dimensions_before_allocating() {
     // Even when the caller expects that size, a 3.6 GB image cannot come out of a
     // payload this short, so it is refused before anything is allocated.
     assert!(matches!(
-        PngCodec.decode(&huge, 60000, 60000, 8),
+        PngCodec.decode(&huge, 60000, 60000, BitDepth::EIGHT),
         Err(CodecError::Png(_))
     ));
     assert!(matches!(
-        PngCodec.decode(&png_claiming(4, 2), 4, 2, 16),
+        PngCodec.decode(&png_claiming(4, 2), 4, 2, depth(16)),
         Err(CodecError::FormatMismatch { .. })
     ));
 
     let shape = FeatureShape::new(16, 4, 8);
     let values = common::feature_like(shape, 2);
-    let (q, _) = splitfeat_core::quant::quantize(&values, 8).unwrap();
-    let plane = tiling::tile(&q, shape, 8).unwrap();
+    let (q, _) = splitfeat_core::quant::quantize(&values, BitDepth::EIGHT).unwrap();
+    let plane = tiling::tile(&q, shape, BitDepth::EIGHT).unwrap();
     for codec in CODECS {
         let payload = codec.encode(&plane).unwrap();
         assert!(
             codec
-                .decode(&payload, plane.width + 1, plane.height, 8)
+                .decode(&payload, plane.width + 1, plane.height, BitDepth::EIGHT)
                 .is_err(),
             "{codec}"
         );
         assert!(
             codec
-                .decode(&payload, plane.width, plane.height * 2, 8)
+                .decode(&payload, plane.width, plane.height * 2, BitDepth::EIGHT)
                 .is_err(),
             "{codec}"
         );
-        assert!(codec.decode(&payload, 0, 0, 8).is_err(), "{codec}");
+        assert!(
+            codec.decode(&payload, 0, 0, BitDepth::EIGHT).is_err(),
+            "{codec}"
+        );
     }
     // PNG samples above the stream's bit depth are rejected.
     let png8 = PngCodec
         .encode(&Plane {
             width: 2,
             height: 1,
-            bits: 8,
+            bits: BitDepth::EIGHT,
             data: vec![0, 200],
         })
         .unwrap();
     assert!(matches!(
-        PngCodec.decode(&png8, 2, 1, 6),
+        PngCodec.decode(&png8, 2, 1, depth(6)),
         Err(CodecError::InvalidPlane(_))
     ));
 }

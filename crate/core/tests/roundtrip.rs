@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use splitfeat_core::bitstream::{self, Header, Limits};
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{self, FeatureShape};
-use splitfeat_core::quant::{self, QuantParams};
+use splitfeat_core::quant::{self, BitDepth, QuantParams};
 use splitfeat_core::tiling::{self, Plane, TileGrid};
 use splitfeat_core::zoo::ModelId;
 
@@ -67,9 +67,14 @@ fn values(kind: Kind, n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn codes(n: usize, bits: u8, seed: u64) -> Vec<u16> {
+/// A bit depth of the supported range, as the strategies draw it.
+fn depth(bits: u8) -> BitDepth {
+    BitDepth::new(bits).unwrap()
+}
+
+fn codes(n: usize, bits: BitDepth, seed: u64) -> Vec<u16> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let top = quant::max_code(bits);
+    let top = bits.max_code();
     // Mostly zeros, like quantized ReLU output, with arbitrary codes in between.
     (0..n)
         .map(|_| {
@@ -90,7 +95,7 @@ proptest! {
         n in 1usize..3000, kind in kinds(), seed in any::<u64>(), bits in 2u8..=16
     ) {
         let x = values(kind, n, seed);
-        let (q, p) = quant::quantize(&x, bits).unwrap();
+        let (q, p) = quant::quantize(&x, depth(bits)).unwrap();
         prop_assert!(q.iter().all(|&c| c <= p.max_code()));
         let back = quant::dequantize(&q, &p);
         let slack = 4.0 * f64::from(f32::EPSILON) * f64::from(p.min.abs().max(p.max.abs()));
@@ -106,6 +111,7 @@ proptest! {
 
     #[test]
     fn tile_untile_is_exact(shape in shapes(), bits in 2u8..=16, seed in any::<u64>()) {
+        let bits = depth(bits);
         let q = codes(shape.len(), bits, seed);
         let plane = tiling::tile(&q, shape, bits).unwrap();
         let grid = TileGrid::for_feature_shape(shape).unwrap();
@@ -124,6 +130,7 @@ proptest! {
     fn lossless_codecs_are_bit_exact(
         shape in shapes(), bits in prop_oneof![Just(8u8), Just(16u8), 2u8..=16], seed in any::<u64>()
     ) {
+        let bits = depth(bits);
         let q = codes(shape.len(), bits, seed);
         let plane = tiling::tile(&q, shape, bits).unwrap();
         for id in CodecId::LOSSLESS {
@@ -143,7 +150,7 @@ proptest! {
         width in 0f32..1e6,
         payload in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
-        let bits = if codec.supports_bits(bits) { bits } else { 8 };
+        let bits = if codec.supports_bits(depth(bits)) { depth(bits) } else { BitDepth::EIGHT };
         let header = Header { model_id: ModelId::from_bytes(model_id), codec, bits, shape, min, max: min + width };
         let bytes = bitstream::write(&header, &payload).unwrap();
         prop_assert_eq!(bytes.len(), bitstream::stream_len(payload.len()));
@@ -157,6 +164,7 @@ proptest! {
         shape in shapes(), kind in kinds(), seed in any::<u64>(),
         bits in prop_oneof![Just(8u8), Just(16u8), 2u8..=16],
     ) {
+        let bits = depth(bits);
         let x = values(kind, shape.len(), seed);
         let (q, p) = quant::quantize(&x, bits).unwrap();
         let expected = quant::dequantize(&q, &p);
@@ -175,12 +183,18 @@ proptest! {
 fn reported_sizes_are_the_written_sizes() {
     let shape = FeatureShape::new(64, 8, 16);
     let x = common::feature_like(shape, 11);
-    let (q, _) = quant::quantize(&x, 8).unwrap();
-    let plane = tiling::tile(&q, shape, 8).unwrap();
+    let (q, _) = quant::quantize(&x, BitDepth::EIGHT).unwrap();
+    let plane = tiling::tile(&q, shape, BitDepth::EIGHT).unwrap();
     for codec in [CodecId::Png, CodecId::Ans, CodecId::Jpeg { quality: 90 }] {
         let payload = codec.encode(&plane).unwrap();
-        let enc =
-            pipeline::encode_features(&x, shape, ModelId::from_bytes([7; 8]), codec, 8).unwrap();
+        let enc = pipeline::encode_features(
+            &x,
+            shape,
+            ModelId::from_bytes([7; 8]),
+            codec,
+            BitDepth::EIGHT,
+        )
+        .unwrap();
         // The stream is header + payload + CRC, and the payload is what the codec
         // alone produces for the same plane.
         assert_eq!(
@@ -202,8 +216,8 @@ fn reported_sizes_are_the_written_sizes() {
 fn jpeg_is_close_and_eight_bit_only() {
     let shape = FeatureShape::new(64, 8, 16);
     let x = common::feature_like(shape, 5);
-    let (q, p) = quant::quantize(&x, 8).unwrap();
-    let plane = tiling::tile(&q, shape, 8).unwrap();
+    let (q, p) = quant::quantize(&x, BitDepth::EIGHT).unwrap();
+    let plane = tiling::tile(&q, shape, BitDepth::EIGHT).unwrap();
     let exact = quant::dequantize(&q, &p);
     let mut last_size = usize::MAX;
     for quality in [95u8, 90, 85, 80] {
@@ -212,7 +226,7 @@ fn jpeg_is_close_and_eight_bit_only() {
             shape,
             ModelId::from_bytes([0; 8]),
             CodecId::Jpeg { quality },
-            8,
+            BitDepth::EIGHT,
         )
         .unwrap();
         // Lower quality, fewer bytes.
@@ -232,7 +246,7 @@ fn jpeg_is_close_and_eight_bit_only() {
         assert!(rms_steps < 12.0, "jpeg{quality}: rms {rms_steps} steps");
     }
     let deep = Plane {
-        bits: 10,
+        bits: depth(10),
         ..plane.clone()
     };
     assert!(CodecId::Jpeg { quality: 90 }.encode(&deep).is_err());
@@ -242,7 +256,7 @@ fn jpeg_is_close_and_eight_bit_only() {
                 &CodecId::Jpeg { quality: 90 }.encode(&plane).unwrap(),
                 plane.width,
                 plane.height,
-                10
+                depth(10)
             )
             .is_err()
     );

@@ -19,6 +19,7 @@ use splitfeat_core::loss::{
 };
 use splitfeat_core::model::Preset;
 use splitfeat_core::multitask::{Batch, MultiTaskModel, Objective, forward_loss};
+use splitfeat_core::quant::BitDepth;
 
 /// The PyTorch side, relative to the workspace root.
 const TORCH_SCRIPT: &str = "bench/torch_tiny.py";
@@ -36,9 +37,9 @@ pub struct BenchStepArgs {
     /// Weight of the compressibility loss.
     #[arg(long, default_value_t = 0.01)]
     pub lambda: f32,
-    /// Quantizer bit depth (Q-layer noise and compressibility loss scale).
-    #[arg(long, default_value_t = 8)]
-    pub bits: u8,
+    /// Quantizer bit depth (Q-layer noise and compressibility loss scale), 2..=16.
+    #[arg(long, default_value_t = BitDepth::EIGHT)]
+    pub bits: BitDepth,
     /// Python interpreter with PyTorch for bench/torch_tiny.py (default: `python3` if it
     /// can import torch; otherwise only burn is timed).
     #[arg(long)]
@@ -87,7 +88,7 @@ struct Report {
     height: usize,
     width: usize,
     lambda: f32,
-    bits: u8,
+    bits: BitDepth,
     steps: usize,
     warmup: usize,
     /// 1-minute load average when the bench started (Linux): above the core count, the
@@ -259,7 +260,7 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
         let loss = forward_loss(
             &model,
             &batch,
-            &Objective::reference(args.lambda, args.bits),
+            &Objective::reference(args.lambda, args.bits.get()),
         );
         let total = scalar(&loss.total);
         let grads = GradientsParams::from_grads(loss.total.backward(), &model);
@@ -292,9 +293,9 @@ fn run_burn(args: &BenchStepArgs, threads: usize) -> Result<FrameworkResult> {
             };
             let features = model.edge.forward(batch.images.clone());
             lap(&mut marks)?;
-            let compressibility = compressibility_loss(features.clone(), args.bits);
+            let compressibility = compressibility_loss(features.clone(), args.bits.get());
             lap(&mut marks)?;
-            let noisy = quantization_noise(features, args.bits);
+            let noisy = quantization_noise(features, args.bits.get());
             lap(&mut marks)?;
             let out = model.heads.forward(noisy);
             lap(&mut marks)?;
@@ -509,7 +510,6 @@ pub fn run(args: BenchStepArgs) -> Result<()> {
         args.lambda >= 0.0 && args.lambda.is_finite(),
         "--lambda must be >= 0"
     );
-    splitfeat_core::quant::check_bits(args.bits)?;
     let config = Preset::Tiny.config();
     let threads = compute_threads();
     let load = load_average();

@@ -11,6 +11,7 @@ use splitfeat_core::entropy_model::FactorizedPrior;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, Evaluator};
 use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::{CloudRuntime, EdgeRuntime};
 use splitfeat_core::zoo::Zoo;
 use splitfeat_data::{Dataset, SyntheticDataset};
@@ -54,9 +55,9 @@ pub struct EvalArgs {
     /// learned prior adds the `prior` codec's settings to the default grid.
     #[arg(long, default_value = DEFAULT_CODECS)]
     pub codecs: String,
-    /// Main quantizer bit depth (the deployed one).
-    #[arg(long, default_value_t = 8)]
-    pub bits: u8,
+    /// Main quantizer bit depth (the deployed one), 2..=16.
+    #[arg(long, default_value_t = BitDepth::EIGHT)]
+    pub bits: BitDepth,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// Write the report here (JSON); it is always printed as a table.
@@ -146,7 +147,7 @@ pub fn prior_tables(prior: &FactorizedPrior, device: &Device) -> PriorTables {
 pub const PRIOR_CODECS: &str = "prior,prior@6,prior@5,prior@4,prior@3";
 
 /// Parses a comma-separated list of settings (see [`CodedSetting::parse`]).
-pub fn parse_settings(list: &str, main_bits: u8) -> Result<Vec<CodedSetting>> {
+pub fn parse_settings(list: &str, main_bits: BitDepth) -> Result<Vec<CodedSetting>> {
     let settings = list
         .split(',')
         .filter(|s| !s.trim().is_empty())
@@ -161,7 +162,7 @@ pub fn evaluate(
     edge: &EdgeRuntime,
     cloud: &CloudRuntime,
     settings: &[CodedSetting],
-    bits: u8,
+    bits: BitDepth,
     count: usize,
     batch: usize,
     bar: &ProgressBar,
@@ -202,7 +203,6 @@ pub fn print_report(report: &EvalReport) {
 }
 
 pub fn run(args: &EvalArgs) -> Result<EvalReport> {
-    splitfeat_core::quant::check_bits(args.bits)?;
     ensure!(args.count >= 1, "--count must be at least 1");
     let device = args.device.device()?;
     let (edge, cloud) = load(args, &device)?;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 use splitfeat_core::model::{load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::zoo::{
     MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, ModelId, WeightsFile,
 };
@@ -82,7 +83,8 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
         id: ModelId::of_edge(&edge),
         name: args.name.clone(),
         lambda: run.lambda,
-        bits: run.bits,
+        // The run keeps its depth as a number, checked when the checkpoint was read.
+        bits: BitDepth::new(run.bits)?,
         config: run.model.clone(),
         edge: WeightsFile::describe(edge_path, &edge),
         heads: WeightsFile::describe(heads_path, &heads),

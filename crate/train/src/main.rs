@@ -93,3 +93,38 @@ fn main() -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("splitfeat").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bit_depth_flags_are_checked_by_the_parser() {
+        match parse(&["eval", "--model", "m", "--bits", "6"]).map(|c| c.command) {
+            Ok(Command::Eval(args)) => assert_eq!(args.bits.get(), 6),
+            _ => panic!("eval --bits 6 should parse"),
+        }
+        match parse(&["encode", "x.png", "--model", "m", "-o", "x.spft"]).map(|c| c.command) {
+            Ok(Command::Encode(args)) => assert_eq!(args.bits, None),
+            _ => panic!("encode without --bits should parse"),
+        }
+        for args in [
+            &["eval", "--model", "m", "--bits", "1"][..],
+            &["encode", "x.png", "--model", "m", "-o", "x", "--bits", "17"],
+            &["bench-step", "--bits", "0"],
+            &["eval", "--model", "m", "--bits", "eight"],
+        ] {
+            let err = parse(args).err().expect("refused");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+            assert!(err.to_string().contains("bit depth"), "{err}");
+        }
+    }
+}

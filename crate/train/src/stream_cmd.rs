@@ -15,6 +15,7 @@ use splitfeat_core::api::pipeline_status_and_code;
 use splitfeat_core::bitstream::{self, HEADER_LEN, Limits, MIN_LEN, TRAILER_LEN};
 use splitfeat_core::codec::CodecId;
 use splitfeat_core::pipeline::{self, Decoded, PipelineError};
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::tiling::Plane;
 use splitfeat_core::viz::{RgbImage, decode_png_rgb};
@@ -35,9 +36,9 @@ pub struct EncodeArgs {
     /// Codec: png, ans or jpeg<quality> (jpeg90).
     #[arg(long, default_value = "png")]
     pub codec: CodecId,
-    /// Bit depth of the quantized features (2..=16; jpeg: 8).
+    /// Bit depth of the quantized features (2..=16; jpeg: 8); default: the model's.
     #[arg(long)]
-    pub bits: Option<u8>,
+    pub bits: Option<BitDepth>,
     /// Assets directory holding manifest.json.
     #[arg(long, default_value = "assets")]
     pub assets: PathBuf,
@@ -91,13 +92,14 @@ pub fn encode(args: &EncodeArgs) -> Result<()> {
             )
         })?;
     let image = read_png_rgb(&args.image)?;
-    let features = runtime.features(&image.rgb, image.height, image.width)?;
-    let values = features
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading the features back: {e:?}"))?;
     let bits = args.bits.unwrap_or(entry.bits);
-    let encoded = runtime.encode(&values, args.codec, bits)?;
+    let encoded = futures_lite::future::block_on(runtime.encode_image(
+        &image.rgb,
+        image.height,
+        image.width,
+        args.codec,
+        bits,
+    ))?;
     write_atomic(&args.out, &encoded.bytes)?;
     let shape = encoded.header.shape;
     println!(
@@ -292,7 +294,7 @@ mod tests {
             shape,
             splitfeat_core::zoo::ModelId::from_bytes([7; 8]),
             CodecId::Png,
-            8,
+            BitDepth::EIGHT,
         )
         .unwrap();
         let (text, verdict) = inspect_text(&enc.bytes);

@@ -17,6 +17,7 @@ use futures_lite::future::block_on;
 use sha2::{Digest, Sha256};
 use splitfeat_core::bitstream::{self, Limits};
 use splitfeat_core::pipeline::decode_plane;
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::viz::decode_png_rgb;
 use splitfeat_core::zoo::Zoo;
 use splitfeat_web::device::{Acquired, Backend};
@@ -27,7 +28,7 @@ struct Args {
     model: Option<String>,
     image: PathBuf,
     codec: String,
-    bits: Option<u8>,
+    bits: Option<BitDepth>,
     compare: Option<PathBuf>,
 }
 
@@ -110,7 +111,7 @@ fn compare(a: &[u8], b: &[u8]) -> Result<serde_json::Value, Box<dyn std::error::
         .zip(&qb.data)
         .map(|(&x, &y)| (i32::from(x) - i32::from(y)).abs())
         .collect();
-    let step = |h: &bitstream::Header| (h.max - h.min) / ((1u32 << h.bits) - 1) as f32;
+    let step = |h: &bitstream::Header| (h.max - h.min) / f32::from(h.bits.max_code());
     Ok(serde_json::json!({
         "identical": a == b,
         "other_bytes": b.len(),

@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Errors are `Error` objects whose `code` property names the kind of failure
-//! (`bad-entry`, `verify`, `weights`, `device`, `input`, `codec`, `pipeline`,
-//! `read-back`; see [`SessionError::code`]). `CloudSession.infer` does not throw for
+//! (`bad-entry`, `verify`, `weights`, `device`, `input`, `bit-depth`, `codec`,
+//! `pipeline`, `read-back`; see [`SessionError::code`]). `CloudSession.infer` does not throw for
 //! a bad request: it answers like the server, with a status and an error body.
 
 use serde::Serialize;
@@ -101,15 +101,18 @@ impl EdgeSession {
     }
 
     /// Encodes one frame (RGBA from a canvas, or packed RGB) into a bitstream; see
-    /// the module docs for the result's fields. `bits` undefined: the model's depth.
+    /// the module docs for the result's fields. `bits` undefined: the model's depth;
+    /// else a whole number in `bitDepthRange()`, refused with code `bit-depth`.
     pub async fn encode(
         &self,
         pixels: Vec<u8>,
         width: u32,
         height: u32,
         codec: String,
-        bits: Option<u8>,
+        bits: Option<f64>,
     ) -> Result<JsValue, JsValue> {
+        // Any JavaScript number may arrive; it becomes a BitDepth here or is refused.
+        let bits = bits.map(session::bit_depth_from_js).transpose()?;
         let result = self
             .inner
             .encode(&pixels, width as usize, height as usize, &codec, bits)
@@ -265,6 +268,6 @@ pub fn version() -> String {
 /// control and URL parameter take their range from here).
 #[wasm_bindgen(js_name = bitDepthRange)]
 pub fn bit_depth_range() -> Result<JsValue, JsValue> {
-    use splitfeat_core::quant::{MAX_BITS, MIN_BITS};
-    to_js(&serde_json::json!({ "min": MIN_BITS, "max": MAX_BITS }))
+    use splitfeat_core::quant::BitDepth;
+    to_js(&serde_json::json!({ "min": BitDepth::MIN, "max": BitDepth::MAX }))
 }

@@ -143,6 +143,7 @@ mod tests {
     use futures_lite::future::block_on;
     use splitfeat_core::codec::CodecId;
     use splitfeat_core::model::Preset;
+    use splitfeat_core::quant::BitDepth;
     use splitfeat_core::runtime::{EdgeRuntime, Task};
     use splitfeat_core::zoo::untrained::UntrainedModel;
 
@@ -183,13 +184,9 @@ mod tests {
         let edge_rt = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
         let (h, w) = (entry.config.input_height, entry.config.input_width);
         let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 7 % 251) as u8).collect();
-        let features = edge_rt
-            .features(&rgb, h, w)
+        let stream = block_on(edge_rt.encode_image(&rgb, h, w, CodecId::Ans, BitDepth::EIGHT))
             .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let stream = edge_rt.encode(&features, CodecId::Ans, 8).unwrap().bytes;
+            .bytes;
 
         let options = CloudSession::options(Some("seg,recon"), None).unwrap();
         let r = block_on(session.infer(&stream, &options)).unwrap();
@@ -197,7 +194,7 @@ mod tests {
         assert_eq!((r.model, r.bytes_received), (entry.id, stream.len()));
         assert_eq!(
             (r.width, r.height, r.codec.as_str(), r.bits),
-            (w, h, "ans", 8)
+            (w, h, "ans", BitDepth::EIGHT)
         );
         assert!(r.outputs.seg.is_some() && r.outputs.recon.is_some() && r.outputs.disp.is_none());
         assert!(r.timings_ms.heads.seg.is_some() && r.timings_ms.heads.disp.is_none());

@@ -5,7 +5,8 @@ use serde::{Serialize, Serializer};
 use splitfeat_core::codec::{CodecError, CodecId};
 use splitfeat_core::model::WeightsError;
 use splitfeat_core::pipeline::PipelineError;
-use splitfeat_core::runtime::{EdgeRuntime, InputError};
+use splitfeat_core::quant::{BitDepth, BitDepthError};
+use splitfeat_core::runtime::{EdgeError, EdgeRuntime, InputError};
 use splitfeat_core::zoo::{ModelEntry, ModelId, ZooError};
 
 use crate::clock::now_ms;
@@ -33,6 +34,8 @@ pub enum SessionError {
     #[error("{0}")]
     Input(#[from] InputError),
     #[error("{0}")]
+    BitDepth(#[from] BitDepthError),
+    #[error("{0}")]
     Codec(#[from] CodecError),
     #[error("feature coding failed: {0}")]
     Pipeline(#[from] PipelineError),
@@ -49,6 +52,7 @@ impl SessionError {
             SessionError::Weights(_) | SessionError::HeadsWeights(_) => "weights",
             SessionError::Device(_) => "device",
             SessionError::Pixels(_) | SessionError::Input(_) => "input",
+            SessionError::BitDepth(_) => "bit-depth",
             SessionError::Codec(_) => "codec",
             SessionError::Pipeline(_) => "pipeline",
             SessionError::ReadBack { .. } => "read-back",
@@ -110,7 +114,7 @@ pub struct EncodeResult {
     pub backend: Backend,
     /// Canonical codec name (`png`, `jpeg90`, `ans`).
     pub codec: String,
-    pub bits: u8,
+    pub bits: BitDepth,
     /// The complete bitstream, as sent to the cloud (a `Uint8Array` in JavaScript).
     #[serde(serialize_with = "as_bytes")]
     pub bitstream: Vec<u8>,
@@ -249,17 +253,17 @@ impl EdgeSession {
         width: usize,
         height: usize,
     ) -> Result<Vec<f32>, SessionError> {
-        let tensor = self.runtime.features(rgb, height, width)?;
-        let read_back = |message: String| SessionError::ReadBack {
-            backend: self.backend,
-            message,
-        };
-        let data = tensor
-            .into_data_async()
+        self.runtime
+            .read_features(rgb, height, width)
             .await
-            .map_err(|e| read_back(format!("{e:?}")))?;
-        data.try_to_vec::<f32>()
-            .map_err(|e| read_back(format!("{e:?}")))
+            .map_err(|e| match e {
+                EdgeError::Input(e) => e.into(),
+                EdgeError::ReadBack(message) => SessionError::ReadBack {
+                    backend: self.backend,
+                    message,
+                },
+                EdgeError::Pipeline(e) => e.into(),
+            })
     }
 
     /// Encodes one frame: `pixels` RGBA (a canvas's `ImageData`) or packed RGB of
@@ -271,10 +275,11 @@ impl EdgeSession {
         width: usize,
         height: usize,
         codec: &str,
-        bits: Option<u8>,
+        bits: Option<BitDepth>,
     ) -> Result<EncodeResult, SessionError> {
         let codec: CodecId = codec.parse()?;
         let bits = bits.unwrap_or(self.entry.bits);
+        // Before the encoder runs: JPEG carries 8-bit planes only.
         codec.check_bits(bits)?;
 
         let t0 = now_ms();
@@ -317,6 +322,17 @@ impl EdgeSession {
             },
         })
     }
+}
+
+/// A bit depth given as a JavaScript number: a whole number in
+/// [`BitDepth::MIN`]`..=`[`BitDepth::MAX`], checked here once, at the boundary.
+pub fn bit_depth_from_js(value: f64) -> Result<BitDepth, SessionError> {
+    let whole = value.fract() == 0.0 && (0.0..=f64::from(u8::MAX)).contains(&value);
+    if !whole {
+        return Err(BitDepthError::NotANumber(value.to_string()).into());
+    }
+    // In 0..=255 and whole, so the cast is exact.
+    Ok(BitDepth::new(value as u8)?)
 }
 
 fn check_entry(entry: &ModelEntry) -> Result<(), SessionError> {
@@ -368,7 +384,7 @@ mod tests {
         let out = block_on(session.encode(&rgba, w, h, "ans", None)).unwrap();
         assert!(!out.resized);
         assert_eq!(out.byte_count, out.bitstream.len());
-        assert_eq!(out.bits, 8);
+        assert_eq!(out.bits, BitDepth::EIGHT);
         assert_eq!(out.codec, "ans");
         assert_eq!(
             out.tiled.pixels.len(),
@@ -379,20 +395,16 @@ mod tests {
         let device = Device::flex();
         let runtime = EdgeRuntime::load(entry.config.clone(), &edge, &device).unwrap();
         let rgb = pixels::to_rgb(&rgba, w, h).unwrap();
-        let values = runtime
-            .features(&rgb, h, w)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let reference = runtime.encode(&values, CodecId::Ans, 8).unwrap();
+        let reference =
+            block_on(runtime.encode_image(&rgb, h, w, CodecId::Ans, BitDepth::EIGHT)).unwrap();
         assert_eq!(out.bitstream, reference.bytes);
         let decoded = pipeline::decode_features(&out.bitstream, &Default::default()).unwrap();
         assert_eq!(decoded.values.len(), out.elements);
 
         // RGB input of another size is resized, and said to be.
         let rgb_big: Vec<u8> = (0..100 * 50 * 3).map(|i| (i % 256) as u8).collect();
-        let big = block_on(session.encode(&rgb_big, 100, 50, "jpeg90", Some(8))).unwrap();
+        let big =
+            block_on(session.encode(&rgb_big, 100, 50, "jpeg90", Some(BitDepth::EIGHT))).unwrap();
         assert!(big.resized);
         assert_eq!(big.codec, "jpeg90");
         assert_eq!(
@@ -451,17 +463,16 @@ mod tests {
                 "codec",
             ),
             (
-                block_on(session.encode(&rgba, 64, 32, "jpeg90", Some(4))),
-                "codec",
-            ),
-            (
-                block_on(session.encode(&rgba, 64, 32, "png", Some(1))),
+                block_on(session.encode(&rgba, 64, 32, "jpeg90", Some(BitDepth::new(4).unwrap()))),
                 "codec",
             ),
         ];
         for (result, code) in cases {
             assert_eq!(result.unwrap_err().code(), code);
         }
+        let six =
+            block_on(session.encode(&rgba, 64, 32, "png", Some(bit_depth_from_js(6.0).unwrap())));
+        assert_eq!(six.unwrap().bits.get(), 6);
     }
 
     #[test]
@@ -480,5 +491,34 @@ mod tests {
         let after = block_on(session.encode(&rgba, 64, 32, "png", None)).unwrap();
         assert_ne!(before.bitstream, after.bitstream);
         assert_eq!(after.model_id, b.id);
+    }
+
+    #[test]
+    fn javascript_bit_depths_are_checked_at_the_boundary() {
+        for bits in [2.0, 8.0, 16.0] {
+            assert_eq!(bit_depth_from_js(bits).unwrap().get(), bits as u8);
+        }
+        for (bad, error) in [
+            (0.0, BitDepthError::OutOfRange(0)),
+            (1.0, BitDepthError::OutOfRange(1)),
+            (17.0, BitDepthError::OutOfRange(17)),
+            (255.0, BitDepthError::OutOfRange(255)),
+            (256.0, BitDepthError::NotANumber("256".into())),
+            (8.5, BitDepthError::NotANumber("8.5".into())),
+            (-8.0, BitDepthError::NotANumber("-8".into())),
+            (f64::NAN, BitDepthError::NotANumber("NaN".into())),
+            (f64::INFINITY, BitDepthError::NotANumber("inf".into())),
+        ] {
+            let err = bit_depth_from_js(bad).unwrap_err();
+            assert_eq!(err.code(), "bit-depth", "{bad}");
+            assert!(
+                matches!(&err, SessionError::BitDepth(e) if *e == error),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            bit_depth_from_js(1.0).unwrap_err().to_string(),
+            "bit depth 1 is outside 2..=16"
+        );
     }
 }

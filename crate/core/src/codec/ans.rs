@@ -30,7 +30,7 @@ use constriction::stream::{Decode, Encode};
 
 use super::varint;
 use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
-use crate::quant::max_code;
+use crate::quant::BitDepth;
 use crate::tiling::Plane;
 
 /// Fixed-point precision of every probability (that of `DefaultAnsCoder`'s models).
@@ -112,7 +112,7 @@ impl Order0Reference {
 
 /// Computes the [`Order0Reference`] of a plane.
 pub fn order0_reference(plane: &Plane) -> Order0Reference {
-    let hist = histogram(&plane.data, plane.bits.min(16));
+    let hist = histogram(&plane.data, plane.bits);
     let mut side = Vec::new();
     let distinct = hist.iter().filter(|&&n| n > 0).count();
     varint::write(&mut side, distinct as u64);
@@ -138,7 +138,6 @@ impl AnsCodec {
     /// The model the encoder would pick for `plane`, without coding it.
     pub fn analyze(plane: &Plane) -> Result<AnsChoice, CodecError> {
         plane.validate()?;
-        CodecId::Ans.check_bits(plane.bits)?;
         Ok(choose(plane).0)
     }
 
@@ -151,10 +150,9 @@ impl AnsCodec {
         k: u8,
     ) -> Result<Vec<u8>, CodecError> {
         plane.validate()?;
-        CodecId::Ans.check_bits(plane.bits)?;
         let symbols = forward_transform(plane, transform);
         let stats = Stats::gather(&symbols, plane.width as usize, plane.bits);
-        let k = k.min(plane.bits);
+        let k = k.min(plane.bits.get());
         let choice = AnsChoice {
             transform,
             context,
@@ -174,7 +172,6 @@ impl FeatureCodec for AnsCodec {
 
     fn encode(&self, plane: &Plane) -> Result<Vec<u8>, CodecError> {
         plane.validate()?;
-        CodecId::Ans.check_bits(plane.bits)?;
         let (choice, symbols, stats) = choose(plane);
         encode_choice(plane, &symbols, &stats, &choice)
     }
@@ -184,9 +181,8 @@ impl FeatureCodec for AnsCodec {
         payload: &[u8],
         width: u32,
         height: u32,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Plane, CodecError> {
-        CodecId::Ans.check_bits(bits)?;
         let n = checked_samples(width, height)?;
         let side = SideInfo::parse(payload, n as u64, bits)?;
         let mut coder = coder_from_le_words(side.words)?;
@@ -231,7 +227,7 @@ impl FeatureCodec for AnsCodec {
                 None => 0,
             };
             let symbol = (u32::from(prefix) << side.k) | low;
-            if symbol > u32::from(max_code(bits)) || symbol == u32::from(m) {
+            if symbol > u32::from(bits.max_code()) || symbol == u32::from(m) {
                 return Err(CodecError::Corrupt("decoded symbol outside the model"));
             }
             data[i] = symbol as u16;
@@ -266,8 +262,8 @@ where
 }
 
 /// Histogram of `symbols` over `0..2^bits`.
-fn histogram(symbols: &[u16], bits: u8) -> Vec<u64> {
-    let mut hist = vec![0u64; usize::from(max_code(bits)) + 1];
+fn histogram(symbols: &[u16], bits: BitDepth) -> Vec<u64> {
+    let mut hist = vec![0u64; bits.levels() as usize];
     for &s in symbols {
         if let Some(n) = hist.get_mut(usize::from(s)) {
             *n += 1;
@@ -329,8 +325,8 @@ fn med_prediction(data: &[u16], i: usize, width: usize) -> u16 {
 
 /// `(s - p) mod 2^bits`, read as a signed value in `[-2^(bits-1), 2^(bits-1))`,
 /// zig-zag mapped to `0..2^bits`.
-fn zigzag_residual(s: u16, p: u16, bits: u8) -> u16 {
-    let modulus = 1i32 << bits;
+fn zigzag_residual(s: u16, p: u16, bits: BitDepth) -> u16 {
+    let modulus = bits.levels() as i32;
     let mut d = (i32::from(s) - i32::from(p)).rem_euclid(modulus);
     if d >= modulus / 2 {
         d -= modulus;
@@ -339,10 +335,10 @@ fn zigzag_residual(s: u16, p: u16, bits: u8) -> u16 {
 }
 
 /// Inverse of [`zigzag_residual`]: the sample from its prediction and residual.
-fn unzigzag_residual(z: u16, p: u16, bits: u8) -> u16 {
+fn unzigzag_residual(z: u16, p: u16, bits: BitDepth) -> u16 {
     let z = i32::from(z);
     let d = if z % 2 == 0 { z / 2 } else { -(z + 1) / 2 };
-    (i32::from(p) + d).rem_euclid(1i32 << bits) as u16
+    (i32::from(p) + d).rem_euclid(bits.levels() as i32) as u16
 }
 
 fn forward_transform(plane: &Plane, transform: Transform) -> Vec<u16> {
@@ -362,7 +358,7 @@ fn forward_transform(plane: &Plane, transform: Transform) -> Vec<u16> {
 
 /// Replaces residuals by samples in raster order (each prediction only reads samples
 /// already restored).
-fn inverse_med(data: &mut [u16], width: usize, bits: u8) {
+fn inverse_med(data: &mut [u16], width: usize, bits: BitDepth) {
     for i in 0..data.len() {
         let p = med_prediction(data, i, width);
         data[i] = unzigzag_residual(data[i], p, bits);
@@ -371,7 +367,7 @@ fn inverse_med(data: &mut [u16], width: usize, bits: u8) {
 
 /// Statistics of the transformed symbols that every model choice is built from.
 struct Stats {
-    bits: u8,
+    bits: BitDepth,
     hist: Vec<u64>,
     background: u16,
     /// `[background, foreground]` counts per neighbour context 0, 1, 2.
@@ -379,7 +375,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn gather(symbols: &[u16], width: usize, bits: u8) -> Self {
+    fn gather(symbols: &[u16], width: usize, bits: BitDepth) -> Self {
         let hist = histogram(symbols, bits);
         // Most frequent symbol; ties go to the smallest.
         let background = hist
@@ -442,7 +438,7 @@ fn best_for_transform(plane: &Plane, transform: Transform) -> (AnsChoice, Vec<u1
     let symbols = forward_transform(plane, transform);
     let stats = Stats::gather(&symbols, plane.width as usize, plane.bits);
     let mut best = evaluate(&stats, transform, false, 0);
-    for k in 0..=plane.bits {
+    for k in 0..=plane.bits.get() {
         let prefixes = stats.prefix_counts(k);
         for context in [false, true] {
             let choice = evaluate_with(&stats, transform, context, k, &prefixes);
@@ -534,7 +530,7 @@ struct SideInfo<'a> {
 }
 
 impl<'a> SideInfo<'a> {
-    fn parse(payload: &'a [u8], samples: u64, bits: u8) -> Result<Self, CodecError> {
+    fn parse(payload: &'a [u8], samples: u64, bits: BitDepth) -> Result<Self, CodecError> {
         let truncated = CodecError::Corrupt("side information truncated");
         let mut r = varint::Reader::new(payload);
         let flags = r.read_u8().ok_or(truncated.clone())?;
@@ -545,10 +541,10 @@ impl<'a> SideInfo<'a> {
             .ok_or(CodecError::Corrupt("unknown transform"))?;
         let context = flags & FLAG_CONTEXT != 0;
         let k = r.read_u8().ok_or(truncated.clone())?;
-        if k > bits {
+        if k > bits.get() {
             return Err(CodecError::Corrupt("more low bits than the bit depth"));
         }
-        let top = u64::from(max_code(bits));
+        let top = u64::from(bits.max_code());
         let background = r.read().ok_or(truncated.clone())?;
         if background > top {
             return Err(CodecError::Corrupt(
@@ -720,7 +716,7 @@ fn encode_choice(
     let counts: Vec<u64> = prefixes.iter().map(|p| p.1).collect();
     let models = Models::build(&flags, &counts, choice.k)?;
     // Prefix value -> model index.
-    let mut index_of = vec![0usize; (usize::from(max_code(stats.bits)) >> choice.k) + 1];
+    let mut index_of = vec![0usize; (usize::from(stats.bits.max_code()) >> choice.k) + 1];
     for (i, &(p, _)) in prefixes.iter().enumerate() {
         if let Some(slot) = index_of.get_mut(usize::from(p)) {
             *slot = i;
@@ -800,11 +796,15 @@ pub(crate) fn append_le_words(coder: DefaultAnsCoder, out: &mut Vec<u8>) -> Resu
 mod tests {
     use super::*;
 
+    fn depth(bits: u8) -> BitDepth {
+        BitDepth::new(bits).unwrap()
+    }
+
     fn plane(width: u32, height: u32, bits: u8, data: Vec<u16>) -> Plane {
         Plane {
             width,
             height,
-            bits,
+            bits: depth(bits),
             data,
         }
     }
@@ -816,18 +816,18 @@ mod tests {
             for p in 0..n {
                 let mut seen = vec![false; usize::from(n)];
                 for s in 0..n {
-                    let z = zigzag_residual(s, p, bits);
+                    let z = zigzag_residual(s, p, depth(bits));
                     assert!(z < n);
                     assert!(!seen[usize::from(z)]);
                     seen[usize::from(z)] = true;
-                    assert_eq!(unzigzag_residual(z, p, bits), s);
+                    assert_eq!(unzigzag_residual(z, p, depth(bits)), s);
                 }
             }
         }
-        assert_eq!(zigzag_residual(0, 0, 8), 0);
-        assert_eq!(zigzag_residual(1, 0, 8), 2);
-        assert_eq!(zigzag_residual(0, 1, 8), 1);
-        assert_eq!(zigzag_residual(u16::MAX, 0, 16), 1);
+        assert_eq!(zigzag_residual(0, 0, depth(8)), 0);
+        assert_eq!(zigzag_residual(1, 0, depth(8)), 2);
+        assert_eq!(zigzag_residual(0, 1, depth(8)), 1);
+        assert_eq!(zigzag_residual(u16::MAX, 0, depth(16)), 1);
     }
 
     #[test]
@@ -856,7 +856,7 @@ mod tests {
             for context in [false, true] {
                 for k in 0..=8 {
                     let bytes = AnsCodec::encode_with(&p, transform, context, k).unwrap();
-                    let back = AnsCodec.decode(&bytes, 12, 8, 8).unwrap();
+                    let back = AnsCodec.decode(&bytes, 12, 8, depth(8)).unwrap();
                     assert_eq!(back, p, "{transform:?} {context} {k}");
                 }
             }
@@ -868,7 +868,7 @@ mod tests {
         let p = plane(64, 32, 8, vec![7; 64 * 32]);
         let bytes = AnsCodec.encode(&p).unwrap();
         assert!(bytes.len() <= 8, "{}", bytes.len());
-        assert_eq!(AnsCodec.decode(&bytes, 64, 32, 8).unwrap(), p);
+        assert_eq!(AnsCodec.decode(&bytes, 64, 32, depth(8)).unwrap(), p);
     }
 
     #[test]
@@ -876,27 +876,27 @@ mod tests {
         for (bits, v) in [(2u8, 3u16), (16, 65535), (16, 0), (9, 300)] {
             let p = plane(1, 1, bits, vec![v]);
             let bytes = AnsCodec.encode(&p).unwrap();
-            assert_eq!(AnsCodec.decode(&bytes, 1, 1, bits).unwrap(), p);
+            assert_eq!(AnsCodec.decode(&bytes, 1, 1, depth(bits)).unwrap(), p);
         }
         let data: Vec<u16> = (0..256u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 16) as u16)
             .collect();
         let p = plane(16, 16, 16, data);
         let bytes = AnsCodec.encode(&p).unwrap();
-        assert_eq!(AnsCodec.decode(&bytes, 16, 16, 16).unwrap(), p);
+        assert_eq!(AnsCodec.decode(&bytes, 16, 16, depth(16)).unwrap(), p);
     }
 
     #[test]
     fn rejects_wrong_size_and_garbage() {
         let p = plane(4, 4, 8, (0..16).collect());
         let bytes = AnsCodec.encode(&p).unwrap();
-        assert!(AnsCodec.decode(&bytes, 4, 5, 8).is_err());
-        assert!(AnsCodec.decode(&bytes, 4, 4, 3).is_err());
-        assert!(AnsCodec.decode(&[], 4, 4, 8).is_err());
-        assert!(AnsCodec.decode(&[0xff; 64], 4, 4, 8).is_err());
+        assert!(AnsCodec.decode(&bytes, 4, 5, depth(8)).is_err());
+        assert!(AnsCodec.decode(&bytes, 4, 4, depth(3)).is_err());
+        assert!(AnsCodec.decode(&[], 4, 4, depth(8)).is_err());
+        assert!(AnsCodec.decode(&[0xff; 64], 4, 4, depth(8)).is_err());
         let mut extra = bytes.clone();
         extra.extend_from_slice(&[1, 0, 0, 0]);
-        assert!(AnsCodec.decode(&extra, 4, 4, 8).is_err());
+        assert!(AnsCodec.decode(&extra, 4, 4, depth(8)).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
+use crate::quant::BitDepth;
 use crate::tiling::Plane;
 
 /// The JPEG codec at a fixed quality (1..=100).
@@ -57,7 +58,7 @@ impl FeatureCodec for JpegCodec {
         payload: &[u8],
         width: u32,
         height: u32,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Plane, CodecError> {
         self.id().check_bits(bits)?;
         let samples = checked_samples(width, height)?;

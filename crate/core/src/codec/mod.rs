@@ -13,7 +13,8 @@
 //!
 //! Every decoder checks the payload against the width, height and bit depth that the
 //! caller expects (from the bitstream header) and never allocates more than that
-//! image needs.
+//! image needs. A [`BitDepth`] is always in range; only JPEG, which carries 8-bit
+//! planes alone, checks it ([`CodecId::check_bits`]).
 
 pub mod ans;
 pub mod jpeg;
@@ -26,6 +27,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::quant::BitDepth;
 use crate::tiling::{Plane, TilingError};
 
 /// Which codec produced a payload, with its parameter.
@@ -105,17 +107,17 @@ impl CodecId {
         !matches!(self, CodecId::Jpeg { .. })
     }
 
-    /// Whether the codec can carry planes of `bits` bits (all of 2..=16 except JPEG,
-    /// which is 8-bit only).
-    pub fn supports_bits(&self, bits: u8) -> bool {
+    /// Whether the codec can carry planes of `bits` bits: every bit depth, except for
+    /// JPEG, which is 8-bit only.
+    pub fn supports_bits(&self, bits: BitDepth) -> bool {
         match self {
-            CodecId::Jpeg { .. } => bits == 8,
-            CodecId::Png | CodecId::Ans | CodecId::Prior => (2..=16).contains(&bits),
+            CodecId::Jpeg { .. } => bits == BitDepth::EIGHT,
+            CodecId::Png | CodecId::Ans | CodecId::Prior => true,
         }
     }
 
     /// Errors unless the codec can carry planes of `bits` bits.
-    pub fn check_bits(&self, bits: u8) -> Result<(), CodecError> {
+    pub fn check_bits(&self, bits: BitDepth) -> Result<(), CodecError> {
         if self.supports_bits(bits) {
             Ok(())
         } else {
@@ -144,7 +146,7 @@ impl CodecId {
         payload: &[u8],
         width: u32,
         height: u32,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Plane, CodecError> {
         match *self {
             CodecId::Png => png::PngCodec.decode(payload, width, height, bits),
@@ -220,7 +222,7 @@ pub trait FeatureCodec: Send + Sync {
         payload: &[u8],
         width: u32,
         height: u32,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Plane, CodecError>;
 }
 
@@ -236,7 +238,7 @@ pub enum CodecError {
     #[error("JPEG quality {0} is outside 1..=100")]
     BadQuality(u8),
     #[error("codec {codec} does not support {bits}-bit planes")]
-    UnsupportedBitDepth { codec: CodecId, bits: u8 },
+    UnsupportedBitDepth { codec: CodecId, bits: BitDepth },
     #[error("invalid plane: {0}")]
     InvalidPlane(#[from] TilingError),
     #[error("{width}x{height} image is too large for this codec")]
@@ -352,9 +354,17 @@ mod tests {
 
     #[test]
     fn bit_depth_support() {
-        assert!(CodecId::Png.supports_bits(16));
-        assert!(CodecId::Ans.supports_bits(2));
-        assert!(CodecId::Jpeg { quality: 90 }.supports_bits(8));
-        assert!(!CodecId::Jpeg { quality: 90 }.supports_bits(10));
+        assert!(CodecId::Png.supports_bits(BitDepth::MAX));
+        assert!(CodecId::Ans.supports_bits(BitDepth::MIN));
+        assert!(CodecId::Jpeg { quality: 90 }.supports_bits(BitDepth::EIGHT));
+        let ten = BitDepth::new(10).unwrap();
+        assert!(!CodecId::Jpeg { quality: 90 }.supports_bits(ten));
+        assert_eq!(
+            CodecId::Jpeg { quality: 90 }.check_bits(ten),
+            Err(CodecError::UnsupportedBitDepth {
+                codec: CodecId::Jpeg { quality: 90 },
+                bits: ten
+            })
+        );
     }
 }

@@ -6,9 +6,10 @@
 
 use std::io::Cursor;
 
-use png::{BitDepth, ColorType, DeflateCompression, Filter};
+use png::{ColorType, DeflateCompression, Filter};
 
 use super::{CodecError, CodecId, FeatureCodec, checked_samples, try_zeroed};
+use crate::quant::BitDepth;
 use crate::tiling::Plane;
 
 /// zlib level 9: on feature images about 1 % smaller than level 6 at 2-3x the
@@ -35,11 +36,12 @@ const DECODER_SLACK_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PngCodec;
 
-fn depth_for(bits: u8) -> BitDepth {
-    if bits <= 8 {
-        BitDepth::Eight
+/// The PNG sample depth that holds `bits`-bit codes.
+fn depth_for(bits: BitDepth) -> png::BitDepth {
+    if bits <= BitDepth::EIGHT {
+        png::BitDepth::Eight
     } else {
-        BitDepth::Sixteen
+        png::BitDepth::Sixteen
     }
 }
 
@@ -55,10 +57,9 @@ impl PngCodec {
         filter: Filter,
     ) -> Result<Vec<u8>, CodecError> {
         plane.validate()?;
-        CodecId::Png.check_bits(plane.bits)?;
         let depth = depth_for(plane.bits);
         let bytes: Vec<u8> = match depth {
-            BitDepth::Sixteen => plane.data.iter().flat_map(|v| v.to_be_bytes()).collect(),
+            png::BitDepth::Sixteen => plane.data.iter().flat_map(|v| v.to_be_bytes()).collect(),
             _ => plane.data.iter().map(|&v| v as u8).collect(),
         };
         let mut out = Vec::new();
@@ -95,12 +96,15 @@ impl FeatureCodec for PngCodec {
         payload: &[u8],
         width: u32,
         height: u32,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Plane, CodecError> {
-        CodecId::Png.check_bits(bits)?;
         let samples = checked_samples(width, height)?;
         let depth = depth_for(bits);
-        let bytes_per_sample = if depth == BitDepth::Sixteen { 2 } else { 1 };
+        let bytes_per_sample = if depth == png::BitDepth::Sixteen {
+            2
+        } else {
+            1
+        };
         let image_bytes = samples
             .checked_mul(bytes_per_sample)
             .ok_or(CodecError::TooLarge { width, height })?;

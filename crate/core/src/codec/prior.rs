@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ans::{append_le_words, categorical, coder_from_le_words};
 use super::{CodecError, try_zeroed};
-use crate::quant::max_code;
+use crate::quant::BitDepth;
 use crate::tiling::FeatureShape;
 
 /// Weights of a table are scaled to this total at export (each at least 1).
@@ -83,7 +83,7 @@ impl PriorTables {
 
     /// Ideal cost in bits of `codes` (CHW) under the tables: what the coder reaches
     /// up to its fixed-point rounding and final word.
-    pub fn ideal_bits(&self, codes: &[u16], shape: FeatureShape, bits: u8) -> f64 {
+    pub fn ideal_bits(&self, codes: &[u16], shape: FeatureShape, bits: BitDepth) -> f64 {
         let plane = usize::from(shape.height) * usize::from(shape.width);
         let mut total = 0.0;
         for (c, table) in self.channels.iter().enumerate() {
@@ -93,7 +93,7 @@ impl PriorTables {
                 let s = usize::from(q).min(escape);
                 total -= (f64::from(table[s]) / sum).log2();
                 if s == escape {
-                    total += f64::from(bits);
+                    total += f64::from(bits.get());
                 }
             }
         }
@@ -120,20 +120,14 @@ struct Coding {
 }
 
 impl Coding {
-    /// Errors unless `bits` is 2..=16, `len` is the shape's size (and not 0) and the
-    /// tables fit the shape's channels.
+    /// Errors unless `len` is the shape's size (and not 0) and the tables fit the
+    /// shape's channels.
     fn new(
         shape: FeatureShape,
-        bits: u8,
+        bits: BitDepth,
         len: usize,
         tables: &PriorTables,
     ) -> Result<Self, CodecError> {
-        if !(2..=16).contains(&bits) {
-            return Err(CodecError::UnsupportedBitDepth {
-                codec: super::CodecId::Prior,
-                bits,
-            });
-        }
         if shape.len() != len || len == 0 {
             return Err(CodecError::BadTables(format!(
                 "{len} codes for a {shape} tensor"
@@ -148,9 +142,9 @@ impl Coding {
         Ok(Self {
             models,
             escapes: tables.channels.iter().map(|t| t.len() - 1).collect(),
-            uniform: DefaultUniformModel::new(1usize << bits),
+            uniform: DefaultUniformModel::new(bits.levels() as usize),
             plane: usize::from(shape.height) * usize::from(shape.width),
-            top: usize::from(max_code(bits)),
+            top: usize::from(bits.max_code()),
         })
     }
 }
@@ -159,7 +153,7 @@ impl Coding {
 pub fn encode(
     codes: &[u16],
     shape: FeatureShape,
-    bits: u8,
+    bits: BitDepth,
     tables: &PriorTables,
 ) -> Result<Vec<u8>, CodecError> {
     let c = Coding::new(shape, bits, codes.len(), tables)?;
@@ -189,7 +183,7 @@ pub fn encode(
 pub fn decode(
     payload: &[u8],
     shape: FeatureShape,
-    bits: u8,
+    bits: BitDepth,
     tables: &PriorTables,
 ) -> Result<Vec<u16>, CodecError> {
     let c = Coding::new(shape, bits, shape.len(), tables)?;
@@ -220,6 +214,10 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn depth(bits: u8) -> BitDepth {
+        BitDepth::new(bits).unwrap()
+    }
 
     fn shape(channels: u16, height: u16, width: u16) -> FeatureShape {
         FeatureShape {
@@ -262,9 +260,9 @@ mod tests {
         codes[5] = 255; // escapes, one at the top code
         codes[300] = 200;
         codes[700] = 31;
-        let payload = encode(&codes, s, 8, &t).unwrap();
-        assert_eq!(decode(&payload, s, 8, &t).unwrap(), codes);
-        let ideal = t.ideal_bits(&codes, s, 8) / 8.0;
+        let payload = encode(&codes, s, depth(8), &t).unwrap();
+        assert_eq!(decode(&payload, s, depth(8), &t).unwrap(), codes);
+        let ideal = t.ideal_bits(&codes, s, depth(8)) / 8.0;
         let got = payload.len() as f64;
         assert!(
             got <= ideal * 1.01 + 8.0,
@@ -277,29 +275,29 @@ mod tests {
         let s = shape(2, 4, 4);
         let t = PriorTables::from_probabilities(&[geometric(0.5, 32), geometric(0.5, 32)]);
         let codes = vec![1u16; 32];
-        let payload = encode(&codes, s, 4, &t).unwrap();
+        let payload = encode(&codes, s, depth(4), &t).unwrap();
         assert!(matches!(
-            encode(&[16u16; 32], s, 4, &t),
+            encode(&[16u16; 32], s, depth(4), &t),
             Err(CodecError::Corrupt(_))
         ));
         assert!(matches!(
-            encode(&codes[..31], s, 4, &t),
+            encode(&codes[..31], s, depth(4), &t),
             Err(CodecError::BadTables(_))
         ));
         assert!(matches!(
-            decode(&payload, shape(3, 4, 4), 4, &t),
+            decode(&payload, shape(3, 4, 4), depth(4), &t),
             Err(CodecError::BadTables(_))
         ));
-        assert!(decode(&payload[..payload.len() - 1], s, 4, &t).is_err());
+        assert!(decode(&payload[..payload.len() - 1], s, depth(4), &t).is_err());
         let zero = PriorTables {
             channels: vec![vec![1, 0], vec![1]],
         };
         assert!(matches!(
-            decode(&payload, s, 4, &zero),
+            decode(&payload, s, depth(4), &zero),
             Err(CodecError::BadTables(_))
         ));
         let mut longer = payload.clone();
         longer.extend_from_slice(&payload);
-        assert!(decode(&longer, s, 4, &t).is_err());
+        assert!(decode(&longer, s, depth(4), &t).is_err());
     }
 }

@@ -15,6 +15,7 @@ use crate::codec::{CodecError, CodecId};
 use crate::image::{argmax_classes, disparity_scale, unit_chw_to_rgb};
 use crate::model::{CloudHeads, ModelConfig, WeightsError, load_module_bytes};
 use crate::pipeline::{self, Decoded, PipelineError};
+use crate::quant::BitDepth;
 use crate::zoo::{ModelEntry, ModelId, ZooError};
 
 /// Why a model's heads could not be loaded from its manifest entry and weights file.
@@ -138,7 +139,7 @@ impl CloudRuntime {
         let [c, h, w] = self.config.bottleneck_shape();
         let shape = pipeline::FeatureShape::new(c as u16, h as u16, w as u16);
         let values: Vec<f32> = (0..shape.len()).map(|i| (i % 17) as f32 / 17.0).collect();
-        pipeline::encode_features(&values, shape, self.model_id, CodecId::Png, 8)
+        pipeline::encode_features(&values, shape, self.model_id, CodecId::Png, BitDepth::EIGHT)
             .expect("synthetic features of the model's own shape always encode")
             .bytes
     }

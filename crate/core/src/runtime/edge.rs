@@ -8,6 +8,7 @@ use crate::codec::{CodecError, CodecId};
 use crate::image::{resize_rgb, rgb_to_input};
 use crate::model::{Edge, ModelConfig, WeightsError, load_module_bytes};
 use crate::pipeline::{self, Encoded, FeatureShape, PipelineError};
+use crate::quant::BitDepth;
 use crate::zoo::ModelId;
 
 /// The edge half, ready to encode images.
@@ -64,12 +65,44 @@ impl EdgeRuntime {
         Ok(self.edge.forward(rgb_to_input(&rgb, 1, h, w, &self.device)))
     }
 
+    /// [`EdgeRuntime::features`] read back: the `C * H * W` feature values. The read-back
+    /// is `into_data_async`, the one WebGPU allows; native callers block on the future
+    /// (the CPU device answers at once).
+    pub async fn read_features(
+        &self,
+        rgb: &[u8],
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>, EdgeError> {
+        let data = self
+            .features(rgb, height, width)?
+            .into_data_async()
+            .await
+            .map_err(|e| EdgeError::ReadBack(format!("{e:?}")))?;
+        data.try_to_vec::<f32>()
+            .map_err(|e| EdgeError::ReadBack(format!("{e:?}")))
+    }
+
+    /// The whole edge half, as the browser runs it: one packed RGB image of any size
+    /// to a bitstream ([`EdgeRuntime::read_features`], then [`EdgeRuntime::encode`]).
+    pub async fn encode_image(
+        &self,
+        rgb: &[u8],
+        height: usize,
+        width: usize,
+        codec: CodecId,
+        bits: BitDepth,
+    ) -> Result<Encoded, EdgeError> {
+        let values = self.read_features(rgb, height, width).await?;
+        Ok(self.encode(&values, codec, bits)?)
+    }
+
     /// Quantizes, tiles, codes and wraps read-back features.
     pub fn encode(
         &self,
         features: &[f32],
         codec: CodecId,
-        bits: u8,
+        bits: BitDepth,
     ) -> Result<Encoded, PipelineError> {
         let (shape, rule) = (self.feature_shape(), self.config.quantizer);
         pipeline::encode_features_with(
@@ -82,6 +115,17 @@ impl EdgeRuntime {
             self.tables.as_ref(),
         )
     }
+}
+
+/// Why an image could not be encoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EdgeError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("reading the features back from the device failed: {0}")]
+    ReadBack(String),
+    #[error("feature coding failed: {0}")]
+    Pipeline(#[from] PipelineError),
 }
 
 /// An input image that cannot be used.

@@ -9,7 +9,7 @@ mod cloud;
 mod edge;
 
 pub use cloud::{CloudRuntime, LoadError};
-pub use edge::{EdgeRuntime, InputError};
+pub use edge::{EdgeError, EdgeRuntime, InputError};
 
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +111,7 @@ mod tests {
     use crate::pipeline::PipelineError;
     use crate::zoo::ModelId;
     use burn::prelude::*;
+    use futures_lite::future::block_on;
 
     fn png_pixels(bytes: &[u8]) -> Vec<u8> {
         crate::viz::decode_png_rgb(bytes).unwrap().rgb
@@ -136,13 +137,18 @@ mod tests {
         // Any input size is resized to the model's.
         let (h, w) = (20, 50);
         let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i % 256) as u8).collect();
-        let features = edge
-            .features(&rgb, h, w)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let encoded = edge.encode(&features, CodecId::Png, 8).unwrap();
+        let eight = crate::quant::BitDepth::EIGHT;
+        let encoded = block_on(edge.encode_image(&rgb, h, w, CodecId::Png, eight)).unwrap();
+        // The same steps one by one give the same stream.
+        let features = block_on(edge.read_features(&rgb, h, w)).unwrap();
+        assert_eq!(
+            edge.encode(&features, CodecId::Png, eight).unwrap(),
+            encoded
+        );
+        assert!(matches!(
+            block_on(edge.encode_image(&rgb[1..], h, w, CodecId::Png, eight)),
+            Err(EdgeError::Input(InputError::BadLength { .. }))
+        ));
         let decoded = cloud.decode(&encoded.bytes).unwrap();
         assert_eq!(decoded.values.len(), features.len());
         for (task, tensor) in cloud.run_heads(&decoded, &Task::ALL) {

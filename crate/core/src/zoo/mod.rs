@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::evaluate::EvalReport;
 use crate::model::{ConfigError, ModelConfig};
+use crate::quant::BitDepth;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MANIFEST_VERSION: u32 = 1;
@@ -33,7 +34,8 @@ pub struct ModelEntry {
     pub id: ModelId,
     pub name: String,
     pub lambda: f32,
-    pub bits: u8,
+    /// The bit depth the model was trained and is deployed at.
+    pub bits: BitDepth,
     pub config: ModelConfig,
     pub edge: WeightsFile,
     pub heads: WeightsFile,
@@ -223,7 +225,7 @@ mod tests {
             id: ModelId::of_edge(edge),
             name: "t".into(),
             lambda: 0.0,
-            bits: 8,
+            bits: BitDepth::EIGHT,
             config: Preset::Test.config(),
             edge: WeightsFile::describe("e.bpk".into(), edge),
             heads: WeightsFile::describe("h.bpk".into(), heads),
@@ -289,6 +291,12 @@ mod tests {
             Err(ZooError::Manifest(_))
         ));
         assert!(matches!(Manifest::parse(b"{"), Err(ZooError::Manifest(_))));
+        let mut bad_bits = serde_json::to_value(&m).unwrap();
+        bad_bits["models"][0]["bits"] = 17.into();
+        match Manifest::parse(&serde_json::to_vec(&bad_bits).unwrap()) {
+            Err(ZooError::Manifest(msg)) => assert!(msg.contains("bit depth 17"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
         let mut zero = m.clone();
         zero.models[0].config.head_channels[0] = 0;
         match Manifest::parse(&serde_json::to_vec(&zero).unwrap()) {

@@ -10,6 +10,7 @@ use super::{
     MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, ModelId, WeightsFile, ZooError,
 };
 use crate::model::{CloudHeads, Edge, ModelConfig, WeightsError, module_to_bytes};
+use crate::quant::BitDepth;
 
 /// A freshly initialised model: its entry (weights under `models/<name>/`) and bytes.
 /// Every call draws new weights, so two models never share an id.
@@ -33,7 +34,7 @@ impl UntrainedModel {
             id: ModelId::of_edge(&edge),
             name: name.to_string(),
             lambda,
-            bits: 8,
+            bits: BitDepth::EIGHT,
             config: config.clone(),
             edge: WeightsFile::describe(format!("models/{name}/edge.bpk"), &edge),
             heads: WeightsFile::describe(format!("models/{name}/heads.bpk"), &heads),

@@ -9,6 +9,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use splitfeat_core::quant::BitDepth;
 use splitfeat_core::tiling::FeatureShape;
 use splitfeat_core::zoo::ModelId;
 
@@ -118,7 +119,7 @@ pub fn sample_streams() -> Vec<Vec<u8>> {
                 shape,
                 ModelId::from_bytes(*b"fuzzseed"),
                 codec,
-                bits,
+                BitDepth::new(bits).unwrap(),
             )
             .expect("valid features encode");
             out.push(enc.bytes);
@@ -156,7 +157,7 @@ pub fn prior_streams() -> Vec<Vec<u8>> {
             shape,
             ModelId::from_bytes(*b"fuzzseed"),
             CodecId::Prior,
-            8,
+            BitDepth::EIGHT,
             rule,
             Some(&tables),
         )

@@ -7,6 +7,7 @@ use splitfeat_core::evaluate::{CodedSetting, EvalReport, SettingResult};
 use splitfeat_core::metrics::{
     RdPoint, bd_overlap, bd_quality_piecewise, bd_rate, bd_rate_pchip, bd_rate_piecewise,
 };
+use splitfeat_core::quant::BitDepth;
 
 /// The curves compared. The fair ones come first: `PngJpeg` and `AnsJpeg` hold every
 /// setting of a codec family (each bit depth of the lossless codec and each JPEG
@@ -64,7 +65,7 @@ impl Family {
         }
     }
 
-    fn holds(self, setting: CodedSetting, main_bits: u8) -> bool {
+    fn holds(self, setting: CodedSetting, main_bits: BitDepth) -> bool {
         let main = setting.bits == main_bits;
         match (self, setting.codec) {
             (Family::All, CodecId::Jpeg { .. }) => main,
@@ -289,18 +290,21 @@ pub fn equal_accuracy(
 }
 
 /// Pairs of (model index, bit depth) where the `ans` stream is not smaller than PNG's.
-pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, u8)> {
+pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, BitDepth)> {
     let mut out = Vec::new();
     for (i, report) in reports.iter().enumerate() {
-        // Bit depth from the setting label, as `curve` selects by it.
-        let bits =
-            |r: &SettingResult| CodedSetting::parse(&r.setting, report.bits).map_or(0, |s| s.bits);
+        // Bit depth from the setting label, as `curve` selects by it (so it parses).
+        let bits = |r: &SettingResult| {
+            CodedSetting::parse(&r.setting, report.bits)
+                .ok()
+                .map(|s| s.bits)
+        };
         let ans = curve(report, Family::Ans);
         for png in curve(report, Family::Png) {
-            let depth = bits(png);
+            let Some(depth) = bits(png) else { continue };
             if ans
                 .iter()
-                .find(|a| bits(a) == depth)
+                .find(|a| bits(a) == Some(depth))
                 .is_none_or(|a| a.bytes_per_image >= png.bytes_per_image)
             {
                 out.push((i, depth));
@@ -315,7 +319,7 @@ mod tests {
     use super::*;
 
     fn result(setting: &str, bytes: f64, miou: f64, rmse: f64, psnr: f64) -> SettingResult {
-        let coded = CodedSetting::parse(setting, 8).ok();
+        let coded = CodedSetting::parse(setting, BitDepth::EIGHT).ok();
         SettingResult {
             setting: setting.into(),
             codec: coded.map(|c| c.codec.to_string()),
@@ -360,7 +364,7 @@ mod tests {
         EvalReport {
             model_id: splitfeat_core::zoo::ModelId::from_bytes([0; 8]),
             images: 1,
-            bits: 8,
+            bits: BitDepth::EIGHT,
             results,
             majority_class_miou: 0.01,
         }
@@ -540,6 +544,9 @@ mod tests {
         for r in bad.results.iter_mut().filter(|r| r.setting == "ans@6") {
             r.bytes_per_image = 1e6;
         }
-        assert_eq!(ans_not_ahead(&[&good, &bad]), [(1, 6)]);
+        assert_eq!(
+            ans_not_ahead(&[&good, &bad]),
+            [(1, BitDepth::new(6).unwrap())]
+        );
     }
 }

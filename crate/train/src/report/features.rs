@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use splitfeat_core::image::rgb_to_input;
-use splitfeat_core::quant::quantize_rule;
+use splitfeat_core::quant::{BitDepth, quantize_by_rule};
 use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::tiling::{Plane, tile};
 use splitfeat_data::{Dataset, SyntheticDataset};
@@ -36,8 +36,8 @@ pub fn entropy_bits(histogram: &[u64]) -> f64 {
 
 /// Adds the horizontal residuals of one `h x w` channel of `bits`-bit codes to
 /// `histogram` (indexed by residual + 2^bits - 1, so `2^(bits+1) - 1` bins).
-fn add_residuals(codes: &[u16], w: usize, bits: u8, histogram: &mut [u64]) {
-    let offset = (1i32 << bits) - 1;
+fn add_residuals(codes: &[u16], w: usize, bits: BitDepth, histogram: &mut [u64]) {
+    let offset = i32::from(bits.max_code());
     for row in codes.chunks(w) {
         let mut left = 0i32;
         for &q in row {
@@ -50,13 +50,13 @@ fn add_residuals(codes: &[u16], w: usize, bits: u8, histogram: &mut [u64]) {
 
 /// Runs the edge on the first `scenes` validation scenes and quantizes each frame to
 /// `bits` bits as deployment does (per frame, with the model's range rule).
-pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<ChannelStats> {
+pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: BitDepth) -> Result<ChannelStats> {
     let config = &edge.config;
     let (h, w) = (config.input_height, config.input_width);
     let [c, fh, fw] = config.bottleneck_shape();
     let shape = edge.feature_shape();
     let data = SyntheticDataset::new(splitfeat_data::Split::Val, scenes, w as u32, h as u32)?;
-    let bins = (1usize << (bits + 1)) - 1;
+    let bins = 2 * bits.levels() as usize - 1;
     let mut histograms = vec![vec![0u64; bins]; c];
     let mut first_plane = None;
     for i in 0..scenes {
@@ -68,7 +68,7 @@ pub fn channel_stats(edge: &EdgeRuntime, scenes: usize, bits: u8) -> Result<Chan
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let (codes, _) = quantize_rule(&values, bits, config.quantizer)?;
+        let (codes, _) = quantize_by_rule(&values, bits, config.quantizer)?;
         for (ch, hist) in histograms.iter_mut().enumerate() {
             add_residuals(&codes[ch * fh * fw..(ch + 1) * fh * fw], fw, bits, hist);
         }
@@ -115,11 +115,11 @@ mod tests {
     fn residuals_of_a_ramp_are_one_symbol_after_the_first_column() {
         // Two rows of 0,1,2,3 at 2 bits: residuals 0,1,1,1 per row.
         let mut hist = vec![0u64; 7];
-        add_residuals(&[0, 1, 2, 3, 0, 1, 2, 3], 4, 2, &mut hist);
+        add_residuals(&[0, 1, 2, 3, 0, 1, 2, 3], 4, BitDepth::MIN, &mut hist);
         assert_eq!(hist, [0, 0, 0, 2, 6, 0, 0]);
         // Extremes stay in range: 3 then 0 is -3, the first bin.
         let mut hist = vec![0u64; 7];
-        add_residuals(&[3, 0], 2, 2, &mut hist);
+        add_residuals(&[3, 0], 2, BitDepth::MIN, &mut hist);
         assert_eq!(hist, [1, 0, 0, 0, 0, 0, 1]);
     }
 
