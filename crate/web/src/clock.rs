@@ -10,10 +10,13 @@ pub fn now_ms() -> f64 {
     let performance = js_sys::Reflect::get(&global, &"performance".into()).ok();
     if let Some(perf) = performance.filter(|p| !p.is_undefined() && !p.is_null()) {
         let now = js_sys::Reflect::get(&perf, &"now".into()).ok();
-        if let Some(f) = now.as_ref().and_then(|n| n.dyn_ref::<js_sys::Function>()) {
-            if let Some(t) = f.call0(&perf).ok().and_then(|v| v.as_f64()) {
-                return t;
-            }
+        let time = now
+            .as_ref()
+            .and_then(|n| n.dyn_ref::<js_sys::Function>())
+            .and_then(|f| f.call0(&perf).ok())
+            .and_then(|v| v.as_f64());
+        if let Some(t) = time {
+            return t;
         }
     }
     js_sys::Date::now()
