@@ -43,6 +43,12 @@ pub struct ZooArgs {
     /// Q-layer noise bit depths of the fine-tunes (`splitfeat train --noise-bits`).
     #[arg(long, default_value = RECIPE_NOISE_BITS)]
     pub noise_bits: String,
+    /// Train the models with lambda > 0 with the learned rate at their own quantizer
+    /// (`splitfeat train --learned-rate`) instead of the paper's compressibility loss.
+    /// The baseline (lambda 0) trains the same network either way and is trained without
+    /// it, so it stays the baseline of both methods.
+    #[arg(long)]
+    pub learned_rate: bool,
 }
 
 /// The shipped recipe's quantizer range (docs/results.md, "Training recipe study": no
@@ -96,8 +102,9 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
         let name = model_name(lambda);
         let dir = run_dir(&name);
         let steps = args.finetune_steps.to_string();
+        let learned_rate = args.learned_rate && lambda > 0.0;
         let lambda = lambda.to_string();
-        let fresh = [
+        let mut fresh = vec![
             "--init-from",
             &base_checkpoint,
             "--lambda",
@@ -113,6 +120,9 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             "--noise-bits",
             &args.noise_bits,
         ];
+        if learned_rate {
+            fresh.push("--learned-rate");
+        }
         train(&splitfeat, &dir, &fresh)?;
         publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
     }
