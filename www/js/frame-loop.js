@@ -7,7 +7,7 @@ import { banner } from "./banners.js";
 import { edge, lock } from "./backends.js";
 import { sendToCloud } from "./cloud-link.js";
 import { drawInput, showEncoded } from "./views.js";
-import { codecName, state } from "./state.js";
+import { codecName, currentModel, state } from "./state.js";
 
 let dirty = false;
 let pumping = false;
@@ -15,7 +15,7 @@ let pumping = false;
 /** Asks for a new frame with the current settings (runs the loop if it is idle). */
 export function schedule() {
   dirty = true;
-  if (!pumping && state.source && state.weights) pump();
+  if (!pumping && state.source && state.modelReady) pump();
 }
 
 async function pump() {
@@ -30,7 +30,7 @@ async function pump() {
       drawInput(frame, source);
       let encoded;
       try {
-        encoded = await lock.run(() => edge.encode(state.backend, frame, codecName(), state.bits));
+        encoded = await lock.run(() => edge.encode(state.backend, currentModel().id, frame, codecName(), state.bits));
       } catch (err) {
         showEdgeError(err);
         break;
@@ -63,7 +63,7 @@ export async function waitForIdle() {
   while ((pumping || dirty) && !state.source?.live) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     if (dirty && !pumping) {
-      if (!state.source || !state.weights) break;
+      if (!state.source || !state.modelReady) break;
       pump();
     }
   }

@@ -4,7 +4,7 @@
 // through them; the actions are the page's own (switching model or edge device,
 // waiting for the frame loop).
 
-import { edge, lock } from "./backends.js";
+import { edge, ensureSession, lock } from "./backends.js";
 import { setBackendPreference } from "./controls.js";
 import { waitForIdle } from "./frame-loop.js";
 import { selectModel } from "./model-switch.js";
@@ -33,8 +33,13 @@ export function installHook() {
     gpu: () => copy(state.gpu),
     /** "auto"'s measured edge time per frame, {cpu, webgpu} in ms; null before a race. */
     comparison: () => copy(state.comparison),
-    /** The open edge sessions by device ("cpu", "webgpu"): {backend, modelId, warmupMs, ...}. */
+    /**
+     * The edge sessions by device ("cpu", "webgpu"): the last one opened or used,
+     * {backend, modelId, warmupMs, ..., models (every model with a session there)}.
+     */
     sessions: () => copy(state.sessions),
+    /** The last model switch: {modelId, backend, weights, reused, openMs, ms}; null before one. */
+    lastSwitch: () => copy(state.lastSwitch),
     /** The input: {kind: "image" | "webcam" | "drive", label, live}; null before one. */
     source: () => (state.source ? { kind: state.source.kind, label: state.source.label, live: state.source.live } : null),
     /** Frames that went through edge and cloud (answered or not). */
@@ -56,7 +61,11 @@ export function installHook() {
     /** Sets the edge device preference, as the device select does; resolves when applied. */
     setBackend: (pref) => setBackendPreference(pref),
     /** Encodes the last frame again on `backend`, outside the frame loop; the EncodeResult. */
-    encode: (backend, codec, bits) => lock.run(() => edge.encode(backend, state.lastFrame, codec, bits)),
+    encode: (backend, codec, bits) =>
+      lock.run(async () => {
+        await ensureSession(backend);
+        return edge.encode(backend, currentModel().id, state.lastFrame, codec, bits);
+      }),
     /** Sends a bitstream to the cloud in use: {response, roundTripMs, networkMs}, or a CloudError. */
     infer: (modelId, bitstream, options) => state.cloud.infer(modelId, bitstream, options),
   });

@@ -23,8 +23,10 @@ export const state = {
   models: [],
   classes: [],
   modelIndex: 0,
-  /** The current model's verified edge weights. */
-  weights: null,
+  /** Whether the current model's session is open on the edge device in use. */
+  modelReady: false,
+  /** The last model switch: {modelId, backend, weights ("session" | "memory" | "cache" | "network"), reused, openMs, ms}. */
+  lastSwitch: null,
   codec: pick(params.get("codec"), ["png", "jpeg", "ans"], "ans"),
   quality: clampInt(params.get("quality"), JPEG_QUALITY.min, JPEG_QUALITY.max, 90),
   /** Bit depth: `?bits=` as given until start-up clamps it to the module's range
