@@ -221,7 +221,11 @@ describe("page with the shipped models", { skip }, () => {
     const label = await page.textContent("#input-label");
     assert.match(label, /frame \d+\/\d+/);
     assert.match(s.kbps, /^\d/);
-    assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s at [\d.]+ fps/);
+    assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s sent at [\d.]+ fps/);
+    const p = await page.evaluate(() => window.splitfeat.pipeline());
+    assert.ok(p.live && p.fps > 0 && p.latencyMs.p95 >= p.latencyMs.p50, JSON.stringify(p));
+    assert.ok(["source", "edge", "cloud", "draw"].includes(p.bottleneck.stage));
+    assert.equal(await page.isVisible("#pipeline"), true, "frames/s, latency and the slowest stage shown");
     await screenshot(page, "page-drive");
     await page.locator("#drive-toggle").click();
     const stopped = await page.evaluate(() => window.splitfeat.source().live);

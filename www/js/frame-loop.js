@@ -1,33 +1,85 @@
-// The frame loop: `schedule` marks the picture out of date and `pump` runs frames
-// through the edge and the cloud until it is current (a live input keeps it running).
-// The edge of frame n+1 overlaps the cloud call of frame n; at most one cloud call is
-// in flight.
+// The frame loop, a pipeline of three stages that run at once: the edge (take a
+// frame from the input, encode it in the edge worker), the cloud (one stream's round
+// trip) and the drawing of the answer. The edge encodes frame n+1 while the cloud
+// works on frame n. Between stages there is one slot, and a newer frame replaces the
+// one waiting there: when a stage falls behind, frames are dropped, never queued, so
+// a frame waits behind at most one other at each stage and the latency stays bounded.
+// At most one stream is at the cloud at a time.
+//
+// A still input runs one frame per `schedule` (a setting changed); a live input
+// (drive, webcam) runs until it stops, the edge taking the newest frame of its clock.
+// While a frame waits for a busy cloud, the edge does not encode another that would
+// most likely be replaced: it waits until the cloud is about to be free (from the
+// last frames' times) or takes the waiting frame, so the next frame is as new as it
+// can be when it goes out. Figures: pipeline.js.
 
 import { banner } from "./banners.js";
 import { edge, lock } from "./backends.js";
-import { sendToCloud } from "./cloud-link.js";
-import { drawInput, showEncoded } from "./views.js";
+import { askCloud, showAnswer, showCloudFailure } from "./cloud-link.js";
+import { drawInput, showEncoded, showPipeline } from "./views.js";
 import { codecName, currentModel, state } from "./state.js";
 
 let dirty = false;
-let pumping = false;
+let edgeRunning = false;
+/** The encoded frame waiting for the cloud, the one at the cloud, and likewise for drawing. */
+let waiting = null;
+let inFlight = null;
+let drawWaiting = null;
+let drawing = null;
+/** Ends the edge's pause early (the cloud took the waiting frame, or a new request). */
+let wakeEdge = null;
 
-/** Asks for a new frame with the current settings (runs the loop if it is idle). */
+const stats = state.pipeline;
+
+/** Asks for a new frame with the current settings (runs the edge if it is idle). */
 export function schedule() {
   dirty = true;
-  if (!pumping && state.source && state.modelReady) pump();
+  wakeEdge?.();
+  if (!edgeRunning && state.source && state.modelReady) edgeStage();
 }
 
-async function pump() {
-  pumping = true;
-  let cloudJob = null;
+function occupancy() {
+  stats.occupancy({ inFlight: inFlight ? 1 : 0, waiting: waiting ? 1 : 0, drawing: drawing ? 1 : 0, drawWaiting: drawWaiting ? 1 : 0 });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** A live input: waits for a frame newer than the last one taken, then (see above) for the cloud. */
+async function pace(source) {
+  if (stats.lastTick != null) await sleep(source.clock.dueAt(stats.lastTick + 1) - performance.now());
+  if (!(waiting && inFlight)) return;
+  const cloudMs = stats.estimate("cloud");
+  const edgeMs = stats.estimate("edge");
+  const startAt = Number.isFinite(cloudMs) && Number.isFinite(edgeMs) ? inFlight.record.sentAt + cloudMs - edgeMs : Infinity;
+  if (startAt <= performance.now()) return;
+  const woken = new Promise((resolve) => {
+    wakeEdge = resolve;
+  });
+  await Promise.race([woken, startAt === Infinity ? woken : sleep(startAt - performance.now())]);
+  wakeEdge = null;
+}
+
+async function edgeStage() {
+  edgeRunning = true;
   try {
-    while (state.source && (dirty || state.source.live)) {
-      dirty = false;
+    for (;;) {
       const source = state.source;
+      if (!source || !state.modelReady) break;
+      if (stats.source !== source) stats.reset(source);
+      if (source.live) {
+        await pace(source);
+        if (state.source !== source) continue;
+        if (!source.live && !dirty) break;
+      } else if (!dirty) {
+        break;
+      }
+      dirty = false;
+      const record = stats.begin();
       const frame = source.next();
+      stats.captured(record, frame);
       state.lastFrame = frame;
-      drawInput(frame, source);
+      // A live frame is drawn with its outputs; a still one at once.
+      if (!source.live) drawInput(frame, source);
       let encoded;
       try {
         encoded = await lock.run(() => edge.encode(state.backend, currentModel().id, frame, codecName(), state.bits));
@@ -35,22 +87,69 @@ async function pump() {
         showEdgeError(err);
         break;
       }
+      stats.encoded(record, encoded.byteCount);
+      record.waitedBehind = inFlight ? inFlight.record.seq : null;
+      if (waiting) stats.counts.replacedBeforeCloud += 1;
+      waiting = { record, encoded, frame, source };
+      occupancy();
+      // Sent (if the cloud is free) before anything is drawn.
+      pumpCloud();
       banner("edge", null);
       showEncoded(encoded, frame);
-      if (cloudJob) await cloudJob;
-      cloudJob = sendToCloud(encoded, frame, schedule);
-      if (!source.live) {
-        await cloudJob;
-        cloudJob = null;
-      } else {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
     }
-    if (cloudJob) await cloudJob;
   } finally {
-    pumping = false;
+    edgeRunning = false;
   }
-  if (dirty && state.source) pump();
+  // A request that came while the loop was ending.
+  if (dirty && state.source && state.modelReady) edgeStage();
+}
+
+/** Sends the waiting frame if the cloud is free; its answer frees it for the next. */
+function pumpCloud() {
+  if (inFlight || !waiting) return;
+  const job = waiting;
+  waiting = null;
+  inFlight = job;
+  stats.sent(job.record);
+  occupancy();
+  wakeEdge?.();
+  askCloud(job.encoded).then((answer) => {
+    stats.answered(job.record, answer.ok);
+    inFlight = null;
+    // The next frame goes out before this one is drawn.
+    pumpCloud();
+    state.frames += 1;
+    document.body.dataset.frames = String(state.frames);
+    if (!answer.ok) {
+      showCloudFailure(job.encoded, answer.error, job.frame, job.source, schedule);
+      showPipeline(stats.summary());
+      return;
+    }
+    if (drawWaiting) stats.counts.replacedBeforeDraw += 1;
+    drawWaiting = { job, answer };
+    occupancy();
+    pumpDraw();
+  });
+}
+
+/** Draws the newest answer not yet drawn, one at a time. */
+async function pumpDraw() {
+  if (drawing || !drawWaiting) return;
+  drawing = drawWaiting;
+  drawWaiting = null;
+  occupancy();
+  const { job, answer } = drawing;
+  job.record.drawStart = performance.now();
+  try {
+    await showAnswer(job.encoded, answer, job.frame, job.source);
+    banner("draw", null);
+  } catch (err) {
+    banner("draw", "error", `The cloud's outputs could not be drawn: ${err.message}`);
+  }
+  stats.shown(job.record);
+  drawing = null;
+  showPipeline(stats.summary());
+  pumpDraw();
 }
 
 function showEdgeError(err) {
@@ -58,13 +157,18 @@ function showEdgeError(err) {
   banner("edge", "error", `${why}: ${err.message}`);
 }
 
+/** Whether anything is under way or asked for. */
+function busy() {
+  return edgeRunning || dirty || waiting || inFlight || drawWaiting || drawing;
+}
+
 /** Resolves when the frame loop has nothing left to do (at once for live inputs). */
 export async function waitForIdle() {
-  while ((pumping || dirty) && !state.source?.live) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    if (dirty && !pumping) {
+  while (busy() && !state.source?.live) {
+    await sleep(20);
+    if (dirty && !edgeRunning) {
       if (!state.source || !state.modelReady) break;
-      pump();
+      edgeStage();
     }
   }
 }

@@ -40,6 +40,10 @@ export function installHook() {
     sessions: () => copy(state.sessions),
     /** The last model switch: {modelId, backend, weights, reused, openMs, ms}; null before one. */
     lastSwitch: () => copy(state.lastSwitch),
+    /** The frame pipeline's figures (js/pipeline.js `summary`). */
+    pipeline: () => copy(state.pipeline.summary()),
+    /** The pipeline's last completed frames, with the time of each step (js/pipeline.js `frames`). */
+    pipelineFrames: () => copy(state.pipeline.frames()),
     /** The input: {kind: "image" | "webcam" | "drive", label, live}; null before one. */
     source: () => (state.source ? { kind: state.source.kind, label: state.source.label, live: state.source.live } : null),
     /** Frames that went through edge and cloud (answered or not). */

@@ -6,10 +6,11 @@
 // URL parameters: cloud=URL (API base; default this origin, else the worker),
 // cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
 // model=ID or name, codec=png|jpeg|ans, quality=JPEG_QUALITY, bits=BIT_DEPTHS (limits
-// module), sample=N.
+// module), sample=N, fps=DRIVE_FPS (the drive sequence's frame rate).
 
 import { cloudBase, isStaticBuild } from "./cloud.js";
-import { JPEG_QUALITY, clampInt } from "./limits.js";
+import { DRIVE_FPS, JPEG_QUALITY, clampInt } from "./limits.js";
+import { PipelineStats } from "./pipeline.js";
 
 export const params = new URLSearchParams(location.search);
 /** The cloud server's API base from `?cloud=` ("" when not given). */
@@ -44,6 +45,8 @@ export const state = {
   comparison: null,
   /** The cloud in use (js/cloud.js: HttpCloud or WorkerCloud), chosen at start. */
   cloud: null,
+  /** Frames per second the drive sequence plays at. */
+  driveFps: clampInt(params.get("fps"), DRIVE_FPS.min, DRIVE_FPS.max, DRIVE_FPS.default),
   /** The input, a source of the sources module, and the last frame taken from it. */
   source: null,
   lastFrame: null,
@@ -52,8 +55,8 @@ export const state = {
   lastResponse: null,
   cloudError: null,
   samples: [],
-  /** When recent frames finished (for the frame rate), and how many have. */
-  frameTimes: [],
+  /** The frame pipeline's records and figures (pipeline.js), and the frames the cloud answered or failed. */
+  pipeline: new PipelineStats(),
   frames: 0,
   /** A live input's running disparity scale, so colours do not flicker. */
   dispMax: null,

@@ -1,0 +1,172 @@
+// The frame pipeline's bookkeeping: one record per frame taken from the input, with
+// the time of each step, and what the page shows of them: frames/s, end-to-end
+// latency (frame taken to outputs drawn) p50/p95, each stage's time per frame, the
+// bottleneck, the upload rate and the frames dropped. The frame loop, frame-loop.js,
+// writes the records; the views and the test hook read `summary()`.
+//
+// Stages: `source` (a live input's frame period), `edge` (grab the frame, encode in
+// the edge worker), `cloud` (the stream's round trip to the cloud) and `draw` (the
+// answer's outputs drawn). Dropped frames are counted where they drop: `skipped`
+// (a live input's frames the edge never took), `replacedBeforeCloud` (encoded, then
+// replaced by a newer frame before the cloud was free) and `replacedBeforeDraw`
+// (answered, then replaced by a newer answer before it was drawn).
+
+/** Frames/s and the upload rate are taken over this much recent time. */
+const WINDOW_MS = 3000;
+/** Completed frames kept for the latency percentiles and the stage times. */
+const KEEP = 120;
+/** Recent frames whose stage times estimate the next (the frame loop's pacing). */
+const ESTIMATE_FRAMES = 15;
+
+/** The `p` quantile (0..1) of `values` by nearest rank; NaN when empty. */
+export function quantile(values, p) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))];
+}
+
+const STAGES = {
+  edge: (r) => r.encodedAt - r.edgeStart,
+  cloud: (r) => r.answeredAt - r.sentAt,
+  draw: (r) => r.shownAt - r.drawStart,
+};
+
+export class PipelineStats {
+  constructor() {
+    this.reset(null);
+  }
+
+  /** Starts again for the input `source` (null: none). */
+  reset(source) {
+    this.source = source;
+    this.sourceFps = source?.clock?.fps ?? null;
+    this.seq = 0;
+    this.lastTick = null;
+    this.counts = {
+      captured: 0,
+      encoded: 0,
+      sent: 0,
+      answered: 0,
+      failed: 0,
+      shown: 0,
+      skipped: 0,
+      replacedBeforeCloud: 0,
+      replacedBeforeDraw: 0,
+    };
+    /** The most frames ever at each place at once: the pipeline's bounds, observed. */
+    this.max = { inFlight: 0, waiting: 0, drawing: 0, drawWaiting: 0 };
+    this.done = [];
+    this.uploads = [];
+  }
+
+  /** A record for the frame about to be taken. */
+  begin() {
+    return { seq: this.seq++, edgeStart: performance.now() };
+  }
+
+  /** The frame was taken from the input; counts the live frames skipped before it. */
+  captured(record, frame) {
+    record.tick = frame.tick ?? null;
+    record.index = frame.index ?? null;
+    record.capturedAt = frame.capturedAt ?? performance.now();
+    this.counts.captured += 1;
+    if (Number.isInteger(frame.tick)) {
+      if (this.lastTick != null) this.counts.skipped += Math.max(0, frame.tick - this.lastTick - 1);
+      this.lastTick = frame.tick;
+    }
+  }
+
+  encoded(record, bytes) {
+    record.encodedAt = performance.now();
+    record.bytes = bytes;
+    this.counts.encoded += 1;
+  }
+
+  sent(record) {
+    record.sentAt = performance.now();
+    this.counts.sent += 1;
+    this.uploads.push({ at: record.sentAt, bytes: record.bytes });
+    const cut = record.sentAt - WINDOW_MS;
+    while (this.uploads.length && this.uploads[0].at < cut) this.uploads.shift();
+  }
+
+  answered(record, ok) {
+    record.answeredAt = performance.now();
+    record.ok = ok;
+    this.counts.answered += 1;
+    if (!ok) {
+      this.counts.failed += 1;
+      this.complete(record);
+    }
+  }
+
+  shown(record) {
+    record.shownAt = performance.now();
+    this.counts.shown += 1;
+    this.complete(record);
+  }
+
+  /** Records how many frames are at each place now (for `max`). */
+  occupancy(places) {
+    for (const [k, n] of Object.entries(places)) this.max[k] = Math.max(this.max[k], n);
+  }
+
+  complete(record) {
+    this.done.push(record);
+    if (this.done.length > KEEP) this.done.shift();
+  }
+
+  /** Median time per frame of `stage` over the last frames; NaN before any. */
+  estimate(stage) {
+    const times = this.done.slice(-ESTIMATE_FRAMES).map(STAGES[stage]);
+    return quantile(times, 0.5);
+  }
+
+  /** Bytes per second sent over the last WINDOW_MS (null before two uploads). */
+  uploadRate(now = performance.now()) {
+    const recent = this.uploads.filter((u) => u.at >= now - WINDOW_MS);
+    if (recent.length < 2) return null;
+    const span = Math.max(now - recent[0].at, 1);
+    return (recent.reduce((a, u) => a + u.bytes, 0) * 1000) / span;
+  }
+
+  /** What the page shows and the test hook returns (see tests/README.md). */
+  summary(now = performance.now()) {
+    const shown = this.done.filter((r) => r.shownAt != null);
+    const recent = shown.filter((r) => r.shownAt >= now - WINDOW_MS);
+    const span = recent.length >= 2 ? recent.at(-1).shownAt - recent[0].shownAt : 0;
+    const fps = span > 0 ? ((recent.length - 1) * 1000) / span : null;
+    const latencies = shown.map((r) => r.shownAt - r.capturedAt);
+    const intervals = shown.slice(1).map((r, i) => r.shownAt - shown[i].shownAt);
+    const stages = {};
+    if (this.sourceFps) stages.source = 1000 / this.sourceFps;
+    for (const [name, time] of Object.entries(STAGES)) {
+      const t = quantile(shown.map(time), 0.5);
+      if (Number.isFinite(t)) stages[name] = t;
+    }
+    const slowest = Object.entries(stages).sort((a, b) => b[1] - a[1])[0];
+    const c = this.counts;
+    return {
+      live: Boolean(this.source?.live),
+      sourceFps: this.sourceFps,
+      fps,
+      periodMs: intervals.length ? quantile(intervals, 0.5) : null,
+      latencyMs: latencies.length ? { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), max: Math.max(...latencies) } : null,
+      stagesMs: stages,
+      bottleneck: slowest ? { stage: slowest[0], ms: slowest[1] } : null,
+      uploadBytesPerSecond: this.uploadRate(now),
+      counts: { ...c, dropped: c.skipped + c.replacedBeforeCloud + c.replacedBeforeDraw },
+      max: { ...this.max },
+    };
+  }
+
+  /**
+   * The last completed frames, oldest first: {seq, tick, index, bytes, ok, waitedBehind,
+   * capturedAt, edgeStart, encodedAt, sentAt, answeredAt, drawStart, shownAt} (times:
+   * performance.now() in ms; `waitedBehind`: the frame at the cloud when this one was
+   * encoded, null when the cloud was free).
+   */
+  frames() {
+    return this.done.map((r) => ({ ...r }));
+  }
+}
