@@ -8,10 +8,11 @@
 //
 // A still input runs one frame per `schedule` (a setting changed); a live input
 // (drive, webcam) runs until it stops, the edge taking the newest frame of its clock.
-// While a frame waits for a busy cloud, the edge does not encode another that would
-// most likely be replaced: it waits until the cloud is about to be free (from the
-// last frames' times) or takes the waiting frame, so the next frame is as new as it
-// can be when it goes out. Figures: pipeline.js.
+// While the cloud is busy, the edge encodes one frame for when it is free, started
+// so as to be ready a little before then (from the last frames' times): the frame is
+// as new as it can be when it goes out, and no work goes into frames that would only
+// be replaced. A still input's new settings replace a frame still waiting at once.
+// Figures: pipeline.js.
 
 import { banner } from "./banners.js";
 import { edge, lock } from "./backends.js";
@@ -26,7 +27,7 @@ let waiting = null;
 let inFlight = null;
 let drawWaiting = null;
 let drawing = null;
-/** Ends the edge's pause early (the cloud took the waiting frame, or a new request). */
+/** Ends the edge's pause early, saying why: "taken" (the cloud took the waiting frame) or "request". */
 let wakeEdge = null;
 
 const stats = state.pipeline;
@@ -34,7 +35,7 @@ const stats = state.pipeline;
 /** Asks for a new frame with the current settings (runs the edge if it is idle). */
 export function schedule() {
   dirty = true;
-  wakeEdge?.();
+  wakeEdge?.("request");
   if (!edgeRunning && state.source && state.modelReady) edgeStage();
 }
 
@@ -44,19 +45,34 @@ function occupancy() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/** A live input: waits for a frame newer than the last one taken, then (see above) for the cloud. */
+/**
+ * A live input: waits for a frame newer than the last one taken, then, while the cloud
+ * is busy, until the next frame is due to start (see above): one frame is encoded per
+ * cloud call, timed to be ready a little before the cloud is free (its quick calls
+ * against the edge's slow frames, from the last frames' times).
+ */
 async function pace(source) {
   if (stats.lastTick != null) await sleep(source.clock.dueAt(stats.lastTick + 1) - performance.now());
-  if (!(waiting && inFlight)) return;
-  const cloudMs = stats.estimate("cloud");
-  const edgeMs = stats.estimate("edge");
-  const startAt = Number.isFinite(cloudMs) && Number.isFinite(edgeMs) ? inFlight.record.sentAt + cloudMs - edgeMs : Infinity;
-  if (startAt <= performance.now()) return;
-  const woken = new Promise((resolve) => {
-    wakeEdge = resolve;
-  });
-  await Promise.race([woken, startAt === Infinity ? woken : sleep(startAt - performance.now())]);
-  wakeEdge = null;
+  for (;;) {
+    if (!inFlight) return;
+    const ahead = inFlight;
+    // A frame already encoded for this call waits until the cloud takes it; before
+    // the first frames' times are known, the edge does not wait.
+    const ready = waiting?.record.waitedBehind === ahead.record.seq;
+    const cloudMs = stats.estimate("cloud", 0.25);
+    const edgeMs = stats.estimate("edge", 0.75);
+    const known = Number.isFinite(cloudMs) && Number.isFinite(edgeMs);
+    const startAt = ready ? Infinity : known ? ahead.record.sentAt + cloudMs - edgeMs : -Infinity;
+    const now = performance.now();
+    if (startAt <= now) return;
+    const woken = new Promise((resolve) => {
+      wakeEdge = resolve;
+    });
+    const why = await (startAt === Infinity ? woken : Promise.race([woken, sleep(startAt - now).then(() => "time")]));
+    wakeEdge = null;
+    // The cloud took the waiting frame: time the next one against the new call.
+    if (why !== "taken") return;
+  }
 }
 
 async function edgeStage() {
@@ -112,7 +128,7 @@ function pumpCloud() {
   inFlight = job;
   stats.sent(job.record);
   occupancy();
-  wakeEdge?.();
+  wakeEdge?.("taken");
   askCloud(job.encoded).then((answer) => {
     stats.answered(job.record, answer.ok);
     inFlight = null;

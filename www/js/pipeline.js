@@ -116,10 +116,10 @@ export class PipelineStats {
     if (this.done.length > KEEP) this.done.shift();
   }
 
-  /** Median time per frame of `stage` over the last frames; NaN before any. */
-  estimate(stage) {
+  /** The `p` quantile of `stage`'s time per frame over the last frames; NaN before any. */
+  estimate(stage, p = 0.5) {
     const times = this.done.slice(-ESTIMATE_FRAMES).map(STAGES[stage]);
-    return quantile(times, 0.5);
+    return quantile(times, p);
   }
 
   /** Bytes per second sent over the last WINDOW_MS (null before two uploads). */
