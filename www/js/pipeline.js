@@ -87,7 +87,7 @@ export class PipelineStats {
     this.counts.sent += 1;
     this.uploads.push({ at: record.sentAt, bytes: record.bytes });
     const cut = record.sentAt - WINDOW_MS;
-    while (this.uploads.length && this.uploads[0].at < cut) this.uploads.shift();
+    while (this.uploads.length > 2 && this.uploads[0].at < cut) this.uploads.shift();
   }
 
   answered(record, ok) {
@@ -122,18 +122,25 @@ export class PipelineStats {
     return quantile(times, p);
   }
 
-  /** Bytes per second sent over the last WINDOW_MS (null before two uploads). */
+  /**
+   * Bytes per second sent over the last WINDOW_MS, or between the last two uploads
+   * when fewer fell in it (a slow pipeline); null before two uploads.
+   */
   uploadRate(now = performance.now()) {
-    const recent = this.uploads.filter((u) => u.at >= now - WINDOW_MS);
+    let recent = this.uploads.filter((u) => u.at >= now - WINDOW_MS);
+    if (recent.length < 2) recent = this.uploads.slice(-2);
     if (recent.length < 2) return null;
-    const span = Math.max(now - recent[0].at, 1);
-    return (recent.reduce((a, u) => a + u.bytes, 0) * 1000) / span;
+    const span = recent.at(-1).at - recent[0].at;
+    // Each upload's bytes over the time since the one before it.
+    return span > 0 ? (recent.slice(1).reduce((a, u) => a + u.bytes, 0) * 1000) / span : null;
   }
 
   /** What the page shows and the test hook returns (see tests/README.md). */
   summary(now = performance.now()) {
     const shown = this.done.filter((r) => r.shownAt != null);
-    const recent = shown.filter((r) => r.shownAt >= now - WINDOW_MS);
+    // Over the last WINDOW_MS, or the last three frames when fewer fell in it.
+    let recent = shown.filter((r) => r.shownAt >= now - WINDOW_MS);
+    if (recent.length < 3) recent = shown.slice(-3);
     const span = recent.length >= 2 ? recent.at(-1).shownAt - recent[0].shownAt : 0;
     const fps = span > 0 ? ((recent.length - 1) * 1000) / span : null;
     const latencies = shown.map((r) => r.shownAt - r.capturedAt);
