@@ -1,7 +1,8 @@
 // Measures the page for docs/results-web.md: wasm size, load to first result, edge
 // time per frame on WebGPU (SwiftShader here) and CPU in the same page, drive mode
-// (frames/s end to end, latency p50/p95, stage times, dropped frames) and model
-// switching times, with the cloud server. Prints JSON and writes
+// (frames/s end to end, latency p50/p95, stage times, dropped frames, and under each
+// bandwidth budget the rate sent and the settings chosen) and model switching times,
+// with the cloud server. Prints JSON and writes
 // tests/artifacts/measurements.json.
 //
 //   cd tests && node measure.mjs [--frames 20] [--drive-seconds 15]
@@ -13,7 +14,7 @@ import { gzipSync } from "node:zlib";
 
 import { launch, waitReady } from "./support/browser.js";
 import { ARTIFACTS, ROOT, requireWasm, startCloud } from "./support/env.js";
-import { cachedSwitches, drive } from "./support/measure.js";
+import { budgets, cachedSwitches, drive } from "./support/measure.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,6 +22,8 @@ const arg = (name, fallback) => {
 };
 const FRAMES = arg("frames", 20);
 const DRIVE_SECONDS = arg("drive-seconds", 15);
+/** kbit/s, as the page's budget select offers them. */
+const BUDGETS = [1000, 300, 100];
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -92,6 +95,8 @@ try {
     await page.locator("#drive-toggle").click();
     await page.waitForTimeout(2000);
     result.drive[backend] = await drive(page, DRIVE_SECONDS);
+    // The bandwidth budgets, on the CPU edge.
+    if (backend === "cpu") result.budgets = await budgets(page, BUDGETS, DRIVE_SECONDS);
     await page.locator("#drive-toggle").click();
     await page.evaluate(() => window.splitfeat.idle());
   }

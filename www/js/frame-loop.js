@@ -12,10 +12,13 @@
 // so as to be ready a little before then (from the last frames' times): the frame is
 // as new as it can be when it goes out, and no work goes into frames that would only
 // be replaced. A still input's new settings replace a frame still waiting at once.
+// With a bandwidth budget, a planner picks each frame's settings before it is taken,
+// and the frame holds the cloud slot while the simulated link lets it out (budget.js).
 // Figures: pipeline.js.
 
 import { banner } from "./banners.js";
 import { edge, lock } from "./backends.js";
+import { noteBytes, reserveLink } from "./budget.js";
 import { askCloud, showAnswer, showCloudFailure } from "./cloud-link.js";
 import { drawInput, showEncoded, showPipeline } from "./views.js";
 import { codecName, currentModel, state } from "./state.js";
@@ -32,6 +35,18 @@ let wakeEdge = null;
 
 const stats = state.pipeline;
 
+/**
+ * Called before each frame is taken, to set what it is encoded with; resolves to the
+ * plan for budget.js (null: the settings as they are). Set by the page's start-up.
+ */
+let planner = null;
+
+export function setPlanner(fn) {
+  planner = fn;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
 /** Asks for a new frame with the current settings (runs the edge if it is idle). */
 export function schedule() {
   dirty = true;
@@ -42,8 +57,6 @@ export function schedule() {
 function occupancy() {
   stats.occupancy({ inFlight: inFlight ? 1 : 0, waiting: waiting ? 1 : 0, drawing: drawing ? 1 : 0, drawWaiting: drawWaiting ? 1 : 0 });
 }
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /**
  * A live input: waits for a frame newer than the last one taken, then, while the cloud
@@ -59,7 +72,7 @@ async function pace(source) {
     // A frame already encoded for this call waits until the cloud takes it; before
     // the first frames' times are known, the edge does not wait.
     const ready = waiting?.record.waitedBehind === ahead.record.seq;
-    const cloudMs = stats.estimate("cloud", 0.25);
+    const cloudMs = stats.estimate("slot", 0.25);
     const edgeMs = stats.estimate("edge", 0.75);
     const known = Number.isFinite(cloudMs) && Number.isFinite(edgeMs);
     const startAt = ready ? Infinity : known ? ahead.record.sentAt + cloudMs - edgeMs : -Infinity;
@@ -90,6 +103,13 @@ async function edgeStage() {
         break;
       }
       dirty = false;
+      let plan = null;
+      try {
+        plan = planner ? await planner() : null;
+      } catch (err) {
+        banner("budget", "error", `The bandwidth budget could not choose this frame's settings: ${err.message}`);
+      }
+      if (state.source !== source) continue;
       const record = stats.begin();
       const frame = source.next();
       stats.captured(record, frame);
@@ -104,6 +124,7 @@ async function edgeStage() {
         break;
       }
       stats.encoded(record, encoded.byteCount);
+      noteBytes(plan, encoded.byteCount);
       record.waitedBehind = inFlight ? inFlight.record.seq : null;
       if (waiting) stats.counts.replacedBeforeCloud += 1;
       waiting = { record, encoded, frame, source };
@@ -126,10 +147,12 @@ function pumpCloud() {
   const job = waiting;
   waiting = null;
   inFlight = job;
-  stats.sent(job.record);
+  const link = reserveLink(job.encoded.byteCount);
+  stats.sent(job.record, link);
   occupancy();
   wakeEdge?.("taken");
-  askCloud(job.encoded).then((answer) => {
+  const leave = link.holdMs > 0 ? sleep(link.holdMs) : Promise.resolve();
+  leave.then(() => askCloud(job.encoded)).then((answer) => {
     stats.answered(job.record, answer.ok);
     inFlight = null;
     // The next frame goes out before this one is drawn.

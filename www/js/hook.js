@@ -5,7 +5,8 @@
 // waiting for the frame loop).
 
 import { edge, ensureSession, lock } from "./backends.js";
-import { setBackendPreference } from "./controls.js";
+import { currentChoice } from "./budget.js";
+import { setBackendPreference, useBudget } from "./controls.js";
 import { waitForIdle } from "./frame-loop.js";
 import { selectModel } from "./model-switch.js";
 import { currentModel, state } from "./state.js";
@@ -44,6 +45,12 @@ export function installHook() {
     pipeline: () => copy(state.pipeline.summary()),
     /** The pipeline's last completed frames, with the time of each step (js/pipeline.js `frames`). */
     pipelineFrames: () => copy(state.pipeline.frames()),
+    /** The last frames sent: {seq, bytes, leftAt, linkMs} (js/pipeline.js `uploadsSent`). */
+    uploads: () => copy(state.pipeline.uploadsSent()),
+    /** The bandwidth budget and its last choice (js/budget.js `plan`): {kbps, choice}. */
+    budget: () => copy({ kbps: state.budgetKbps, choice: currentChoice() }),
+    /** Sets the bandwidth budget in kbit/s (null: none), as the budget select does. */
+    setBudget: (kbps) => useBudget(kbps),
     /** The input: {kind: "image" | "webcam" | "drive", label, live}; null before one. */
     source: () => (state.source ? { kind: state.source.kind, label: state.source.label, live: state.source.live } : null),
     /** Frames that went through edge and cloud (answered or not). */

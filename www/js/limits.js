@@ -34,6 +34,18 @@ export function clampBits(bits) {
  */
 export const DRIVE_FPS = Object.freeze({ min: 1, max: 120, default: 30 });
 
+/**
+ * Bandwidth budgets (kbit/s) the budget select offers; `?budget=` takes any in
+ * `BUDGET_KBPS` ("unlimited" or none: no budget).
+ */
+export const BUDGET_CHOICES = Object.freeze([1000, 300, 100]);
+export const BUDGET_KBPS = Object.freeze({ min: 10, max: 100000 });
+
+/** `?budget=` as kbit/s, null for none. */
+export function parseBudget(text) {
+  return clampInt(text, BUDGET_KBPS.min, BUDGET_KBPS.max, null);
+}
+
 /** `text` as an integer clamped to `lo..=hi`, or `fallback` when it is not a number. */
 export function clampInt(text, lo, hi, fallback) {
   const v = Number.parseInt(text ?? "", 10);

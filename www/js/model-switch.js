@@ -51,8 +51,11 @@ export async function loadModel(index) {
   return source;
 }
 
-/** Loads model `index`; resolves to true when it is the current model. */
-export async function selectModel(index) {
+/**
+ * Loads model `index`; resolves to true when it is the current model. `reschedule`:
+ * run a frame with it (the bandwidth budget switches right before a frame instead).
+ */
+export async function selectModel(index, { reschedule = true } = {}) {
   const previous = state.modelIndex;
   const model = state.models[index];
   try {
@@ -69,7 +72,7 @@ export async function selectModel(index) {
     // chosen meanwhile is loaded next (switchModel), so it is kept on the slider.
     $("#lambda").value = String(wantedModel ?? state.modelIndex);
     showModel();
-    schedule();
+    if (reschedule) schedule();
   }
 }
 

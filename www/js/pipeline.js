@@ -5,8 +5,9 @@
 // writes the records; the views and the test hook read `summary()`.
 //
 // Stages: `source` (a live input's frame period), `edge` (grab the frame, encode in
-// the edge worker), `cloud` (the stream's round trip to the cloud) and `draw` (the
-// answer's outputs drawn). Dropped frames are counted where they drop: `skipped`
+// the edge worker), `link` (with a bandwidth budget, the link time the frame's bytes
+// take: budget.js), `cloud` (the stream's round trip to the cloud once it leaves) and
+// `draw` (the answer's outputs drawn). Link and cloud share the one cloud slot. Dropped frames are counted where they drop: `skipped`
 // (a live input's frames the edge never took), `replacedBeforeCloud` (encoded, then
 // replaced by a newer frame before the cloud was free) and `replacedBeforeDraw`
 // (answered, then replaced by a newer answer before it was drawn).
@@ -17,6 +18,8 @@ const WINDOW_MS = 3000;
 const KEEP = 120;
 /** Recent frames whose stage times estimate the next (the frame loop's pacing). */
 const ESTIMATE_FRAMES = 15;
+/** Uploads kept for the test hook's check of the budget. */
+const KEEP_UPLOADS = 500;
 
 /** The `p` quantile (0..1) of `values` by nearest rank; NaN when empty. */
 export function quantile(values, p) {
@@ -27,8 +30,11 @@ export function quantile(values, p) {
 
 const STAGES = {
   edge: (r) => r.encodedAt - r.edgeStart,
-  cloud: (r) => r.answeredAt - r.sentAt,
+  link: (r) => r.linkMs,
+  cloud: (r) => r.answeredAt - r.uploadedAt,
   draw: (r) => r.shownAt - r.drawStart,
+  /** The cloud slot: from taking it (the link's hold included) to the answer. */
+  slot: (r) => r.answeredAt - r.sentAt,
 };
 
 export class PipelineStats {
@@ -57,6 +63,7 @@ export class PipelineStats {
     this.max = { inFlight: 0, waiting: 0, drawing: 0, drawWaiting: 0 };
     this.done = [];
     this.uploads = [];
+    this.uploadLog = [];
   }
 
   /** A record for the frame about to be taken. */
@@ -82,10 +89,15 @@ export class PipelineStats {
     this.counts.encoded += 1;
   }
 
-  sent(record) {
+  /** The frame took the cloud slot; it leaves `holdMs` later, taking `linkMs` of the link. */
+  sent(record, { holdMs = 0, linkMs = 0 } = {}) {
     record.sentAt = performance.now();
+    record.uploadedAt = record.sentAt + holdMs;
+    record.linkMs = linkMs;
     this.counts.sent += 1;
-    this.uploads.push({ at: record.sentAt, bytes: record.bytes });
+    this.uploads.push({ at: record.uploadedAt, bytes: record.bytes });
+    this.uploadLog.push({ seq: record.seq, bytes: record.bytes, leftAt: record.uploadedAt, linkMs });
+    if (this.uploadLog.length > KEEP_UPLOADS) this.uploadLog.shift();
     const cut = record.sentAt - WINDOW_MS;
     while (this.uploads.length > 2 && this.uploads[0].at < cut) this.uploads.shift();
   }
@@ -148,8 +160,10 @@ export class PipelineStats {
     const stages = {};
     if (this.sourceFps) stages.source = 1000 / this.sourceFps;
     for (const [name, time] of Object.entries(STAGES)) {
+      if (name === "slot") continue;
       const t = quantile(shown.map(time), 0.5);
-      if (Number.isFinite(t)) stages[name] = t;
+      // No link stage without a budget.
+      if (Number.isFinite(t) && (name !== "link" || t > 0)) stages[name] = t;
     }
     const slowest = Object.entries(stages).sort((a, b) => b[1] - a[1])[0];
     const c = this.counts;
@@ -167,11 +181,17 @@ export class PipelineStats {
     };
   }
 
+  /** The last frames sent, oldest first: {seq, bytes, leftAt (performance.now() ms), linkMs}. */
+  uploadsSent() {
+    return this.uploadLog.map((u) => ({ ...u }));
+  }
+
   /**
    * The last completed frames, oldest first: {seq, tick, index, bytes, ok, waitedBehind,
-   * capturedAt, edgeStart, encodedAt, sentAt, answeredAt, drawStart, shownAt} (times:
-   * performance.now() in ms; `waitedBehind`: the frame at the cloud when this one was
-   * encoded, null when the cloud was free).
+   * capturedAt, edgeStart, encodedAt, sentAt, uploadedAt, linkMs, answeredAt, drawStart,
+   * shownAt} (times: performance.now() in ms; `waitedBehind`: the frame at the cloud
+   * when this one was encoded, null when the cloud was free; `uploadedAt`: when it
+   * left the link).
    */
   frames() {
     return this.done.map((r) => ({ ...r }));

@@ -6,10 +6,11 @@
 // URL parameters: cloud=URL (API base; default this origin, else the worker),
 // cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
 // model=ID or name, codec=png|jpeg|ans, quality=JPEG_QUALITY, bits=BIT_DEPTHS (limits
-// module), sample=N, fps=DRIVE_FPS (the drive sequence's frame rate).
+// module), sample=N, fps=DRIVE_FPS (the drive sequence's frame rate), budget=KBIT_S
+// (a bandwidth budget: budget.js).
 
 import { cloudBase, isStaticBuild } from "./cloud.js";
-import { DRIVE_FPS, JPEG_QUALITY, clampInt } from "./limits.js";
+import { DRIVE_FPS, JPEG_QUALITY, clampInt, parseBudget } from "./limits.js";
 import { PipelineStats } from "./pipeline.js";
 
 export const params = new URLSearchParams(location.search);
@@ -45,6 +46,8 @@ export const state = {
   comparison: null,
   /** The cloud in use (js/cloud.js: HttpCloud or WorkerCloud), chosen at start. */
   cloud: null,
+  /** The bandwidth budget in kbit/s (null: none); budget.js picks the settings under it. */
+  budgetKbps: parseBudget(params.get("budget")),
   /** Frames per second the drive sequence plays at. */
   driveFps: clampInt(params.get("fps"), DRIVE_FPS.min, DRIVE_FPS.max, DRIVE_FPS.default),
   /** The input, a source of the sources module, and the last frame taken from it. */

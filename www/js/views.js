@@ -4,12 +4,11 @@
 // reconstruction), the class legend and the latency breakdown.
 
 import { $, bytes, el, fixed, lambda as fmtLambda, ms } from "./format.js";
+import { NOMINAL_FPS } from "./budget.js";
 import { Sparkline, modelColour } from "./charts.js";
 import { updateRatePoint } from "./model-info.js";
 import { currentModel, state } from "./state.js";
 
-/** Frame rate assumed for kbit/s when the input is a still image. */
-const NOMINAL_FPS = 25;
 
 const bitrateChart = new Sparkline($("#bitrate-chart"));
 
@@ -66,10 +65,11 @@ function showBitrate(byteCount) {
   if (sent == null && !Number.isFinite(byteCount)) return;
   const fps = sent != null ? p.summary().fps : null;
   $("#kpi-kbps").textContent = fixed(sent != null ? (sent * 8) / 1000 : (byteCount * 8 * NOMINAL_FPS) / 1000, 1);
-  $("#kpi-kbps-label").textContent = sent != null ? `kbit/s sent${fps ? ` at ${fixed(fps, 1)} fps` : ""}` : `kbit/s at ${NOMINAL_FPS} fps`;
+  const budget = state.budgetKbps ? ` · budget ${state.budgetKbps}` : "";
+  $("#kpi-kbps-label").textContent = (sent != null ? `kbit/s sent${fps ? ` at ${fixed(fps, 1)} fps` : ""}` : `kbit/s at ${NOMINAL_FPS} fps`) + budget;
 }
 
-const STAGE_NAMES = { source: "input", edge: "edge", cloud: "cloud", draw: "drawing" };
+const STAGE_NAMES = { source: "input", edge: "edge", link: "link (budget)", cloud: "cloud", draw: "drawing" };
 
 /** The pipeline's figures (pipeline.js `summary`): frames/s, latency, bottleneck, drops. */
 export function showPipeline(p) {
