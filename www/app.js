@@ -8,6 +8,7 @@
 // result. URL parameters: js/state.js.
 
 import { $, $$ } from "./js/format.js";
+import { wireAB } from "./js/ab.js";
 import { adoptBitDepths, clampBits, clampInt } from "./js/limits.js";
 import { loadModels } from "./js/models.js";
 import { banner, trackTopbar } from "./js/banners.js";
@@ -67,6 +68,7 @@ async function main() {
   showCodec();
   buildBudget();
   setPlanner(followBudget);
+  wireAB();
   showLegend(null);
 
   try {

@@ -87,11 +87,11 @@ export function hasSession(backend, model) {
 }
 
 /**
- * The session of the current model on `backend`, opened when first needed: a model
- * switch loads the device in use only, and the other device catches up here.
+ * The session of `model` (the current one by default) on `backend`, opened when first
+ * needed: a model switch loads the device in use only, and the other device catches
+ * up here.
  */
-export async function ensureSession(backend) {
-  const model = currentModel();
+export async function ensureSession(backend, model = currentModel()) {
   if (hasSession(backend, model)) return openSession(backend, model, null);
   const { bytes } = await getWeights(model, model.weightsUrl);
   return openSession(backend, model, bytes);

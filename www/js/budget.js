@@ -123,14 +123,14 @@ export function noteBytes(choice, byteCount) {
 }
 
 /**
- * Reserves the link for a frame of `bytes`: returns {holdMs, linkMs}, how long the
- * frame waits before it leaves and how much link time it takes ({0, 0} without a
- * budget).
+ * Reserves the link at time `now` for a frame of `bytes`: returns {leavesAt, holdMs,
+ * linkMs}, when the frame leaves, how long it waits for that and how much link time
+ * it takes (it leaves at once, taking none, without a budget).
  */
 export function reserveLink(bytes, now = performance.now()) {
-  if (!state.budgetKbps) return { holdMs: 0, linkMs: 0 };
+  if (!state.budgetKbps) return { leavesAt: now, holdMs: 0, linkMs: 0 };
   const linkMs = (bytes * 8) / state.budgetKbps;
-  const leaves = Math.max(now, link.end + linkMs);
-  link.end = leaves;
-  return { holdMs: leaves - now, linkMs };
+  const leavesAt = Math.max(now, link.end + linkMs);
+  link.end = leavesAt;
+  return { leavesAt, holdMs: leavesAt - now, linkMs };
 }

@@ -147,8 +147,10 @@ function pumpCloud() {
   const job = waiting;
   waiting = null;
   inFlight = job;
-  const link = reserveLink(job.encoded.byteCount);
-  stats.sent(job.record, link);
+  // One clock reading for the link and the record, so that the record is the link's.
+  const now = performance.now();
+  const link = reserveLink(job.encoded.byteCount, now);
+  stats.sent(job.record, link, now);
   occupancy();
   wakeEdge?.("taken");
   const leave = link.holdMs > 0 ? sleep(link.holdMs) : Promise.resolve();

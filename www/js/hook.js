@@ -5,6 +5,7 @@
 // waiting for the frame loop).
 
 import { edge, ensureSession, lock } from "./backends.js";
+import { compareAB } from "./ab.js";
 import { currentChoice } from "./budget.js";
 import { setBackendPreference, useBudget } from "./controls.js";
 import { waitForIdle } from "./frame-loop.js";
@@ -51,6 +52,10 @@ export function installHook() {
     budget: () => copy({ kbps: state.budgetKbps, choice: currentChoice() }),
     /** Sets the bandwidth budget in kbit/s (null: none), as the budget select does. */
     setBudget: (kbps) => useBudget(kbps),
+    /** Runs the A/B view on the frame on screen, as its button does; resolves to `lastAB()`. */
+    compareAB: () => compareAB(),
+    /** The last A/B comparison: {frameIndex, codec, bits, sides: [{modelIndex, modelId, lambda, byteCount, bitsPerElement, outputs}]}. */
+    lastAB: () => copy(state.lastAB),
     /** The input: {kind: "image" | "webcam" | "drive", label, live}; null before one. */
     source: () => (state.source ? { kind: state.source.kind, label: state.source.label, live: state.source.live } : null),
     /** Frames that went through edge and cloud (answered or not). */

@@ -14,7 +14,8 @@ export async function loadSamples() {
   return (await response.json()).samples;
 }
 
-function stopSource() {
+/** Stops the input (a live one pauses: the drive, the camera). */
+export function stopSource() {
   state.source?.stop();
   $("#webcam-toggle").textContent = "Start camera";
   $("#drive-toggle").textContent = "Play";

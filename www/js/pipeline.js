@@ -89,10 +89,13 @@ export class PipelineStats {
     this.counts.encoded += 1;
   }
 
-  /** The frame took the cloud slot; it leaves `holdMs` later, taking `linkMs` of the link. */
-  sent(record, { holdMs = 0, linkMs = 0 } = {}) {
-    record.sentAt = performance.now();
-    record.uploadedAt = record.sentAt + holdMs;
+  /**
+   * The frame took the cloud slot at `now`; it leaves the link at `leavesAt`, having
+   * taken `linkMs` of it (budget.js reserveLink, at the same `now`).
+   */
+  sent(record, { leavesAt, linkMs = 0 } = {}, now = performance.now()) {
+    record.sentAt = now;
+    record.uploadedAt = leavesAt ?? now;
     record.linkMs = linkMs;
     this.counts.sent += 1;
     this.uploads.push({ at: record.uploadedAt, bytes: record.bytes });

@@ -64,6 +64,8 @@ export const state = {
   /** A live input's running disparity scale, so colours do not flicker. */
   dispMax: null,
   lastSeg: null,
+  /** The last A/B comparison, for the test hook: see js/ab.js. */
+  lastAB: null,
   /** Milliseconds from start-up to the first result shown. */
   firstResultMs: null,
 };
