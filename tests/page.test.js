@@ -260,13 +260,17 @@ describe("page with the shipped models", { skip }, () => {
       assert.ok(side.byteCount > 0 && side.bitsPerElement > 0);
       assert.deepEqual(side.outputs.sort(), ["disp", "recon", "seg"]);
     }
-    const shownAB = await page.evaluate(() =>
-      [...document.querySelectorAll("#ab-grid .ab-side")].map((f) => ({
+    const shownAB = await page.evaluate(async () => {
+      const sides = [...document.querySelectorAll("#ab-grid .ab-side")];
+      // Images from data: URLs decode asynchronously.
+      const images = (f) => [...f.querySelectorAll("img")];
+      await Promise.all(sides.flatMap(images).map((i) => i.decode().catch(() => {})));
+      return sides.map((f) => ({
         side: f.dataset.side,
         bytes: f.querySelector(".ab-bytes").textContent,
-        images: [...f.querySelectorAll("img")].filter((i) => i.src.startsWith("data:image/png") && i.naturalWidth > 0).length,
-      })),
-    );
+        images: images(f).filter((i) => i.src.startsWith("data:image/png") && i.naturalWidth > 0).length,
+      }));
+    });
     assert.deepEqual(
       shownAB,
       ab.sides.map((s, i) => ({ side: i ? "current" : "baseline", bytes: `${s.byteCount.toLocaleString("en-US")} bytes`, images: 3 })),
