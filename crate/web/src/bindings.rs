@@ -69,25 +69,20 @@ fn to_js_json<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 /// An encoded frame as `to_js` would give it (the stream and the tiled image as
 /// `Uint8Array`s, the rest plain values), built through JSON text: `serde_wasm_bindgen`
 /// took about 40 ms a frame for it in the edge worker, longer than the encoder.
-fn encoded_to_js(result: &session::EncodeResult) -> Result<JsValue, JsValue> {
+fn encoded_to_js(mut result: session::EncodeResult) -> Result<JsValue, JsValue> {
     let internal = |e: &dyn std::fmt::Display| js_error("internal", e);
-    let mut fields = serde_json::to_value(result).map_err(|e| internal(&e))?;
     // The byte buffers go across as typed arrays, not as JSON arrays of numbers.
-    if let Some(object) = fields.as_object_mut() {
-        object.remove("bitstream");
-        if let Some(tiled) = object.get_mut("tiled").and_then(|t| t.as_object_mut()) {
-            tiled.remove("pixels");
-        }
-    }
-    let value = to_js_json(&fields)?;
+    let bitstream = std::mem::take(&mut result.bitstream);
+    let pixels = std::mem::take(&mut result.tiled.pixels);
+    let value = to_js_json(&result)?;
     let set = |target: &JsValue, key: &str, bytes: &[u8]| {
         js_sys::Reflect::set(target, &key.into(), &js_sys::Uint8Array::from(bytes).into())
             .map_err(|_| internal(&format!("setting {key} on the encoded frame")))
     };
-    set(&value, "bitstream", &result.bitstream)?;
+    set(&value, "bitstream", &bitstream)?;
     let tiled = js_sys::Reflect::get(&value, &"tiled".into())
         .map_err(|_| internal(&"the encoded frame has no tiled image"))?;
-    set(&tiled, "pixels", &result.tiled.pixels)?;
+    set(&tiled, "pixels", &pixels)?;
     Ok(value)
 }
 
@@ -148,7 +143,7 @@ impl EdgeSession {
             .inner
             .encode(&pixels, width as usize, height as usize, &codec, bits)
             .await?;
-        encoded_to_js(&result)
+        encoded_to_js(result)
     }
 
     /// `"webgpu"` or `"cpu"`.
