@@ -280,6 +280,8 @@ describe("page with the shipped models", { skip }, () => {
     // On a still, the current model's side is the stream the page sent for that frame.
     await page.locator('[data-tab="samples"]').click();
     await page.locator("#sample-list .thumb").first().click();
+    // The sample loads before it becomes the input.
+    await page.waitForFunction(() => window.splitfeat.source()?.kind === "image", null, { timeout: 60_000 });
     await page.evaluate(() => window.splitfeat.idle());
     const still = await page.evaluate(() => window.splitfeat.compareAB());
     assert.equal(still.sides[1].byteCount, encoded);
