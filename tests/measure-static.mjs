@@ -2,10 +2,12 @@
 // per file, by kind), and time to first result with a fresh browser profile in each
 // cloud mode: the worker (dist/ on a plain static server), a splitfeat-cloud serving
 // the page (same origin), and dist/ with `?cloud=` to that server (cross-origin).
-// Also the worker's and the server's per-frame times for the same stream. Prints
-// JSON and writes tests/artifacts/measurements-static.json.
+// Also the worker's and the server's per-frame times for the same stream, drive mode
+// with the worker cloud (frames/s end to end, latency, stage times, drops) and model
+// switches on the static site. Prints JSON and writes
+// tests/artifacts/measurements-static.json.
 //
-//   cd tests && SPLITFEAT_CLOUD_BIN=$PWD/../target/release/splitfeat-cloud node measure-static.mjs [--runs 5] [--frames 10]
+//   cd tests && SPLITFEAT_CLOUD_BIN=$PWD/../target/release/splitfeat-cloud node measure-static.mjs [--runs 5] [--frames 10] [--drive-seconds 15]
 
 import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -14,6 +16,7 @@ import { gzipSync } from "node:zlib";
 
 import { launch, waitReady } from "./support/browser.js";
 import { ARTIFACTS, cargo, requireWasm, startCloud, tempDir } from "./support/env.js";
+import { cachedSwitches, drive } from "./support/measure.js";
 import { serveStatic } from "./support/static.js";
 
 const arg = (name, fallback) => {
@@ -22,6 +25,7 @@ const arg = (name, fallback) => {
 };
 const RUNS = arg("runs", 5);
 const FRAMES = arg("frames", 10);
+const DRIVE_SECONDS = arg("drive-seconds", 15);
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -91,6 +95,7 @@ for (let i = 0; i < RUNS; i++) {
 // Per-frame cloud time for the same stream: the worker (in the page) and the server.
 const { page, close } = await launch();
 let perFrame;
+let workerDrive;
 try {
   await page.goto(modes.worker);
   await waitReady(page);
@@ -123,9 +128,24 @@ try {
     },
     { n: FRAMES, serverUrl: cloud.url },
   );
+  // Drive mode with the worker cloud (the CPU edge).
+  await page.locator('[data-tab="drive"]').click();
+  await page.locator("#drive-toggle").click();
+  await page.waitForTimeout(2000);
+  workerDrive = await drive(page, DRIVE_SECONDS);
+  await page.locator("#drive-toggle").click();
 } finally {
   await close();
   await cloud.stop();
+}
+
+// Model switches on the static site (the worker cloud loads each model's heads too).
+const switcher = await launch();
+let workerSwitches;
+try {
+  workerSwitches = await cachedSwitches(switcher.page, modes.worker, waitReady);
+} finally {
+  await switcher.close();
   await site.close();
 }
 
@@ -136,6 +156,8 @@ const result = {
   firstResult: Object.fromEntries(Object.entries(load).map(([m, v]) => [m, { navigationMs: stats(v.navigationMs), pageMs: stats(v.pageMs) }])),
   cloudPerFrameMs: Object.fromEntries(Object.entries(perFrame.out).map(([m, v]) => [m, { roundTrip: stats(v.roundTrip), heads: stats(v.heads), total: stats(v.total) }])),
   streamBytes: perFrame.bytes,
+  workerDrive,
+  workerSwitchMs: workerSwitches,
 };
 writeFileSync(join(ARTIFACTS, "measurements-static.json"), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result, null, 2));

@@ -1,6 +1,9 @@
 // Measures the page for docs/results-web.md: wasm size, load to first result, edge
-// time per frame on WebGPU (SwiftShader here) and CPU in the same page, and frames/s
-// in drive mode. Prints JSON and writes tests/artifacts/measurements.json.
+// time per frame on WebGPU (SwiftShader here) and CPU in the same page, drive mode
+// (frames/s end to end, latency p50/p95, stage times, dropped frames, and under each
+// bandwidth budget the rate sent and the settings chosen) and model switching times,
+// with the cloud server. Prints JSON and writes
+// tests/artifacts/measurements.json.
 //
 //   cd tests && node measure.mjs [--frames 20] [--drive-seconds 15]
 
@@ -11,6 +14,7 @@ import { gzipSync } from "node:zlib";
 
 import { launch, waitReady } from "./support/browser.js";
 import { ARTIFACTS, ROOT, requireWasm, startCloud } from "./support/env.js";
+import { budgets, cachedSwitches, drive } from "./support/measure.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,6 +22,8 @@ const arg = (name, fallback) => {
 };
 const FRAMES = arg("frames", 20);
 const DRIVE_SECONDS = arg("drive-seconds", 15);
+/** kbit/s, as the page's budget select offers them. */
+const BUDGETS = [1000, 300, 100];
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -79,7 +85,8 @@ try {
     result.edgePerFrameMs[b] = { edge: stats(v.edge), code: stats(v.code), total: stats(v.total), bytes: stats(v.bytes) };
   }
 
-  // Drive mode: frames through edge and cloud per second, on each device.
+  // Drive mode, on each device: the pipeline's figures over DRIVE_SECONDS after a
+  // two-second start (frames/s, end-to-end latency, stage times, drops).
   result.drive = {};
   for (const backend of ["cpu", "webgpu"]) {
     if (!page_.sessions[backend]) continue;
@@ -87,18 +94,29 @@ try {
     await page.locator('[data-tab="drive"]').click();
     await page.locator("#drive-toggle").click();
     await page.waitForTimeout(2000);
-    const f0 = await page.evaluate(() => Number(document.body.dataset.frames));
-    const s0 = Date.now();
-    await page.waitForTimeout(DRIVE_SECONDS * 1000);
-    const f1 = await page.evaluate(() => Number(document.body.dataset.frames));
-    const seconds = (Date.now() - s0) / 1000;
-    const shown = await page.evaluate(() => ({ kbps: document.querySelector("#kpi-kbps").textContent, label: document.querySelector("#kpi-kbps-label").textContent }));
+    result.drive[backend] = await drive(page, DRIVE_SECONDS);
+    // The bandwidth budgets, on the CPU edge.
+    if (backend === "cpu") result.budgets = await budgets(page, BUDGETS, DRIVE_SECONDS);
     await page.locator("#drive-toggle").click();
     await page.evaluate(() => window.splitfeat.idle());
-    result.drive[backend] = { frames: f1 - f0, seconds, fps: (f1 - f0) / seconds, shown };
   }
 } finally {
   await close();
+}
+
+// Model switches, still input, fresh profiles: "auto" with WebGPU (SwiftShader) beside
+// the CPU, and the CPU alone (no WebGPU adapter).
+result.switchMs = {};
+try {
+  for (const [name, webgpu, query] of [["auto", true, "backend=auto"], ["cpu", false, "backend=cpu"]]) {
+    const browser = await launch({ webgpu });
+    try {
+      result.switchMs[name] = await cachedSwitches(browser.page, `${cloud.url}/?${query}&codec=ans&sample=0`, waitReady);
+    } finally {
+      await browser.close();
+    }
+  }
+} finally {
   await cloud.stop();
 }
 writeFileSync(join(ARTIFACTS, "measurements.json"), JSON.stringify(result, null, 2));

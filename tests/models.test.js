@@ -59,9 +59,62 @@ describe("lambda slider on fixture models", { skip }, () => {
     fetched.length = 0;
     await page.reload();
     assert.equal(await waitReady(page), "ready");
-    assert.equal(fetched.length, 0, `refetched: ${fetched.join(", ")}`);
     const source = await page.textContent("#footer-info");
     assert.match(source ?? "", /splitfeat-web/);
+    assert.equal(await page.evaluate(() => window.splitfeat.selectModel(1)), true);
+    assert.equal((await page.evaluate(() => window.splitfeat.lastSwitch())).weights, "cache");
+    // Back to a model loaded before: its session is still open, nothing is loaded.
+    assert.equal(await page.evaluate(() => window.splitfeat.selectModel(0)), true);
+    const back = await page.evaluate(() => window.splitfeat.lastSwitch());
+    assert.deepEqual([back.modelId, back.weights, back.reused], [models[0].id, "session", true]);
+    assert.equal(fetched.length, 0, `refetched: ${fetched.join(", ")}`);
+  });
+
+  test("a switch loads the model on the edge device in use only; the other catches up when used", async (t) => {
+    const { page, messages, close } = await launch({ webgpu: true });
+    t.after(close);
+    const fetched = [];
+    page.on("request", (r) => {
+      if (r.url().endsWith("/edge.bpk")) fetched.push(new URL(r.url()).pathname);
+    });
+    try {
+      // "auto" opens both devices on the first model and keeps the faster.
+      await page.goto(`${cloud.url}/?backend=auto`);
+      assert.equal(await waitReady(page), "ready", JSON.stringify(await banners(page)));
+      const sessions = () => page.evaluate(() => window.splitfeat.sessions());
+      const start = await sessions();
+      assert.deepEqual(Object.keys(start).sort(), ["cpu", "webgpu"]);
+      const active = await page.evaluate(() => window.splitfeat.backend());
+      const idle = active === "cpu" ? "webgpu" : "cpu";
+
+      assert.equal(await page.evaluate(() => window.splitfeat.selectModel(1)), true);
+      const first = await page.evaluate(() => window.splitfeat.lastSwitch());
+      assert.deepEqual([first.modelId, first.backend, first.reused], [models[1].id, active, false]);
+      const after1 = await sessions();
+      assert.equal(after1[active].modelId, models[1].id);
+      assert.deepEqual(after1[idle], start[idle], `the ${idle} session was not touched`);
+      assert.ok(after1[active].models.includes(models[0].id), "the first model's session stays open");
+
+      // Back to the first model: its session is reused on the device in use.
+      assert.equal(await page.evaluate(() => window.splitfeat.selectModel(0)), true);
+      const back = await page.evaluate(() => window.splitfeat.lastSwitch());
+      assert.deepEqual([back.modelId, back.weights, back.reused], [models[0].id, "session", true]);
+      assert.deepEqual((await sessions())[idle], start[idle]);
+
+      // The other device loads the current model when it is chosen (weights from memory).
+      assert.equal(await page.evaluate(() => window.splitfeat.selectModel(2)), true);
+      await page.evaluate((b) => window.splitfeat.setBackend(b), idle);
+      await page.evaluate(() => window.splitfeat.idle());
+      const used = await sessions();
+      assert.equal(used[idle].modelId, models[2].id);
+      const last = await page.evaluate(() => ({ ...window.splitfeat.lastEncode(), bitstream: null, tiled: null }));
+      assert.deepEqual([last.backend, last.modelId], [idle, models[2].id]);
+      assert.deepEqual(await banners(page), {});
+      assert.deepEqual([...new Set(fetched)].length, fetched.length, `weights fetched twice: ${fetched.join(", ")}`);
+    } catch (err) {
+      console.log(messages.join("\n"));
+      throw err;
+    }
   });
 
   test("stays on the current model when another fails to load", async (t) => {

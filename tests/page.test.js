@@ -236,11 +236,71 @@ describe("page with the shipped models", { skip }, () => {
     const label = await page.textContent("#input-label");
     assert.match(label, /frame \d+\/\d+/);
     assert.match(s.kbps, /^\d/);
-    assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s at [\d.]+ fps/);
+    assert.match(await page.textContent("#kpi-kbps-label"), /kbit\/s sent at [\d.]+ fps/);
+    const p = await page.evaluate(() => window.splitfeat.pipeline());
+    assert.ok(p.live && p.fps > 0 && p.latencyMs.p95 >= p.latencyMs.p50, JSON.stringify(p));
+    assert.ok(["source", "edge", "cloud", "draw"].includes(p.bottleneck.stage));
+    assert.equal(await page.isVisible("#pipeline"), true, "frames/s, latency and the slowest stage shown");
     await screenshot(page, "page-drive");
     await page.locator("#drive-toggle").click();
     const stopped = await page.evaluate(() => window.splitfeat.source().live);
     assert.equal(stopped, false);
+  });
+
+  test("compares one frame through the baseline and the current model (A/B)", async (t) => {
+    const models = [...manifest.models].sort((a, b) => a.lambda - b.lambda || a.name.localeCompare(b.name));
+    if (models.length < 2 || models[0].lambda !== 0) {
+      t.skip("the A/B view needs a lambda 0 model and another in assets/manifest.json");
+      return;
+    }
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu&codec=ans`);
+    await waitReady(page);
+    const last = models.length - 1;
+    assert.equal(await page.evaluate((i) => window.splitfeat.selectModel(i), last), true);
+    await page.evaluate(() => window.splitfeat.idle());
+    const encoded = await page.evaluate(() => window.splitfeat.lastEncode().byteCount);
+    // The drive plays; the comparison pauses it and takes the frame on screen.
+    await page.locator('[data-tab="drive"]').click();
+    await page.locator("#drive-toggle").click();
+    await waitFrames(page, 1);
+    await page.locator("#ab-run").click();
+    await page.waitForFunction(() => window.splitfeat.lastAB() != null, null, { timeout: 120_000 });
+    const ab = await page.evaluate(() => window.splitfeat.lastAB());
+    assert.equal(await page.evaluate(() => window.splitfeat.source().live), false, "the drive paused");
+    assert.deepEqual(ab.sides.map((s) => s.modelId), [models[0].id, models[last].id]);
+    assert.deepEqual([ab.codec, ab.bits], ["ans", 8]);
+    for (const side of ab.sides) {
+      assert.ok(side.byteCount > 0 && side.bitsPerElement > 0);
+      assert.deepEqual(side.outputs.sort(), ["disp", "recon", "seg"]);
+    }
+    const shownAB = await page.evaluate(async () => {
+      const sides = [...document.querySelectorAll("#ab-grid .ab-side")];
+      // Images from data: URLs decode asynchronously.
+      const images = (f) => [...f.querySelectorAll("img")];
+      await Promise.all(sides.flatMap(images).map((i) => i.decode().catch(() => {})));
+      return sides.map((f) => ({
+        side: f.dataset.side,
+        bytes: f.querySelector(".ab-bytes").textContent,
+        images: images(f).filter((i) => i.src.startsWith("data:image/png") && i.naturalWidth > 0).length,
+      }));
+    });
+    assert.deepEqual(
+      shownAB,
+      ab.sides.map((s, i) => ({ side: i ? "current" : "baseline", bytes: `${s.byteCount.toLocaleString("en-US")} bytes`, images: 3 })),
+    );
+    assert.deepEqual(await banners(page), {});
+
+    // On a still, the current model's side is the stream the page sent for that frame.
+    await page.locator('[data-tab="samples"]').click();
+    await page.locator("#sample-list .thumb").first().click();
+    // The sample loads before it becomes the input.
+    await page.waitForFunction(() => window.splitfeat.source()?.kind === "image", null, { timeout: 60_000 });
+    await page.evaluate(() => window.splitfeat.idle());
+    const still = await page.evaluate(() => window.splitfeat.compareAB());
+    assert.equal(still.sides[1].byteCount, encoded);
+    await screenshot(page, "page-ab");
   });
 
   test("runs the webcam through the edge (fake camera)", async (t) => {

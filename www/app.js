@@ -8,13 +8,14 @@
 // result. URL parameters: js/state.js.
 
 import { $, $$ } from "./js/format.js";
+import { wireAB } from "./js/ab.js";
 import { adoptBitDepths, clampBits, clampInt } from "./js/limits.js";
 import { loadModels } from "./js/models.js";
 import { banner, trackTopbar } from "./js/banners.js";
 import { applyBackend, edge, lock, probeGpu, showBackend } from "./js/backends.js";
 import { connectCloud } from "./js/cloud-link.js";
-import { buildBits, buildMetricSelect, buildSlider, showCodec, wireControls, wireTabs } from "./js/controls.js";
-import { schedule, waitForIdle } from "./js/frame-loop.js";
+import { buildBits, buildBudget, buildMetricSelect, buildSlider, followBudget, showCodec, wireControls, wireTabs } from "./js/controls.js";
+import { schedule, setPlanner, waitForIdle } from "./js/frame-loop.js";
 import { installHook } from "./js/hook.js";
 import { buildSamples, loadSamples, useSample } from "./js/inputs.js";
 import { rateChart, showModel } from "./js/model-info.js";
@@ -65,6 +66,9 @@ async function main() {
   $("#rate-card").hidden = !rateChart.hasData();
   buildSamples();
   showCodec();
+  buildBudget();
+  setPlanner(followBudget);
+  wireAB();
   showLegend(null);
 
   try {

@@ -2,7 +2,7 @@
 // the "auto" race that times both devices and keeps the faster, and the device badge.
 // Everything that talks to the sessions goes through `lock`, one call at a time.
 
-import { Edge } from "./edge.js";
+import { Edge, getWeights } from "./edge.js";
 import { $, el, median, ms } from "./format.js";
 import { sessionEntry } from "./models.js";
 import { banner } from "./banners.js";
@@ -71,16 +71,30 @@ export function showBackend() {
   }
 }
 
-/** Opens the session of `backend` with `model`'s weights `bytes` (or swaps its model). */
+/**
+ * Opens the session of `model` on `backend` (or finds it open in the edge worker);
+ * `bytes`: its verified weights, or null when the session is known to be open.
+ */
 export async function openSession(backend, model, bytes) {
   const info = await edge.open(backend, sessionEntry(model), bytes);
   state.sessions[backend] = info;
   return info;
 }
 
-async function ensureSession(backend) {
-  if (state.sessions[backend]) return state.sessions[backend];
-  return openSession(backend, currentModel(), state.weights);
+/** Whether the edge worker has a session of `model` on `backend`. */
+export function hasSession(backend, model) {
+  return Boolean(state.sessions[backend]?.models.includes(model.id));
+}
+
+/**
+ * The session of `model` (the current one by default) on `backend`, opened when first
+ * needed: a model switch loads the device in use only, and the other device catches
+ * up here.
+ */
+export async function ensureSession(backend, model = currentModel()) {
+  if (hasSession(backend, model)) return openSession(backend, model, null);
+  const { bytes } = await getWeights(model, model.weightsUrl);
+  return openSession(backend, model, bytes);
 }
 
 /** Applies the device preference; "auto" times both devices and keeps the faster. */
@@ -108,7 +122,7 @@ export async function applyBackend() {
   const times = { cpu: [], webgpu: [] };
   for (let i = 0; i < RACE_FRAMES; i++) {
     for (const backend of ["webgpu", "cpu"]) {
-      const r = await edge.encode(backend, frame, codecName(), state.bits);
+      const r = await edge.encode(backend, currentModel().id, frame, codecName(), state.bits);
       times[backend].push(r.timings.edgeMs);
     }
   }

@@ -16,6 +16,19 @@ function prepare(canvas) {
   return { ctx, width: canvas.clientWidth, height: canvas.clientHeight };
 }
 
+/**
+ * Draws `chart` once before the next paint, however often this is called meanwhile:
+ * a live input updates the charts every frame, and drawing each update cost the page
+ * time that the frame pipeline needs.
+ */
+function drawSoon(chart) {
+  if (chart.pendingDraw) return;
+  chart.pendingDraw = requestAnimationFrame(() => {
+    chart.pendingDraw = null;
+    chart.draw();
+  });
+}
+
 /** A nice step for about `count` ticks over `span`. */
 function niceStep(span, count) {
   const raw = span / Math.max(1, count);
@@ -43,7 +56,7 @@ export class Sparkline {
   push(value, tag, colour) {
     this.points.push({ value, tag, colour });
     if (this.points.length > this.capacity) this.points.shift();
-    this.draw();
+    drawSoon(this);
   }
 
   draw() {
@@ -160,7 +173,7 @@ export class RateChart {
   /** {modelIndex, setting, bitsPerElement}: where the page is now. */
   setCurrent(current) {
     this.current = current;
-    this.draw();
+    drawSoon(this);
   }
 
   hasData() {

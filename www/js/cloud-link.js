@@ -6,7 +6,7 @@ import { $ } from "./format.js";
 import { chooseCloud } from "./cloud.js";
 import { sessionEntry } from "./models.js";
 import { banner } from "./banners.js";
-import { showOutputs, showTimings } from "./views.js";
+import { drawInput, showOutputs, showTimings } from "./views.js";
 import { base, params, staticSite, state } from "./state.js";
 
 function setCloud(ok, text) {
@@ -44,38 +44,50 @@ export function connectCloud(list) {
 }
 
 /**
- * Sends one frame's bitstream (`encoded`, the edge's result) and shows the answer or
- * the failure; `retry` runs the frame again (the Retry button of a still input).
- * Counts the frame either way.
+ * Sends one frame's bitstream (`encoded`, the edge's result) to the cloud; resolves
+ * to {ok: true, response, roundTripMs, networkMs} or {ok: false, error} (a CloudError),
+ * never rejects.
  */
-export async function sendToCloud(encoded, frame, retry) {
-  const cloud = state.cloud;
+export async function askCloud(encoded) {
   const stableMax = state.source?.live ? state.dispMax : null;
   try {
-    const { response, roundTripMs, networkMs } = await cloud.infer(encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
-    state.cloudError = null;
-    state.lastResponse = response;
-    banner("cloud", null);
-    delete $("#outputs-card").dataset.stale;
-    setCloud(true, `Cloud: ${cloud.label}`);
-    await showOutputs(response, frame);
-    showTimings(encoded, response, networkMs, roundTripMs);
-    const max = response.outputs?.disp?.max_disparity;
-    if (Number.isFinite(max)) state.dispMax = state.source?.live ? Math.max(max, (state.dispMax ?? 0) * 0.98) : null;
-  } catch (err) {
-    state.cloudError = err;
-    setCloud(false, ["unreachable", "worker"].includes(err.kind) ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
-    $("#outputs-card").dataset.stale = "true";
-    const text = err.kind === "unreachable"
-      ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; the outputs shown are from the last frame the cloud answered.`
-      : err.kind === "worker"
-        ? `The cloud worker could not answer: ${err.message}.`
-        : `The cloud refused the features: ${err.message}`;
-    banner("cloud", "error", text, state.source?.live ? null : { label: "Retry", run: () => retry() });
-    showTimings(encoded, null, null, null);
-  } finally {
-    state.frames += 1;
-    state.frameTimes.push(performance.now());
-    document.body.dataset.frames = String(state.frames);
+    const answer = await state.cloud.infer(encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
+    return { ok: true, ...answer };
+  } catch (error) {
+    return { ok: false, error };
   }
+}
+
+/** Draws the cloud's answer for a frame: input (a live one), outputs, timings, badge. */
+export async function showAnswer(encoded, answer, frame, source) {
+  const { response, roundTripMs, networkMs } = answer;
+  state.cloudError = null;
+  state.lastResponse = response;
+  banner("cloud", null);
+  delete $("#outputs-card").dataset.stale;
+  setCloud(true, `Cloud: ${state.cloud.label}`);
+  if (source.live) drawInput(frame, source);
+  await showOutputs(response, frame);
+  showTimings(encoded, response, networkMs, roundTripMs);
+  const max = response.outputs?.disp?.max_disparity;
+  if (Number.isFinite(max)) state.dispMax = state.source?.live ? Math.max(max, (state.dispMax ?? 0) * 0.98) : null;
+}
+
+/**
+ * Shows that the cloud did not answer a frame (`error`, a CloudError); `retry` runs
+ * the frame again (the Retry button of a still input). A live frame's input is still
+ * drawn, with the last outputs marked stale.
+ */
+export function showCloudFailure(encoded, err, frame, source, retry) {
+  state.cloudError = err;
+  setCloud(false, ["unreachable", "worker"].includes(err.kind) ? "Cloud: down" : `Cloud: error ${err.status || ""}`.trim());
+  $("#outputs-card").dataset.stale = "true";
+  if (source.live) drawInput(frame, source);
+  const text = err.kind === "unreachable"
+    ? `The cloud is down or unreachable (${err.message}). The edge keeps encoding; the outputs shown are from the last frame the cloud answered.`
+    : err.kind === "worker"
+      ? `The cloud worker could not answer: ${err.message}.`
+      : `The cloud refused the features: ${err.message}`;
+  banner("cloud", "error", text, source.live ? null : { label: "Retry", run: () => retry() });
+  showTimings(encoded, null, null, null);
 }

@@ -1,17 +1,19 @@
 // The controls: the lambda slider and its ticks, the codec radio group, JPEG quality,
-// bit depth, the edge device select, the input tabs, file drop, camera and drive
+// bit depth, the bandwidth budget (which, when set, chooses model, codec and bit
+// depth itself), the edge device select, the input tabs, file drop, camera and drive
 // buttons, the segmentation opacity and the rate chart's metric select.
 
-import { $, $$, el, fixed, lambda as fmtLambda } from "./format.js";
+import { $, $$, bytes, el, fixed, lambda as fmtLambda } from "./format.js";
 import { METRICS, modelColour } from "./charts.js";
 import { equalAccuracy } from "./models.js";
-import { JPEG_BITS, bitDepths } from "./limits.js";
+import { BUDGET_CHOICES, JPEG_BITS, bitDepths } from "./limits.js";
+import { currentChoice, plan, setBudget } from "./budget.js";
 import { banner } from "./banners.js";
 import { applyBackend, lock, showBackend } from "./backends.js";
 import { schedule } from "./frame-loop.js";
 import { toggleDrive, toggleWebcam, useFile } from "./inputs.js";
 import { rateChart, showModel } from "./model-info.js";
-import { wantModel } from "./model-switch.js";
+import { selectModel, wantModel } from "./model-switch.js";
 import { drawSegmentation } from "./views.js";
 import { state } from "./state.js";
 
@@ -115,6 +117,82 @@ export function showCodec() {
   $("#bits").value = String(state.bits);
   $("#bits").title = jpeg ? `JPEG carries ${JPEG_BITS}-bit planes only` : "";
   showModel();
+}
+
+const kbpsText = (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(3)} Mbit/s` : `${v} kbit/s`);
+
+/** The budget select: none, the usual budgets, and `?budget=`'s when it is another. */
+export function buildBudget() {
+  const select = $("#budget");
+  const values = [...new Set([...BUDGET_CHOICES, ...(state.budgetKbps ? [state.budgetKbps] : [])])].sort((a, b) => b - a);
+  select.replaceChildren(el("option", { value: "" }, "Unlimited"), ...values.map((v) => el("option", { value: String(v) }, kbpsText(v))));
+  select.onchange = () => useBudget(select.value ? Number(select.value) : null);
+  setBudget(state.budgetKbps);
+  showBudget();
+}
+
+/** Sets the bandwidth budget (kbit/s, null: none), as the budget select does. */
+export function useBudget(kbps) {
+  setBudget(kbps);
+  unloadable.clear();
+  showBudget();
+  schedule();
+}
+
+/** Models the budget could not load: not chosen again until the budget changes. */
+const unloadable = new Set();
+
+/**
+ * The frame loop's planner (frame-loop.js setPlanner): under a budget, picks the next
+ * frame's model, codec and bit depth (budget.js) and applies them; resolves to the
+ * choice, or null (no budget, or its model did not load: the banner says so).
+ */
+export async function followBudget() {
+  const choice = plan(rateChart.metric, unloadable);
+  if (!choice) return null;
+  if (choice.modelIndex !== state.modelIndex && !(await selectModel(choice.modelIndex, { reschedule: false }))) {
+    unloadable.add(choice.modelIndex);
+    return null;
+  }
+  if (state.codec !== choice.codec || state.bits !== choice.bits || (choice.quality != null && state.quality !== choice.quality)) {
+    state.codec = choice.codec;
+    if (choice.quality != null) state.quality = choice.quality;
+    state.bits = choice.bits;
+    showCodec();
+  }
+  showBudget();
+  return choice;
+}
+
+/**
+ * The budget's part of the controls: with a budget, the model, codec and bit-depth
+ * controls show its choice and are disabled, and a note says what was chosen and why.
+ */
+export function showBudget() {
+  const kbps = state.budgetKbps;
+  $("#budget").value = kbps ? String(kbps) : "";
+  for (const node of [$("#lambda"), $("#jpeg-quality"), $("#bits"), ...$$("#codec input"), ...$$("#lambda-ticks .tick")]) {
+    node.disabled = Boolean(kbps) || (node.id === "lambda" && state.models.length < 2);
+  }
+  document.body.dataset.budget = kbps ? String(kbps) : "";
+  const note = $("#budget-note");
+  const c = currentChoice();
+  note.hidden = !kbps;
+  if (!kbps) return;
+  if (!c) {
+    note.textContent = `Budget ${kbpsText(kbps)}: the settings are chosen before each frame.`;
+    return;
+  }
+  const model = state.models[c.modelIndex];
+  const what = `λ ${fmtLambda(model.lambda)} · ${c.codec === "jpeg" ? `JPEG ${c.quality}` : c.codec.toUpperCase()} at ${c.bits} bits`;
+  const metric = METRICS[c.metric];
+  const accuracy = `${metric.label.replace(/ \(.*\)$/, "")} ${fixed(c.value * metric.scale, metric.scale === 100 ? 1 : 2)}${metric.scale === 100 ? " %" : ""} on the test set`;
+  const size = (n) => `${bytes(Math.round(n))}${n >= 10000 ? "" : " B"}`;
+  const per = `${fixed(1000 / c.periodMs, 1)} frames/s allow ${size(c.allowedBytes)} a frame`;
+  const expected = `expected ${size(c.expectedBytes)} (test-set mean ×${fixed(c.calibration, 2)} for this input)`;
+  note.textContent = c.fits
+    ? `Budget ${kbpsText(kbps)}: ${per}; the most accurate setting that fits is ${what}, ${expected}, ${accuracy}.`
+    : `Budget ${kbpsText(kbps)}: ${per}, and no setting fits; the cheapest, ${what}, ${expected}: the link holds frames back and sets the frame rate.`;
 }
 
 /** Sets the edge device preference ("auto" | "webgpu" | "cpu") and applies it. */

@@ -1,20 +1,41 @@
 // Module worker that runs the WebAssembly edge (crate/web) off the page's thread.
 //
+// It keeps one session per device and model, so that switching back to a model
+// already loaded costs nothing; the least recently used are freed beyond
+// MAX_SESSIONS per device.
+//
 // Requests (the protocol of rpc.js), and their results:
-//   init                           -> {version, classes, bitDepths: {min, max}}
-//   open   {backend, entry, weights} -> session info (creates, or swaps weights of, the
-//                                     session of that backend: "cpu" | "webgpu")
-//   encode {backend, pixels, width, height, codec, bits} -> EncodeResult
-//   close  {backend}
+//   init                                  -> {version, classes, bitDepths: {min, max}}
+//   open   {backend, model, entry, weights} -> session info (the session of `model` on
+//          `backend`: "cpu" | "webgpu"; created from `entry`, the manifest entry as
+//          JSON text, and `weights` unless it is open already, then `reused` is true)
+//   encode {backend, model, pixels, width, height, codec, bits} -> EncodeResult
+//   close  {backend}                       (every session of that device)
 // Requests run one at a time, in order: a session is never used by two at once.
 
 import init, { EdgeSession, bitDepthRange, classes, version } from "../pkg/splitfeat_web.js";
 import { serve } from "./rpc.js";
 
-const sessions = new Map();
+/**
+ * Sessions kept per device. A `tiny` model's session holds about 0.5 MB of weights;
+ * the shipped zoo has four models, so every one of them stays loaded.
+ */
+const MAX_SESSIONS = 8;
+
+/** backend -> Map(model id -> EdgeSession), least recently used first. */
+const devices = new Map();
 let loaded = null;
 
-function info(session) {
+function sessionsOf(backend) {
+  let sessions = devices.get(backend);
+  if (!sessions) {
+    sessions = new Map();
+    devices.set(backend, sessions);
+  }
+  return sessions;
+}
+
+function info(session, sessions, extra = {}) {
   return {
     backend: session.backend(),
     modelId: session.modelId(),
@@ -22,14 +43,17 @@ function info(session) {
     modelInput: session.modelInput(),
     featureShape: session.featureShape(),
     fallbackReason: session.fallbackReason() ?? null,
+    /** Every model with a session on this device, least recently used first. */
+    models: [...sessions.keys()],
+    ...extra,
   };
 }
 
-function sessionFor(backend) {
-  const session = sessions.get(backend);
-  if (!session) {
-    throw Object.assign(new Error(`no ${backend} session is open`), { code: "device" });
-  }
+/** The session of `model` on `backend`, now the most recently used. */
+function use(sessions, model) {
+  const session = sessions.get(model);
+  sessions.delete(model);
+  sessions.set(model, session);
   return session;
 }
 
@@ -40,26 +64,39 @@ const handlers = {
     return { version: version(), classes: classes(), bitDepths: bitDepthRange() };
   },
 
-  async open({ backend, entry, weights }) {
-    const bytes = new Uint8Array(weights);
-    const existing = sessions.get(backend);
-    if (existing) {
-      await existing.loadWeights(entry, bytes);
-      return info(existing);
+  async open({ backend, model, entry, weights }) {
+    const sessions = sessionsOf(backend);
+    if (sessions.has(model)) return info(use(sessions, model), sessions, { reused: true, openMs: 0 });
+    if (!weights) throw Object.assign(new Error(`model ${model} is not loaded on ${backend} and no weights came with the request`), { code: "weights" });
+    const t0 = performance.now();
+    // The entry goes in as JSON text: serde_json parses it in well under a
+    // millisecond, while reading the same object field by field from JavaScript
+    // (serde_wasm_bindgen) took about 0.5 s for a manifest entry with its evaluation.
+    const session = await EdgeSession.create(entry, new Uint8Array(weights), backend);
+    if (session.modelId() !== model) {
+      session.free();
+      throw Object.assign(new Error(`the weights are of model ${session.modelId()}, not ${model}`), { code: "verify" });
     }
-    const session = await EdgeSession.create(entry, bytes, backend);
-    sessions.set(backend, session);
-    return info(session);
+    sessions.set(model, session);
+    for (const [id, old] of sessions) {
+      if (sessions.size <= MAX_SESSIONS) break;
+      old.free();
+      sessions.delete(id);
+    }
+    return info(session, sessions, { reused: false, openMs: performance.now() - t0 });
   },
 
-  async encode({ backend, pixels, width, height, codec, bits }) {
-    const session = sessionFor(backend);
-    return session.encode(new Uint8Array(pixels), width, height, codec, bits);
+  async encode({ backend, model, pixels, width, height, codec, bits }) {
+    const sessions = sessionsOf(backend);
+    if (!sessions.has(model)) {
+      throw Object.assign(new Error(`model ${model} is not loaded on ${backend}`), { code: "device" });
+    }
+    return use(sessions, model).encode(new Uint8Array(pixels), width, height, codec, bits);
   },
 
   async close({ backend }) {
-    sessions.get(backend)?.free();
-    sessions.delete(backend);
+    for (const session of sessionsOf(backend).values()) session.free();
+    devices.delete(backend);
     return null;
   },
 };

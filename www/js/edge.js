@@ -31,16 +31,20 @@ export class Edge {
     return this.call("init");
   }
 
-  /** Opens (or switches the model of) the session of `backend` ("cpu" | "webgpu"). */
+  /**
+   * Opens the session of model `entry` (a manifest entry) on `backend` ("cpu" |
+   * "webgpu"), or finds it open; `weights` may be null when it is open already.
+   */
   open(backend, entry, weights) {
     // A copy: the same bytes may open the other backend's session later.
-    return this.call("open", { backend, entry, weights: weights.slice().buffer });
+    const buffer = weights ? weights.slice().buffer : null;
+    return this.call("open", { backend, model: entry.id, entry: JSON.stringify(entry), weights: buffer }, buffer ? [buffer] : []);
   }
 
-  /** Encodes one RGBA frame {data, width, height}; the pixels are copied, not moved. */
-  encode(backend, frame, codec, bits) {
+  /** Encodes one RGBA frame {data, width, height} with `model`; the pixels are copied, not moved. */
+  encode(backend, model, frame, codec, bits) {
     const pixels = frame.data.slice().buffer;
-    return this.call("encode", { backend, pixels, width: frame.width, height: frame.height, codec, bits }, [pixels]);
+    return this.call("encode", { backend, model, pixels, width: frame.width, height: frame.height, codec, bits }, [pixels]);
   }
 
   close(backend) {
@@ -85,10 +89,13 @@ export async function getWeights(entry, url) {
   return { bytes: new Uint8Array(await response.arrayBuffer()), source: "network" };
 }
 
-/** Keeps bytes that a session accepted (so they passed the hash check). */
-export async function keepWeights(entry, url, bytes) {
+/**
+ * Keeps bytes that a session accepted (so they passed the hash check): in memory,
+ * and unless `memoryOnly` (they came from the cache) in the Cache Storage API.
+ */
+export async function keepWeights(entry, url, bytes, { memoryOnly = false } = {}) {
   memory.set(entry.edge.sha256, bytes);
-  const cache = await openCache();
+  const cache = memoryOnly ? null : await openCache();
   if (!cache) return;
   try {
     await cache.put(cacheKey(url, entry), new Response(bytes, { headers: { "content-type": "application/octet-stream" } }));

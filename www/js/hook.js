@@ -4,8 +4,10 @@
 // through them; the actions are the page's own (switching model or edge device,
 // waiting for the frame loop).
 
-import { edge, lock } from "./backends.js";
-import { setBackendPreference } from "./controls.js";
+import { edge, ensureSession, lock } from "./backends.js";
+import { compareAB } from "./ab.js";
+import { currentChoice } from "./budget.js";
+import { setBackendPreference, useBudget } from "./controls.js";
 import { waitForIdle } from "./frame-loop.js";
 import { selectModel } from "./model-switch.js";
 import { currentModel, state } from "./state.js";
@@ -33,8 +35,27 @@ export function installHook() {
     gpu: () => copy(state.gpu),
     /** "auto"'s measured edge time per frame, {cpu, webgpu} in ms; null before a race. */
     comparison: () => copy(state.comparison),
-    /** The open edge sessions by device ("cpu", "webgpu"): {backend, modelId, warmupMs, ...}. */
+    /**
+     * The edge sessions by device ("cpu", "webgpu"): the last one opened or used,
+     * {backend, modelId, warmupMs, ..., models (every model with a session there)}.
+     */
     sessions: () => copy(state.sessions),
+    /** The last model switch: {modelId, backend, weights, reused, openMs, ms}; null before one. */
+    lastSwitch: () => copy(state.lastSwitch),
+    /** The frame pipeline's figures (js/pipeline.js `summary`). */
+    pipeline: () => copy(state.pipeline.summary()),
+    /** The pipeline's last completed frames, with the time of each step (js/pipeline.js `frames`). */
+    pipelineFrames: () => copy(state.pipeline.frames()),
+    /** The last frames sent: {seq, bytes, leftAt, linkMs} (js/pipeline.js `uploadsSent`). */
+    uploads: () => copy(state.pipeline.uploadsSent()),
+    /** The bandwidth budget and its last choice (js/budget.js `plan`): {kbps, choice}. */
+    budget: () => copy({ kbps: state.budgetKbps, choice: currentChoice() }),
+    /** Sets the bandwidth budget in kbit/s (null: none), as the budget select does. */
+    setBudget: (kbps) => useBudget(kbps),
+    /** Runs the A/B view on the frame on screen, as its button does; resolves to `lastAB()`. */
+    compareAB: () => compareAB(),
+    /** The last A/B comparison: {frameIndex, codec, bits, sides: [{modelIndex, modelId, lambda, byteCount, bitsPerElement, outputs}]}. */
+    lastAB: () => copy(state.lastAB),
     /** The input: {kind: "image" | "webcam" | "drive", label, live}; null before one. */
     source: () => (state.source ? { kind: state.source.kind, label: state.source.label, live: state.source.live } : null),
     /** Frames that went through edge and cloud (answered or not). */
@@ -56,7 +77,11 @@ export function installHook() {
     /** Sets the edge device preference, as the device select does; resolves when applied. */
     setBackend: (pref) => setBackendPreference(pref),
     /** Encodes the last frame again on `backend`, outside the frame loop; the EncodeResult. */
-    encode: (backend, codec, bits) => lock.run(() => edge.encode(backend, state.lastFrame, codec, bits)),
+    encode: (backend, codec, bits) =>
+      lock.run(async () => {
+        await ensureSession(backend);
+        return edge.encode(backend, currentModel().id, state.lastFrame, codec, bits);
+      }),
     /** Sends a bitstream to the cloud in use: {response, roundTripMs, networkMs}, or a CloudError. */
     infer: (modelId, bitstream, options) => state.cloud.infer(modelId, bitstream, options),
   });

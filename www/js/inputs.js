@@ -14,7 +14,8 @@ export async function loadSamples() {
   return (await response.json()).samples;
 }
 
-function stopSource() {
+/** Stops the input (a live one pauses: the drive, the camera). */
+export function stopSource() {
   state.source?.stop();
   $("#webcam-toggle").textContent = "Start camera";
   $("#drive-toggle").textContent = "Play";
@@ -23,7 +24,6 @@ function stopSource() {
 function useSource(source) {
   stopSource();
   state.source = source;
-  state.frameTimes = [];
   state.dispMax = null;
   schedule();
 }
@@ -98,9 +98,7 @@ export async function toggleDrive() {
   try {
     driveSheet ??= await fetchImage(`samples/${meta.file}`);
     const resume = state.source?.kind === "drive" ? state.source.index : 0;
-    const drive = new DriveSource(driveSheet, meta);
-    drive.index = resume;
-    useSource(drive);
+    useSource(new DriveSource(driveSheet, meta, { fps: state.driveFps, first: resume }));
     $("#drive-toggle").textContent = "Pause";
   } catch (err) {
     banner("input", "error", `The drive sequence could not be loaded: ${err.message}`);

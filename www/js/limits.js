@@ -27,6 +27,25 @@ export function clampBits(bits) {
   return clampInt(bits == null ? null : String(bits), BIT_DEPTHS.min, BIT_DEPTHS.max, null);
 }
 
+/**
+ * The drive sequence's frame rate (`?fps=`). samples/index.json gives the sequence 12 frames a
+ * second of driving; it plays at a camera's 30 by default so that the page, not the
+ * input, limits the frame rate.
+ */
+export const DRIVE_FPS = Object.freeze({ min: 1, max: 120, default: 30 });
+
+/**
+ * Bandwidth budgets (kbit/s) the budget select offers; `?budget=` takes any in
+ * `BUDGET_KBPS` ("unlimited" or none: no budget).
+ */
+export const BUDGET_CHOICES = Object.freeze([1000, 300, 100]);
+export const BUDGET_KBPS = Object.freeze({ min: 10, max: 100000 });
+
+/** `?budget=` as kbit/s, null for none. */
+export function parseBudget(text) {
+  return clampInt(text, BUDGET_KBPS.min, BUDGET_KBPS.max, null);
+}
+
 /** `text` as an integer clamped to `lo..=hi`, or `fallback` when it is not a number. */
 export function clampInt(text, lo, hi, fallback) {
   const v = Number.parseInt(text ?? "", 10);

@@ -1,49 +1,67 @@
-// Model switching: loading a model's edge weights (memory, Cache Storage or network;
-// a stale cached copy is fetched again) into every open edge session, one switch at
-// a time, with the newest choice of the lambda slider loaded next and a failed load
-// leaving the current model in place.
+// Model switching: the model's session on the edge device in use, from the edge
+// worker's open sessions or else loaded from its weights (memory, Cache Storage or
+// network; a stale cached copy is fetched again); the other device loads it only
+// when it is used (backends.js: ensureSession). One switch at a time, with the newest
+// choice of the lambda slider loaded next and a failed load leaving the current
+// model in place. Each switch's time and steps are kept (`state.lastSwitch`).
 
 import { $, lambda as fmtLambda } from "./format.js";
 import { dropWeights, getWeights, keepWeights } from "./edge.js";
 import { banner } from "./banners.js";
-import { lock, openSession } from "./backends.js";
+import { hasSession, lock, openSession } from "./backends.js";
 import { schedule } from "./frame-loop.js";
 import { showModel } from "./model-info.js";
 import { state } from "./state.js";
 
-/** Loads model `index` into every open session (the CPU one at first); call under `lock`. */
+/**
+ * Makes model `index` current on the edge device in use; call under `lock`. Resolves
+ * to where its weights came from ("session": already loaded, "memory", "cache",
+ * "network").
+ */
 export async function loadModel(index) {
+  const t0 = performance.now();
   const model = state.models[index];
-  const backends = Object.keys(state.sessions).length ? Object.keys(state.sessions) : ["cpu"];
+  const backend = state.backend;
   // The worker cloud loads the model's heads meanwhile (a server has them already).
   state.cloud?.prepare(model.id);
-  let { bytes, source } = await getWeights(model, model.weightsUrl);
-  const openAll = async () => {
-    for (const backend of backends) await openSession(backend, model, bytes);
-  };
-  try {
-    await openAll();
-  } catch (err) {
-    if (source === "network" || !["verify", "weights"].includes(err.code)) throw err;
-    // A stale or damaged cached copy: forget it and fetch once more.
-    await dropWeights(model, model.weightsUrl);
+  let source = "session";
+  let info;
+  if (hasSession(backend, model)) {
+    info = await openSession(backend, model, null);
+  } else {
+    let bytes;
     ({ bytes, source } = await getWeights(model, model.weightsUrl));
-    await openAll();
+    try {
+      info = await openSession(backend, model, bytes);
+    } catch (err) {
+      if (source === "network" || !["verify", "weights"].includes(err.code)) throw err;
+      // A stale or damaged cached copy: forget it and fetch once more.
+      await dropWeights(model, model.weightsUrl);
+      ({ bytes, source } = await getWeights(model, model.weightsUrl));
+      info = await openSession(backend, model, bytes);
+    }
+    // Only new bytes go to the cache: writing the same 0.5 MB again on every switch
+    // cost up to 0.1 s here.
+    if (source === "network") await keepWeights(model, model.weightsUrl, bytes);
+    else if (source === "cache") await keepWeights(model, model.weightsUrl, bytes, { memoryOnly: true });
   }
-  await keepWeights(model, model.weightsUrl, bytes);
-  state.weights = bytes;
+  state.modelReady = true;
   state.modelIndex = index;
+  state.lastSwitch = { modelId: model.id, backend, weights: source, reused: info.reused, openMs: info.openMs, ms: performance.now() - t0 };
   return source;
 }
 
-/** Loads model `index`; resolves to true when it is the current model. */
-export async function selectModel(index) {
+/**
+ * Loads model `index`; resolves to true when it is the current model. `reschedule`:
+ * run a frame with it (the bandwidth budget switches right before a frame instead).
+ */
+export async function selectModel(index, { reschedule = true } = {}) {
   const previous = state.modelIndex;
   const model = state.models[index];
   try {
     const source = await lock.run(() => loadModel(index));
     banner("model", null);
-    $("#footer-info").textContent = `model ${model.name} (${model.id}) weights from ${source}`;
+    $("#footer-info").textContent = `model ${model.name} (${model.id}) ${source === "session" ? "already loaded" : `weights from ${source}`}`;
     return true;
   } catch (err) {
     banner("model", "error", `Model “${model.name}” (λ ${fmtLambda(model.lambda)}) failed to load: ${err.message}. Still using “${state.models[previous].name}”.`);
@@ -54,7 +72,7 @@ export async function selectModel(index) {
     // chosen meanwhile is loaded next (switchModel), so it is kept on the slider.
     $("#lambda").value = String(wantedModel ?? state.modelIndex);
     showModel();
-    schedule();
+    if (reschedule) schedule();
   }
 }
 

@@ -1,6 +1,8 @@
 // Inputs: bundled sample scenes, uploaded images, the webcam, and the bundled drive
 // sequence. Each gives frames {data (RGBA), width, height, sourceWidth, sourceHeight,
-// note}, read from a canvas.
+// index, tick, capturedAt}, read from a canvas. A live input (drive, webcam) has a
+// frame clock (`clock`): a new frame is due every 1/fps s, whether or not the page
+// keeps up; the frame loop takes the newest and counts the ones it never took.
 
 /** Largest side sent to the edge; larger inputs are scaled down first by the canvas. */
 const MAX_SIDE = 1024;
@@ -45,6 +47,27 @@ export async function fetchImage(url) {
   return decodeImage(await response.blob());
 }
 
+/** Frame rate of a live input whose own rate is not known: a camera's usual. */
+export const LIVE_FPS = 30;
+
+/** A live input's frame clock: frame `k` is due `k / fps` seconds after the start. */
+export class FrameClock {
+  constructor(fps = LIVE_FPS) {
+    this.fps = fps;
+    this.start = performance.now();
+  }
+
+  /** The number of the newest frame due at `now`. */
+  tick(now = performance.now()) {
+    return Math.floor(((now - this.start) * this.fps) / 1000);
+  }
+
+  /** When frame `k` is due (performance.now() time). */
+  dueAt(k) {
+    return this.start + (k * 1000) / this.fps;
+  }
+}
+
 /** A still image: the same frame every time. */
 export class StillSource {
   constructor(bitmap, label) {
@@ -63,15 +86,19 @@ export class StillSource {
   }
 
   next() {
-    return this.frame;
+    return { ...this.frame, capturedAt: performance.now() };
   }
 
   stop() {}
 }
 
-/** The drive sequence: frames stacked vertically in one sprite sheet, played in a loop. */
+/**
+ * The drive sequence: frames stacked vertically in one sprite sheet, played in a loop
+ * at `fps` frames a second from frame `first`; a frame the page was too busy to take
+ * is skipped, as a camera's would be.
+ */
 export class DriveSource {
-  constructor(sheet, meta) {
+  constructor(sheet, meta, { fps = LIVE_FPS, first = 0 } = {}) {
     this.kind = "drive";
     this.playing = true;
     this.label = meta.label;
@@ -79,12 +106,16 @@ export class DriveSource {
     this.width = meta.width;
     this.height = meta.height;
     this.frames = meta.frames;
-    this.index = 0;
+    this.first = first;
+    this.clock = new FrameClock(fps);
+    /** The frame to resume from after a pause. */
+    this.index = first;
   }
 
   next() {
-    const k = this.index;
-    if (this.playing) this.index = (this.index + 1) % this.frames;
+    const tick = this.clock.tick();
+    const k = this.playing ? (this.first + tick) % this.frames : this.index;
+    if (this.playing) this.index = (k + 1) % this.frames;
     return {
       data: grab(this.sheet, this.width, this.height, [0, k * this.height, this.width, this.height]),
       width: this.width,
@@ -92,6 +123,8 @@ export class DriveSource {
       sourceWidth: this.width,
       sourceHeight: this.height,
       index: k,
+      tick,
+      capturedAt: performance.now(),
     };
   }
 
@@ -134,6 +167,9 @@ export class WebcamSource {
     this.video = video;
     this.aspect = aspect;
     this.count = 0;
+    // The camera's own rate where it says, else a camera's usual one.
+    const rate = stream.getVideoTracks()[0]?.getSettings?.().frameRate;
+    this.clock = new FrameClock(Number.isFinite(rate) && rate > 0 ? rate : LIVE_FPS);
   }
 
   get live() {
@@ -158,6 +194,8 @@ export class WebcamSource {
       sourceHeight: vh,
       cropped: cw !== vw || ch !== vh,
       index: this.count++,
+      tick: this.clock.tick(),
+      capturedAt: performance.now(),
     };
   }
 

@@ -6,10 +6,12 @@
 // URL parameters: cloud=URL (API base; default this origin, else the worker),
 // cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
 // model=ID or name, codec=png|jpeg|ans, quality=JPEG_QUALITY, bits=BIT_DEPTHS (limits
-// module), sample=N.
+// module), sample=N, fps=DRIVE_FPS (the drive sequence's frame rate), budget=KBIT_S
+// (a bandwidth budget: budget.js).
 
 import { cloudBase, isStaticBuild } from "./cloud.js";
-import { JPEG_QUALITY, clampInt } from "./limits.js";
+import { DRIVE_FPS, JPEG_QUALITY, clampInt, parseBudget } from "./limits.js";
+import { PipelineStats } from "./pipeline.js";
 
 export const params = new URLSearchParams(location.search);
 /** The cloud server's API base from `?cloud=` ("" when not given). */
@@ -23,8 +25,10 @@ export const state = {
   models: [],
   classes: [],
   modelIndex: 0,
-  /** The current model's verified edge weights. */
-  weights: null,
+  /** Whether the current model's session is open on the edge device in use. */
+  modelReady: false,
+  /** The last model switch: {modelId, backend, weights ("session" | "memory" | "cache" | "network"), reused, openMs, ms}. */
+  lastSwitch: null,
   codec: pick(params.get("codec"), ["png", "jpeg", "ans"], "ans"),
   quality: clampInt(params.get("quality"), JPEG_QUALITY.min, JPEG_QUALITY.max, 90),
   /** Bit depth: `?bits=` as given until start-up clamps it to the module's range
@@ -42,6 +46,10 @@ export const state = {
   comparison: null,
   /** The cloud in use (js/cloud.js: HttpCloud or WorkerCloud), chosen at start. */
   cloud: null,
+  /** The bandwidth budget in kbit/s (null: none); budget.js picks the settings under it. */
+  budgetKbps: parseBudget(params.get("budget")),
+  /** Frames per second the drive sequence plays at. */
+  driveFps: clampInt(params.get("fps"), DRIVE_FPS.min, DRIVE_FPS.max, DRIVE_FPS.default),
   /** The input, a source of the sources module, and the last frame taken from it. */
   source: null,
   lastFrame: null,
@@ -50,12 +58,14 @@ export const state = {
   lastResponse: null,
   cloudError: null,
   samples: [],
-  /** When recent frames finished (for the frame rate), and how many have. */
-  frameTimes: [],
+  /** The frame pipeline's records and figures (pipeline.js), and the frames the cloud answered or failed. */
+  pipeline: new PipelineStats(),
   frames: 0,
   /** A live input's running disparity scale, so colours do not flicker. */
   dispMax: null,
   lastSeg: null,
+  /** The last A/B comparison, for the test hook: see js/ab.js. */
+  lastAB: null,
   /** Milliseconds from start-up to the first result shown. */
   firstResultMs: null,
 };

@@ -4,12 +4,11 @@
 // reconstruction), the class legend and the latency breakdown.
 
 import { $, bytes, el, fixed, lambda as fmtLambda, ms } from "./format.js";
+import { NOMINAL_FPS } from "./budget.js";
 import { Sparkline, modelColour } from "./charts.js";
 import { updateRatePoint } from "./model-info.js";
 import { currentModel, state } from "./state.js";
 
-/** Frame rate assumed for kbit/s when the input is a still image. */
-const NOMINAL_FPS = 25;
 
 const bitrateChart = new Sparkline($("#bitrate-chart"));
 
@@ -38,27 +37,14 @@ export function drawInput(frame, source) {
   $("#input-label").textContent = label;
 }
 
-/** Frames per second of a live input over the last seconds; null for stills or too few frames. */
-function frameRate() {
-  const now = performance.now();
-  const recent = state.frameTimes.filter((t) => now - t < 4000);
-  state.frameTimes = recent.slice(-20);
-  if (!state.source?.live || state.frameTimes.length < 3) return null;
-  const span = state.frameTimes[state.frameTimes.length - 1] - state.frameTimes[0];
-  return span > 0 ? ((state.frameTimes.length - 1) * 1000) / span : null;
-}
-
 /** The edge's result `r` for a frame: figures, sparkline, feature tiles, chart mark. */
 export function showEncoded(r, frame) {
   state.lastEncode = r;
   const model = currentModel();
-  const fps = frameRate();
-  const rate = fps ?? NOMINAL_FPS;
   $("#kpi-bytes").textContent = bytes(r.byteCount);
   $("#kpi-bytes").dataset.value = String(r.byteCount);
   $("#kpi-bpe").textContent = fixed(r.bitsPerElement, 3);
-  $("#kpi-kbps").textContent = fixed((r.byteCount * 8 * rate) / 1000, 1);
-  $("#kpi-kbps-label").textContent = fps ? `kbit/s at ${fixed(fps, 1)} fps` : `kbit/s at ${NOMINAL_FPS} fps`;
+  showBitrate(r.byteCount);
   const raw = r.modelInput.width * r.modelInput.height * 3;
   $("#kpi-ratio").textContent = `${fixed(raw / r.byteCount, 0)}×`;
   $("#kpi-ratio").title = `${raw.toLocaleString("en-US")} bytes of RGB at ${r.modelInput.width}×${r.modelInput.height}`;
@@ -67,6 +53,44 @@ export function showEncoded(r, frame) {
   $("#feature-shape").textContent = `${s.channels} × ${s.height} × ${s.width} at ${r.bits} bits · range ${fixed(r.min, 2)}…${fixed(r.max, 2)}`;
   drawTiles(r.tiled, s);
   updateRatePoint();
+}
+
+/**
+ * The bit rate: for a live input what was sent over the last seconds, at the frame
+ * rate drawn; for a still, `byteCount` (this frame) at a nominal frame rate.
+ */
+function showBitrate(byteCount) {
+  const p = state.pipeline;
+  const sent = state.source?.live ? p.uploadRate() : null;
+  if (sent == null && !Number.isFinite(byteCount)) return;
+  const fps = sent != null ? p.summary().fps : null;
+  $("#kpi-kbps").textContent = fixed(sent != null ? (sent * 8) / 1000 : (byteCount * 8 * NOMINAL_FPS) / 1000, 1);
+  const budget = state.budgetKbps ? ` · budget ${state.budgetKbps}` : "";
+  $("#kpi-kbps-label").textContent = (sent != null ? `kbit/s sent${fps ? ` at ${fixed(fps, 1)} fps` : ""}` : `kbit/s at ${NOMINAL_FPS} fps`) + budget;
+}
+
+const STAGE_NAMES = { source: "input", edge: "edge", link: "link (budget)", cloud: "cloud", draw: "drawing" };
+
+/** The pipeline's figures (pipeline.js `summary`): frames/s, latency, bottleneck, drops. */
+export function showPipeline(p) {
+  const node = $("#pipeline");
+  if (!p.live && !p.fps) {
+    node.hidden = true;
+    return;
+  }
+  node.hidden = false;
+  const l = p.latencyMs;
+  const b = p.bottleneck;
+  const c = p.counts;
+  const stages = Object.entries(p.stagesMs).map(([k, v]) => `${STAGE_NAMES[k]} ${ms(v)}`).join(", ");
+  $("#pipe-fps").textContent = p.fps ? fixed(p.fps, 1) : "–";
+  $("#pipe-latency").textContent = l ? `${Math.round(l.p50)} / ${Math.round(l.p95)}` : "–";
+  $("#pipe-bottleneck").textContent = b ? STAGE_NAMES[b.stage] : "–";
+  $("#pipe-bottleneck-label").textContent = b ? `slowest stage · ${ms(b.ms)} a frame` : "slowest stage";
+  $("#pipe-bottleneck").title = `time per frame of each stage (median): ${stages}`;
+  $("#pipe-dropped").textContent = `${c.dropped}`;
+  if (p.live) showBitrate(NaN);
+  $("#pipe-dropped").title = `${c.skipped} input frames not taken, ${c.replacedBeforeCloud} encoded frames replaced by newer ones before the cloud was free, ${c.replacedBeforeDraw} answers replaced before they were drawn; ${c.shown} drawn`;
 }
 
 /** The tiled feature image, enlarged without smoothing, with the tile borders drawn. */
@@ -174,7 +198,7 @@ export function showTimings(encoded, response, networkMs, roundTripMs) {
     { key: "post", label: "Cloud · post-process + PNG", v: c ? (c.postprocess ?? 0) + (c.encode_png ?? 0) : null },
   ];
   const total = t.totalMs + (roundTripMs ?? 0);
-  $("#latency-total").textContent = response ? `${ms(total)} per frame, end to end` : "cloud unavailable";
+  $("#latency-total").textContent = response ? `last frame ${ms(total)}, edge + cloud` : "cloud unavailable";
   const known = rows.filter((r) => Number.isFinite(r.v));
   const sum = known.reduce((a, r) => a + r.v, 0) || 1;
   $("#timing-bar").replaceChildren(...known.map((r) => el("span", { class: `seg-${r.key}`, style: `flex-grow: ${r.v / sum}`, title: `${r.label}: ${ms(r.v)}` })));

@@ -57,6 +57,35 @@ fn entry_from_js(value: JsValue) -> Result<ModelEntry, JsValue> {
     parsed.map_err(|e| SessionError::Entry(e).into())
 }
 
+/// `value` through JSON text: what `JSON.parse` of the server's body gives, with
+/// serde_json's numbers (as the server's). For the cloud's answers: a response of
+/// three PNGs (about 136 KB) took about 50 ms to build field by field with
+/// `serde_wasm_bindgen` in the worker and takes a few ms this way.
+fn to_js_json<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| js_error("internal", e))?;
+    js_sys::JSON::parse(&text).map_err(|_| js_error("internal", "the answer is not JSON"))
+}
+
+/// An encoded frame as `to_js` would give it (the stream and the tiled image as
+/// `Uint8Array`s, the rest plain values), built through JSON text: `serde_wasm_bindgen`
+/// took about 40 ms a frame for it in the edge worker, longer than the encoder.
+fn encoded_to_js(mut result: session::EncodeResult) -> Result<JsValue, JsValue> {
+    let internal = |e: &dyn std::fmt::Display| js_error("internal", e);
+    // The byte buffers go across as typed arrays, not as JSON arrays of numbers.
+    let bitstream = std::mem::take(&mut result.bitstream);
+    let pixels = std::mem::take(&mut result.tiled.pixels);
+    let value = to_js_json(&result)?;
+    let set = |target: &JsValue, key: &str, bytes: &[u8]| {
+        js_sys::Reflect::set(target, &key.into(), &js_sys::Uint8Array::from(bytes).into())
+            .map_err(|_| internal(&format!("setting {key} on the encoded frame")))
+    };
+    set(&value, "bitstream", &bitstream)?;
+    let tiled = js_sys::Reflect::get(&value, &"tiled".into())
+        .map_err(|_| internal(&"the encoded frame has no tiled image"))?;
+    set(&tiled, "pixels", &pixels)?;
+    Ok(value)
+}
+
 /// Plain objects and arrays, as `JSON.parse` of the server's body would give (byte
 /// buffers stay `Uint8Array`s).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -117,7 +146,7 @@ impl EdgeSession {
             .inner
             .encode(&pixels, width as usize, height as usize, &codec, bits)
             .await?;
-        to_js(&result)
+        encoded_to_js(result)
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -199,11 +228,11 @@ impl CloudSession {
             Err(e) => Err(e),
         };
         match result {
-            Ok(response) => to_js(&Answer {
+            Ok(response) => to_js_json(&Answer {
                 status: 200,
                 body: response,
             }),
-            Err(e) => to_js(&Answer {
+            Err(e) => to_js_json(&Answer {
                 status: e.status_and_code().0,
                 body: e.body(),
             }),
@@ -245,7 +274,7 @@ pub fn answer_without_model(
         Err(e) => e,
         Ok(_) => splitfeat_core::api::InferError::UnknownModel(model_id),
     };
-    to_js(&Answer {
+    to_js_json(&Answer {
         status: e.status_and_code().0,
         body: e.body(),
     })
