@@ -117,6 +117,18 @@ describe("lambda slider on fixture models", { skip }, () => {
     }
   });
 
+  test("a bandwidth budget without evaluations to choose from says so", async (t) => {
+    // Fixture models carry no evaluation: the budget has nothing to pick from.
+    const { page, close } = await launch();
+    t.after(close);
+    await page.goto(`${cloud.url}/?backend=cpu&budget=300`);
+    assert.equal(await waitReady(page), "ready");
+    const b = await banners(page);
+    assert.match(b.budget ?? "", /^warn: The bandwidth budget has no evaluated setting to choose from/);
+    assert.equal(await page.evaluate(() => window.splitfeat.budget().choice), null);
+    assert.ok((await page.evaluate(() => window.splitfeat.lastEncode().byteCount)) > 0, "frames still go out");
+  });
+
   test("stays on the current model when another fails to load", async (t) => {
     const { page, close } = await launch();
     t.after(close);

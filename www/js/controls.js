@@ -149,7 +149,13 @@ const unloadable = new Set();
  */
 export async function followBudget() {
   const choice = plan(rateChart.metric, unloadable);
-  if (!choice) return null;
+  if (!choice) {
+    // A budget with nothing to choose from (no evaluations in the manifest, or every
+    // model failed to load): said, while the link still holds the upload to it.
+    banner("budget", state.budgetKbps ? "warn" : null, state.budgetKbps ? "The bandwidth budget has no evaluated setting to choose from (the manifest's evaluations, models that load); the current settings are used and the upload is still held to the budget." : null);
+    return null;
+  }
+  banner("budget", null);
   if (choice.modelIndex !== state.modelIndex && !(await selectModel(choice.modelIndex, { reschedule: false }))) {
     unloadable.add(choice.modelIndex);
     return null;

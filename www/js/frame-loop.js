@@ -156,23 +156,34 @@ function pumpCloud() {
   occupancy();
   wakeEdge?.("taken");
   const leave = link.holdMs > 0 ? sleep(link.holdMs) : Promise.resolve();
-  leave.then(() => askCloud(job.encoded)).then((answer) => {
-    stats.answered(job.record, answer.ok);
-    inFlight = null;
-    // The next frame goes out before this one is drawn.
-    pumpCloud();
-    state.frames += 1;
-    document.body.dataset.frames = String(state.frames);
-    if (!answer.ok) {
-      showCloudFailure(job.encoded, answer.error, job.frame, job.source, schedule);
-      showPipeline(stats.summary());
-      return;
-    }
-    if (drawWaiting) stats.counts.replacedBeforeDraw += 1;
-    drawWaiting = { job, answer };
-    occupancy();
-    pumpDraw();
-  });
+  leave
+    .then(() => askCloud(job.encoded))
+    .then((answer) => {
+      stats.answered(job.record, answer.ok);
+      inFlight = null;
+      // The next frame goes out before this one is drawn.
+      pumpCloud();
+      state.frames += 1;
+      document.body.dataset.frames = String(state.frames);
+      if (!answer.ok) {
+        showCloudFailure(job.encoded, answer.error, job.frame, job.source, schedule);
+        showPipeline(stats.summary());
+        return;
+      }
+      if (drawWaiting) stats.counts.replacedBeforeDraw += 1;
+      drawWaiting = { job, answer };
+      occupancy();
+      pumpDraw();
+    })
+    // askCloud does not reject: this is the page failing on the answer. Said, and the
+    // cloud slot is not left taken.
+    .catch((err) => {
+      banner("draw", "error", `The page could not take the cloud's answer: ${err.message}`);
+      if (inFlight === job) {
+        inFlight = null;
+        pumpCloud();
+      }
+    });
 }
 
 /** Draws the newest answer not yet drawn, one at a time. */
