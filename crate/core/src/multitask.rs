@@ -164,12 +164,7 @@ pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective
 /// range, and the features with the Q-layer's noise (clipped first for a quantile
 /// range), which the heads see.
 fn paper_compressibility(features: Tensor<4>, objective: &Objective) -> (Tensor<4>, Tensor<1>) {
-    let (min, max) = per_sample_range_rule(&features, objective.range);
-    let features = if objective.range.is_min_max() {
-        features
-    } else {
-        clip_to_range(features, max.clone())
-    };
+    let (features, min, max) = saturated_in_range(features, objective.range);
     let (loss_min, loss_max) = if objective.detach_range {
         (min.clone().detach(), max.clone().detach())
     } else {
@@ -179,6 +174,18 @@ fn paper_compressibility(features: Tensor<4>, objective: &Objective) -> (Tensor<
         compressibility_loss_in_range(features.clone(), loss_min, loss_max, objective.loss_bits);
     let noisy = quantization_noise_in_range(features, min, max, objective.noise_bits);
     (noisy, compressibility)
+}
+
+/// Each sample's quantizer range under `rule` (`min`, `max`: `[N, 1, 1, 1]`) and the
+/// features as that quantizer sees them: values above a quantile range saturate.
+fn saturated_in_range(features: Tensor<4>, rule: RangeRule) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+    let (min, max) = per_sample_range_rule(&features, rule);
+    let features = if rule.is_min_max() {
+        features
+    } else {
+        clip_to_range(features, max.clone())
+    };
+    (features, min, max)
 }
 
 /// Steps of the unit in which the prior measures features quantized with a range rule:
@@ -221,12 +228,7 @@ impl PriorUnits {
                 1.0,
             ),
             None => {
-                let (min, max) = per_sample_range_rule(&features, range);
-                let features = if range.is_min_max() {
-                    features
-                } else {
-                    clip_to_range(features, max.clone())
-                };
+                let (features, min, max) = saturated_in_range(features, range);
                 let unit = ((max - min.clone()).detach() / PRIOR_LEVELS).clamp_min(RANGE_EPSILON);
                 let levels = f64::from((1u32 << bits) - 1);
                 (features, min.detach(), unit, PRIOR_LEVELS / levels)
