@@ -17,12 +17,23 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softplus};
 
+use crate::codec::prior::{DepthTables, ModelTables, PriorTables};
+use crate::multitask::PRIOR_LEVELS;
+use crate::quant::{BitDepth, RangeRule};
+
 /// Hidden widths of each channel's CDF network.
 const HIDDEN: [usize; 3] = [3, 3, 3];
 /// Initial spread of the density, in quantization steps (Ballé et al.'s `init_scale`).
 const INIT_SCALE: f64 = 10.0;
 /// Smallest likelihood, so that `-log2` stays finite (at most ~30 bits per element).
 pub const LIKELIHOOD_BOUND: f64 = 1e-9;
+
+/// Codes whose probabilities go into a fixed-step model's tables before the tail cut
+/// (larger codes take the escape).
+pub const STEP_TABLE_CODES: usize = 256;
+
+/// Depths a range-quantizer model gets tables for: the evaluation grid's.
+pub const TABLE_DEPTHS: std::ops::RangeInclusive<u8> = 2..=8;
 
 /// Per-channel learned CDFs of the bottleneck, in quantization steps.
 #[derive(Module, Debug)]
@@ -147,6 +158,86 @@ impl FactorizedPrior {
             .unwrap_or_default();
         p.chunks(symbols).map(<[f64]>::to_vec).collect()
     }
+
+    /// The `prior` codec's integer tables for a model deployed with `rule`, as export
+    /// writes them. A fixed step is the prior's unit, so one set of the codes from 0
+    /// on serves every depth; a range rule's prior is in 8-bit steps of the range
+    /// ([`PRIOR_LEVELS`]), so each depth of [`TABLE_DEPTHS`] gets its own set, over
+    /// bins of `255 / (2^bits - 1)` units with the tails on the end codes.
+    pub fn tables(&self, rule: RangeRule, device: &Device) -> ModelTables {
+        if rule.step().is_some() {
+            let p = self.code_probabilities(STEP_TABLE_CODES, device);
+            return ModelTables::AnyDepth(PriorTables::from_probabilities(&p));
+        }
+        ModelTables::PerDepth(
+            TABLE_DEPTHS
+                .filter_map(|b| BitDepth::new(b).ok())
+                .map(|bits| {
+                    let levels = bits.levels() as usize;
+                    let bin = PRIOR_LEVELS / f64::from(bits.max_code());
+                    let p = self.saturated_code_probabilities(levels, bin, device);
+                    DepthTables {
+                        bits,
+                        tables: PriorTables::from_probabilities(&p),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Probabilities of the `levels` codes of a saturating quantizer whose code `k`
+    /// stands for the bin of width `bin` centred on `k * bin` (in the prior's units),
+    /// `[C, levels]`: code 0 also takes the mass below its bin and the top code the mass
+    /// above its bin, as a deployed range quantizer clamps, so each row sums to 1.
+    /// Computed in f64 from the CDF networks' logits; the upper tail through `1 - F`,
+    /// which a sigmoid near 1 would round away.
+    pub fn saturated_code_probabilities(
+        &self,
+        levels: usize,
+        bin: f64,
+        device: &Device,
+    ) -> Vec<Vec<f64>> {
+        let c = self.channels();
+        if levels < 2 {
+            return vec![vec![1.0; levels]; c];
+        }
+        // The inner edges between codes k and k + 1, at (k + 1/2) * bin.
+        let inner = levels - 1;
+        let edges: Vec<f32> = (0..inner)
+            .map(|k| ((k as f64 + 0.5) * bin) as f32)
+            .collect();
+        let v = Tensor::<1>::from_data(TensorData::new(edges, [inner]), device)
+            .reshape([1, 1, inner])
+            .expand([c, 1, inner]);
+        let logits = self
+            .logits_cumulative(v)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap_or_default();
+        let cdf = |l: f64| 1.0 / (1.0 + (-l).exp());
+        let survival = |l: f64| 1.0 / (1.0 + l.exp());
+        logits
+            .chunks(inner)
+            .map(|row| {
+                (0..levels)
+                    .map(|k| {
+                        // Logits of the code's lower and upper edges; the ends are open.
+                        let lower = k.checked_sub(1).map(|i| row[i]);
+                        let upper = row.get(k).copied();
+                        match (lower, upper) {
+                            (None, Some(u)) => cdf(u),
+                            (Some(l), None) => survival(l),
+                            (Some(l), Some(u)) if l + u > 0.0 => survival(l) - survival(u),
+                            (Some(l), Some(u)) => cdf(u) - cdf(l),
+                            (None, None) => 1.0,
+                        }
+                        .max(0.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +343,40 @@ mod tests {
             assert_eq!(table[c].len(), 5);
             assert!((table[c][4] - f64::from(direct[c])).abs() < 1e-7);
         }
+    }
+
+    #[test]
+    fn saturated_codes_hold_all_the_mass_and_match_the_bins_inside() {
+        let device = Device::flex();
+        device.seed(8);
+        let prior = FactorizedPrior::new(2, &device);
+        // 4 bits of a 255-unit range: 16 codes, bins of 17 units.
+        let bin = 255.0 / 15.0;
+        let p = prior.saturated_code_probabilities(16, bin, &device);
+        assert_eq!(p.len(), 2);
+        let centres: Vec<f32> = (0..16).map(|k| (k as f64 * bin) as f32).collect();
+        let y = Tensor::<1>::from_data(TensorData::new(centres, [16]), &device)
+            .reshape([1, 1, 1, 16])
+            .expand([1, 2, 1, 16]);
+        let binned = read(prior.likelihood_in_bins(y, bin));
+        for c in 0..2 {
+            assert_eq!(p[c].len(), 16);
+            let total: f64 = p[c].iter().sum();
+            assert!((total - 1.0).abs() < 1e-9, "channel {c}: mass {total}");
+            // Inside, the same bins as the training rate's.
+            for k in 1..15 {
+                let b = f64::from(binned[c * 16 + k]);
+                assert!((p[c][k] - b).abs() < 1e-5 + 1e-3 * b, "code {k}");
+            }
+            // The fresh prior puts mass below 0 (its spread is ~10 units around 0), which
+            // code 0 takes on top of its own bin.
+            let below = f64::from(binned[c * 16]);
+            assert!(p[c][0] > below + 0.01, "{} against {below}", p[c][0]);
+        }
+        assert_eq!(
+            prior.saturated_code_probabilities(1, bin, &device),
+            vec![vec![1.0]; 2]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bitstream::{self, BitstreamError, Header, Limits};
-use crate::codec::prior::{self, PriorTables};
+use crate::codec::prior::{self, ModelTables};
 use crate::codec::{CodecError, CodecId};
 use crate::quant::{self, BitDepth, QuantError};
 pub use crate::tiling::FeatureShape;
@@ -151,7 +151,7 @@ pub fn encode_features_with(
     codec: CodecId,
     bits: BitDepth,
     rule: quant::RangeRule,
-    tables: Option<&PriorTables>,
+    tables: Option<&ModelTables>,
 ) -> Result<Encoded, PipelineError> {
     codec.validate()?;
     // Before any work: JPEG carries 8-bit planes only.
@@ -168,7 +168,7 @@ pub fn encode_features_with(
     let (codes, params) = quant::quantize_by_rule(values, bits, rule)?;
     let plane = tiling::tile(&codes, shape, bits)?;
     let payload = match (codec.needs_tables(), tables) {
-        (true, Some(tables)) => prior::encode(&codes, shape, bits, tables)?,
+        (true, Some(tables)) => prior::encode(&codes, shape, bits, tables.for_bits(bits)?)?,
         (true, None) => return Err(CodecError::NeedsTables.into()),
         (false, _) => codec.encode(&plane)?,
     };
@@ -190,11 +190,16 @@ pub fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, Pipelin
 pub fn decode_features_with(
     bytes: &[u8],
     limits: &Limits,
-    tables: Option<&PriorTables>,
+    tables: Option<&ModelTables>,
 ) -> Result<Decoded, PipelineError> {
     let (header, payload) = bitstream::parse(bytes, limits)?;
     let codes = match (header.codec.needs_tables(), tables) {
-        (true, Some(tables)) => prior::decode(payload, header.shape, header.bits, tables)?,
+        (true, Some(tables)) => prior::decode(
+            payload,
+            header.shape,
+            header.bits,
+            tables.for_bits(header.bits)?,
+        )?,
         (true, None) => return Err(CodecError::NeedsTables.into()),
         (false, _) => tiling::untile(&decode_plane(&header, payload)?, header.shape)?,
     };
@@ -241,6 +246,7 @@ pub fn expect_shape(header: &Header, expected: FeatureShape) -> Result<(), Pipel
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::prior::PriorTables;
 
     const EIGHT: BitDepth = BitDepth::EIGHT;
 
@@ -280,7 +286,7 @@ mod tests {
         let values: Vec<f32> = (0..12).map(|i| (i % 5) as f32 * 0.5).collect();
         let rule = quant::RangeRule::Step { step: 0.5 };
         let p: Vec<f64> = (0..8).map(|k| 0.5f64.powi(k + 1)).collect();
-        let tables = PriorTables::from_probabilities(&[p.clone(), p]);
+        let tables = ModelTables::from(PriorTables::from_probabilities(&[p.clone(), p]));
         let enc = encode_features_with(
             &values,
             shape,
@@ -308,6 +314,49 @@ mod tests {
                 rule
             ),
             Err(PipelineError::Codec(CodecError::NeedsTables))
+        ));
+    }
+
+    #[test]
+    fn range_quantizer_prior_streams_use_their_depth_s_tables() {
+        use crate::codec::prior::DepthTables;
+        let shape = FeatureShape::new(2, 2, 3);
+        let values: Vec<f32> = (0..12).map(|i| (i % 7) as f32 * 0.3).collect();
+        let rule = quant::RangeRule::Quantile { per_mille: 999 };
+        let four = BitDepth::new(4).unwrap();
+        let p: Vec<f64> = (0..16).map(|k| 0.5f64.powi(k + 1)).collect();
+        let tables = ModelTables::PerDepth(vec![DepthTables {
+            bits: four,
+            tables: PriorTables::from_probabilities(&[p.clone(), p]),
+        }]);
+        let id = ModelId::from_bytes([2; 8]);
+        let enc = encode_features_with(
+            &values,
+            shape,
+            id,
+            CodecId::Prior,
+            four,
+            rule,
+            Some(&tables),
+        )
+        .unwrap();
+        let dec = decode_features_with(&enc.bytes, &Limits::default(), Some(&tables)).unwrap();
+        // The same codes as any lossless codec's at 4 bits.
+        let png = encode_features_rule(&values, shape, id, CodecId::Png, four, rule).unwrap();
+        let reference = decode_features(&png.bytes, &Limits::default()).unwrap();
+        assert_eq!(dec.values, reference.values);
+        // No tables for 8 bits: a typed error on both sides.
+        assert!(matches!(
+            encode_features_with(&values, shape, id, CodecId::Prior, EIGHT, rule, Some(&tables)),
+            Err(PipelineError::Codec(CodecError::NoTablesForDepth(b))) if b == EIGHT
+        ));
+        let any = ModelTables::from(PriorTables::from_probabilities(&[vec![1.0], vec![1.0]]));
+        let eight =
+            encode_features_with(&values, shape, id, CodecId::Prior, EIGHT, rule, Some(&any))
+                .unwrap();
+        assert!(matches!(
+            decode_features_with(&eight.bytes, &Limits::default(), Some(&tables)),
+            Err(PipelineError::Codec(CodecError::NoTablesForDepth(b))) if b == EIGHT
         ));
     }
 

@@ -14,15 +14,15 @@ mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use splitfeat_core::bitstream::{Limits, MIN_LEN, parse};
-use splitfeat_core::codec::prior::PriorTables;
+use splitfeat_core::codec::prior::ModelTables;
 use splitfeat_core::pipeline::{Decoded, PipelineError, decode_features_with};
 
 /// Decodes as the cloud does, with prior tables for `prior` streams: a geometric
 /// table per channel the header names (bounded by the limits).
 fn decode_features(bytes: &[u8], limits: &Limits) -> Result<Decoded, PipelineError> {
-    let tables: Option<PriorTables> = parse(bytes, limits)
+    let tables: Option<ModelTables> = parse(bytes, limits)
         .ok()
-        .map(|(header, _)| common::geometric_tables(usize::from(header.shape.channels)));
+        .map(|(header, _)| common::geometric_tables(usize::from(header.shape.channels)).into());
     decode_features_with(bytes, limits, tables.as_ref())
 }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use indicatif::ProgressBar;
-use splitfeat_core::codec::prior::PriorTables;
-use splitfeat_core::entropy_model::FactorizedPrior;
+use splitfeat_core::codec::prior::ModelTables;
 use splitfeat_core::evaluate::{CodedSetting, EvalReport, Evaluator};
 use splitfeat_core::model::{ModelConfig, load_module_bytes, module_to_bytes};
 use splitfeat_core::multitask::MultiTaskModel;
@@ -105,14 +104,15 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
                 &module_to_bytes(&model.heads)?,
                 device,
             )?;
-            // The tables are in units of the trained step; another rule has no use for them.
+            // The tables are the trained rule's; another rule has no use for them.
+            let trained = ckpt.state.run.model.quantizer;
             match model
                 .prior
                 .as_ref()
-                .filter(|_| config.quantizer.step().is_some())
+                .filter(|_| args.range.is_none_or(|r| r == trained))
             {
                 Some(prior) => {
-                    let tables = prior_tables(prior, device);
+                    let tables = prior.tables(config.quantizer, device);
                     Ok((
                         edge.with_tables(tables.clone())?,
                         cloud.with_tables(tables)?,
@@ -133,18 +133,28 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
     }
 }
 
-/// Codes whose probabilities go into a prior's tables before the tail cut (the 8-bit
-/// grid; larger codes take the escape).
-const TABLE_CODES: usize = 256;
-
-/// The integer tables of a learned prior, as export writes them.
-pub fn prior_tables(prior: &FactorizedPrior, device: &Device) -> PriorTables {
-    PriorTables::from_probabilities(&prior.code_probabilities(TABLE_CODES, device))
-}
-
 /// The `prior` codec at the main depth and at depths where it saturates: added to
-/// the default grid for models that have tables.
+/// the default grid for fixed-step models, whose one set of tables serves every depth.
 pub const PRIOR_CODECS: &str = "prior,prior@6,prior@5,prior@4,prior@3";
+
+/// The `prior` settings a model's tables allow: every depth that has its own tables
+/// (the main depth by the codec's plain name), or [`PRIOR_CODECS`].
+pub fn prior_settings(tables: &ModelTables, main_bits: BitDepth) -> String {
+    let depths = tables.depths();
+    if depths.is_empty() {
+        return PRIOR_CODECS.to_string();
+    }
+    let mut depths = depths;
+    depths.sort_unstable_by(|a, b| b.cmp(a));
+    depths
+        .iter()
+        .map(|&b| match b == main_bits {
+            true => "prior".to_string(),
+            false => format!("prior@{b}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Parses a comma-separated list of settings (see [`CodedSetting::parse`]).
 pub fn parse_settings(list: &str, main_bits: BitDepth) -> Result<Vec<CodedSetting>> {
@@ -206,9 +216,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     ensure!(args.count >= 1, "--count must be at least 1");
     let device = args.device.device()?;
     let (edge, cloud) = load(args, &device)?;
-    let codecs = match edge.tables.is_some() && args.codecs == DEFAULT_CODECS {
-        true => format!("{DEFAULT_CODECS},{PRIOR_CODECS}"),
-        false => args.codecs.clone(),
+    let codecs = match (&edge.tables, args.codecs == DEFAULT_CODECS) {
+        (Some(tables), true) => format!("{DEFAULT_CODECS},{}", prior_settings(tables, args.bits)),
+        _ => args.codecs.clone(),
     };
     let settings = parse_settings(&codecs, args.bits)?;
     let bar = ProgressBar::new(args.count as u64);
@@ -235,4 +245,33 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         save_manifest(&args.assets, &manifest)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use splitfeat_core::codec::prior::{DepthTables, PriorTables};
+
+    #[test]
+    fn prior_settings_follow_the_tables_depths() {
+        let set = |b: u8| DepthTables {
+            bits: BitDepth::new(b).unwrap(),
+            tables: PriorTables::from_probabilities(&[vec![1.0]]),
+        };
+        let per_depth = ModelTables::PerDepth(vec![set(4), set(8), set(2)]);
+        assert_eq!(
+            prior_settings(&per_depth, BitDepth::EIGHT),
+            "prior,prior@4,prior@2"
+        );
+        // Every listed setting parses, at the depth it names.
+        let parsed = parse_settings(
+            &prior_settings(&per_depth, BitDepth::EIGHT),
+            BitDepth::EIGHT,
+        )
+        .unwrap();
+        let names: Vec<String> = parsed.iter().map(|s| s.label(BitDepth::EIGHT)).collect();
+        assert_eq!(names, ["prior", "prior@4", "prior@2"]);
+        let any = ModelTables::from(PriorTables::from_probabilities(&[vec![1.0]]));
+        assert_eq!(prior_settings(&any, BitDepth::EIGHT), PRIOR_CODECS);
+    }
 }

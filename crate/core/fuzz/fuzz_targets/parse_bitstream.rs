@@ -9,13 +9,16 @@
 
 use libfuzzer_sys::fuzz_target;
 use splitfeat_core::bitstream::{Limits, MIN_LEN, parse};
-use splitfeat_core::codec::prior::PriorTables;
+use splitfeat_core::codec::prior::{ModelTables, PriorTables};
 use splitfeat_core::pipeline::decode_features_with;
 
 fn decode(data: &[u8], limits: &Limits) {
     let tables = parse(data, limits).ok().map(|(header, _)| {
         let table: Vec<f64> = (0..12).map(|k| 0.5f64.powi(k + 1)).collect();
-        PriorTables::from_probabilities(&vec![table; usize::from(header.shape.channels)])
+        ModelTables::from(PriorTables::from_probabilities(&vec![
+            table;
+            usize::from(header.shape.channels)
+        ]))
     });
     let _ = decode_features_with(data, limits, tables.as_ref());
 }

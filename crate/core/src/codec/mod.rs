@@ -264,6 +264,8 @@ pub enum CodecError {
     NeedsTables,
     #[error("invalid prior tables: {0}")]
     BadTables(String),
+    #[error("the model has no prior tables for {0}-bit features")]
+    NoTablesForDepth(BitDepth),
 }
 
 /// Number of samples of a `width x height` image, as a checked allocation size.

@@ -101,6 +101,81 @@ impl PriorTables {
     }
 }
 
+/// One model's tables for the `prior` codec, for every bit depth it codes at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelTables {
+    /// A fixed-step quantizer: a code means the same value at every depth (a lower
+    /// depth only saturates sooner), so one set serves them all.
+    AnyDepth(PriorTables),
+    /// A range quantizer: a depth's step is the range over `2^bits - 1`, so each depth
+    /// has its own set, made from the same density.
+    PerDepth(Vec<DepthTables>),
+}
+
+/// The tables of one bit depth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthTables {
+    pub bits: BitDepth,
+    pub tables: PriorTables,
+}
+
+impl From<PriorTables> for ModelTables {
+    fn from(tables: PriorTables) -> Self {
+        ModelTables::AnyDepth(tables)
+    }
+}
+
+impl ModelTables {
+    /// The tables that code features at `bits`.
+    pub fn for_bits(&self, bits: BitDepth) -> Result<&PriorTables, CodecError> {
+        match self {
+            ModelTables::AnyDepth(tables) => Ok(tables),
+            ModelTables::PerDepth(depths) => depths
+                .iter()
+                .find(|d| d.bits == bits)
+                .map(|d| &d.tables)
+                .ok_or(CodecError::NoTablesForDepth(bits)),
+        }
+    }
+
+    /// The depths with their own tables (none for [`ModelTables::AnyDepth`]).
+    pub fn depths(&self) -> Vec<BitDepth> {
+        match self {
+            ModelTables::AnyDepth(_) => Vec::new(),
+            ModelTables::PerDepth(depths) => depths.iter().map(|d| d.bits).collect(),
+        }
+    }
+
+    /// Checks every set against the model's `channels`, and that no depth is listed
+    /// twice or none at all.
+    pub fn check(&self, channels: usize) -> Result<(), CodecError> {
+        match self {
+            ModelTables::AnyDepth(tables) => tables.check(channels),
+            ModelTables::PerDepth(depths) => {
+                if depths.is_empty() {
+                    return Err(CodecError::BadTables("no bit depth has tables".into()));
+                }
+                for (i, d) in depths.iter().enumerate() {
+                    if depths[..i].iter().any(|e| e.bits == d.bits) {
+                        return Err(CodecError::BadTables(format!(
+                            "{}-bit tables listed twice",
+                            d.bits
+                        )));
+                    }
+                    d.tables.check(channels).map_err(|e| match e {
+                        CodecError::BadTables(m) => {
+                            CodecError::BadTables(format!("{}-bit tables: {m}", d.bits))
+                        }
+                        e => e,
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 fn weight(p: f64) -> u32 {
     (p * f64::from(TABLE_SCALE))
         .round()
@@ -268,6 +343,56 @@ mod tests {
             got <= ideal * 1.01 + 8.0,
             "{got} bytes for an ideal {ideal}"
         );
+    }
+
+    #[test]
+    fn per_depth_tables_are_chosen_by_the_depth_and_checked() {
+        let four = PriorTables::from_probabilities(&[geometric(0.5, 16)]);
+        let six = PriorTables::from_probabilities(&[geometric(0.9, 64)]);
+        let set = ModelTables::PerDepth(vec![
+            DepthTables {
+                bits: depth(6),
+                tables: six.clone(),
+            },
+            DepthTables {
+                bits: depth(4),
+                tables: four.clone(),
+            },
+        ]);
+        set.check(1).unwrap();
+        assert_eq!(set.for_bits(depth(4)).unwrap(), &four);
+        assert_eq!(set.for_bits(depth(6)).unwrap(), &six);
+        assert_eq!(set.depths(), vec![depth(6), depth(4)]);
+        assert_eq!(
+            set.for_bits(depth(5)),
+            Err(CodecError::NoTablesForDepth(depth(5)))
+        );
+        // One set serves every depth of a fixed-step model.
+        let any = ModelTables::from(four.clone());
+        assert_eq!(any.for_bits(depth(7)).unwrap(), &four);
+        assert!(any.depths().is_empty());
+        // Wrong channel counts name the depth; duplicates and empty sets are refused.
+        match set.check(2) {
+            Err(CodecError::BadTables(m)) => assert!(m.starts_with("6-bit tables"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let twice = ModelTables::PerDepth(vec![
+            DepthTables {
+                bits: depth(4),
+                tables: four.clone(),
+            };
+            2
+        ]);
+        assert!(matches!(twice.check(1), Err(CodecError::BadTables(_))));
+        assert!(matches!(
+            ModelTables::PerDepth(vec![]).check(1),
+            Err(CodecError::BadTables(_))
+        ));
+        // The tables travel as JSON with the model; a depth outside 2..=16 is refused.
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(serde_json::from_str::<ModelTables>(&json).unwrap(), set);
+        let bad = json.replace("\"bits\":6", "\"bits\":17");
+        assert!(serde_json::from_str::<ModelTables>(&bad).is_err());
     }
 
     #[test]

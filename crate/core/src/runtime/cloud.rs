@@ -10,7 +10,7 @@ use super::{Task, TaskOutput, feature_shape};
 use crate::api::{self, InferError, InferOptions, Outputs, Timings};
 use crate::bitstream::Limits;
 use crate::classes::NUM_CLASSES;
-use crate::codec::prior::PriorTables;
+use crate::codec::prior::ModelTables;
 use crate::codec::{CodecError, CodecId};
 use crate::image::{argmax_classes, disparity_scale, unit_chw_to_rgb};
 use crate::model::{CloudHeads, ModelConfig, WeightsError, load_module_bytes};
@@ -35,7 +35,7 @@ pub struct CloudRuntime {
     pub model_id: ModelId,
     pub device: Device,
     /// The model's learned prior tables, to decode `prior` streams.
-    pub tables: Option<PriorTables>,
+    pub tables: Option<ModelTables>,
 }
 
 impl CloudRuntime {
@@ -56,7 +56,7 @@ impl CloudRuntime {
     }
 
     /// The same runtime with the model's prior tables (checked against its channels).
-    pub fn with_tables(mut self, tables: PriorTables) -> Result<Self, CodecError> {
+    pub fn with_tables(mut self, tables: ModelTables) -> Result<Self, CodecError> {
         tables.check(feature_shape(&self.config).channels.into())?;
         self.tables = Some(tables);
         Ok(self)

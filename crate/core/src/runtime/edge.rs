@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::feature_shape;
-use crate::codec::prior::PriorTables;
+use crate::codec::prior::ModelTables;
 use crate::codec::{CodecError, CodecId};
 use crate::image::{resize_rgb, rgb_to_input};
 use crate::model::{Edge, ModelConfig, WeightsError, load_module_bytes};
@@ -20,7 +20,7 @@ pub struct EdgeRuntime {
     pub device: Device,
     /// The model's learned prior tables, for the `prior` codec (models trained with a
     /// learned entropy model only).
-    pub tables: Option<PriorTables>,
+    pub tables: Option<ModelTables>,
 }
 
 impl EdgeRuntime {
@@ -41,7 +41,7 @@ impl EdgeRuntime {
     }
 
     /// The same runtime with the model's prior tables (checked against its channels).
-    pub fn with_tables(mut self, tables: PriorTables) -> Result<Self, CodecError> {
+    pub fn with_tables(mut self, tables: ModelTables) -> Result<Self, CodecError> {
         tables.check(self.feature_shape().channels.into())?;
         self.tables = Some(tables);
         Ok(self)

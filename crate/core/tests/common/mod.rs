@@ -159,7 +159,7 @@ pub fn prior_streams() -> Vec<Vec<u8>> {
             CodecId::Prior,
             BitDepth::EIGHT,
             rule,
-            Some(&tables),
+            Some(&tables.into()),
         )
         .expect("valid features encode")
         .bytes
