@@ -1,6 +1,7 @@
 //! `cargo xtask zoo`: the shipped models from nothing, with the `splitfeat` commands a
-//! person would type: pretrain the base (lambda 0), fine-tune one model per lambda from
-//! it on one schedule, lambda 0 included (that is the shipped baseline, so every model
+//! person would type: pretrain the base (lambda 0), train it on at lambda 0 with the
+//! fine-tunes' recipe (the warm stage), fine-tune one model per lambda from that on one
+//! schedule, lambda 0 included (that is the shipped baseline, so every model
 //! has had the same training), export each into assets/, evaluate each (benchmark and
 //! zoo-test check), and draw the report. Every training run resumes from its checkpoint
 //! when it was cut short, so the command can be run again until it finishes.
@@ -20,8 +21,13 @@ pub struct ZooArgs {
     /// Training steps of the base.
     #[arg(long, default_value_t = 3000)]
     pub base_steps: u64,
+    /// Steps of the warm stage: one lambda-0 run of the fine-tunes' recipe (range,
+    /// noise depths, schedule) from the base, which every fine-tune then starts from; 0
+    /// starts the fine-tunes from the base itself.
+    #[arg(long, default_value_t = 1200)]
+    pub warm_steps: u64,
     /// Training steps of each fine-tune.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 1200)]
     pub finetune_steps: u64,
     /// Start the fine-tunes from this base checkpoint instead of training one (e.g. the
     /// shipped assets/checkpoints/tiny-base.sfck).
@@ -101,19 +107,14 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             format!("{dir}/checkpoint.sfck")
         }
     };
-    for &lambda in &args.lambdas {
-        let name = model_name(lambda);
-        let dir = run_dir(&name);
-        let steps = args.finetune_steps.to_string();
-        let learned_rate = args.rate == "learned" && lambda > 0.0;
-        let lambda = lambda.to_string();
-        let mut fresh = vec![
+    let recipe = |init: &str, lambda: &str, steps: &str| -> Vec<String> {
+        [
             "--init-from",
-            &base_checkpoint,
+            init,
             "--lambda",
-            &lambda,
+            lambda,
             "--steps",
-            &steps,
+            steps,
             "--lr",
             "0.0005",
             "--warmup",
@@ -122,11 +123,39 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             &args.range,
             "--noise-bits",
             &args.noise_bits,
-        ];
-        if learned_rate {
-            fresh.push("--learned-rate");
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let start = match args.warm_steps {
+        0 => base_checkpoint,
+        steps => {
+            let dir = run_dir("tiny-warm");
+            let flags = recipe(&base_checkpoint, "0", &steps.to_string());
+            train(
+                &splitfeat,
+                &dir,
+                &flags.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?;
+            format!("{dir}/checkpoint.sfck")
         }
-        train(&splitfeat, &dir, &fresh)?;
+    };
+    for &lambda in &args.lambdas {
+        let name = model_name(lambda);
+        let dir = run_dir(&name);
+        let mut fresh = recipe(
+            &start,
+            &lambda.to_string(),
+            &args.finetune_steps.to_string(),
+        );
+        if args.rate == "learned" && lambda > 0.0 {
+            fresh.push("--learned-rate".into());
+        }
+        train(
+            &splitfeat,
+            &dir,
+            &fresh.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
         publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
     }
     splitfeat(&["report"])
