@@ -6,10 +6,16 @@ mod common;
 use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use burn::prelude::Device;
 use common::{Fixture, Reply, TestServer, full, post_stream, send};
+use splitfeat_cloud::Config;
 use splitfeat_core::api::planes::{self, PlanesResponse};
+use splitfeat_core::codec::CodecId;
+use splitfeat_core::quant::BitDepth;
+use splitfeat_core::runtime::EdgeRuntime;
 use splitfeat_core::runtime::Task;
 use splitfeat_core::viz;
+use splitfeat_core::zoo::Zoo;
 
 async fn post_planes(url: &str, body: Vec<u8>) -> Reply {
     send(
@@ -44,7 +50,9 @@ fn decode(reply: &Reply) -> PlanesResponse {
 /// Every output of `planes` is drawn exactly as the PNG of `json` shows it, and
 /// every figure but the timings is the same.
 fn assert_same(json: &serde_json::Value, planes: &PlanesResponse, what: &str) {
-    let mut meta = serde_json::to_value(&planes.meta).unwrap();
+    // Through JSON text, as a client reads it (f32 fields print as f32).
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&planes.meta).unwrap()).unwrap();
     let mut json_meta = json.clone();
     for m in [&mut meta, &mut json_meta] {
         let m = m.as_object_mut().unwrap();
@@ -95,24 +103,65 @@ async fn raw_planes_and_json_pngs_give_identical_pixels_for_every_output() {
         assert_eq!(forced.json()["outputs"], json["outputs"]);
     }
 
-    // The comparison sees something: the untrained model's disparity has both pixels
-    // with no positive disparity (black) and coloured ones, and several colours.
-    let url = server.url(&format!("/v1/infer?model={id}&tasks=disp"));
-    let p = decode(&post_planes(&url, stream.clone()).await);
-    let d = p.outputs.disp.as_ref().unwrap();
+    server.stop().await;
+}
+
+/// The shipped model `tiny-l0` on a sample scene: real segmentation, disparity with
+/// both black (no positive disparity) and coloured pixels, a real reconstruction.
+#[tokio::test]
+async fn the_shipped_model_draws_the_same_pixels_in_both_formats() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let zoo = Zoo::open(root.join("assets")).expect("assets/manifest.json");
+    let entry = zoo.find("tiny-l0").expect("the shipped tiny-l0").clone();
+    let weights = zoo.weights(&entry).expect("weights");
+    let edge = EdgeRuntime::load(entry.config.clone(), &weights.edge, &Device::flex()).unwrap();
+    let png = std::fs::read(root.join("www/samples/scene-3.png")).unwrap();
+    let img = viz::decode_png_rgb(&png).unwrap();
+    let stream = futures_lite::future::block_on(edge.encode_image(
+        &img.rgb,
+        img.height,
+        img.width,
+        CodecId::Ans,
+        BitDepth::EIGHT,
+    ))
+    .unwrap()
+    .bytes;
+
+    let server = TestServer::start(Config {
+        port: 0,
+        assets: root.join("assets"),
+        www: root.join("www"),
+        models: vec!["tiny-l0".into()],
+        ..Config::default()
+    })
+    .await;
+    let url = server.url(&format!("/v1/infer?model={}", entry.id));
+    let json = post_stream(&url, stream.clone()).await.json();
+    let planes = decode(&post_planes(&url, stream.clone()).await);
+    assert_same(&json, &planes, "tiny-l0");
+
+    // The comparison sees something in every output.
+    let colours = |task| {
+        let rgb = planes.outputs.rgb(task).unwrap();
+        let mut c: Vec<&[u8]> = rgb.chunks(3).collect();
+        c.sort();
+        c.dedup();
+        c.len()
+    };
+    let d = planes.outputs.disp.as_ref().unwrap();
     let zero = d.values.iter().filter(|&&v| v == 0.0).count();
-    assert!(
-        zero > 0 && zero < d.values.len(),
-        "{zero} of {}",
-        d.values.len()
+    println!(
+        "tiny-l0, scene-3: {} seg colours, {} disp colours ({zero} of {} black), {} recon colours",
+        colours(Task::Seg),
+        colours(Task::Disp),
+        d.values.len(),
+        colours(Task::Recon)
     );
-    let rgb = p.outputs.rgb(Task::Disp).unwrap();
-    let mut colours: Vec<&[u8]> = rgb.chunks(3).collect();
-    colours.sort();
-    colours.dedup();
-    assert!(colours.len() > 10, "{} colours", colours.len());
+    assert!(colours(Task::Seg) >= 4);
+    assert!(colours(Task::Disp) > 50);
+    assert!(colours(Task::Recon) > 100);
     // In the planes format the PNG step is skipped.
-    assert_eq!(p.meta.timings_ms.encode_png, 0.0);
+    assert_eq!(planes.meta.timings_ms.encode_png, 0.0);
 
     server.stop().await;
 }
@@ -124,7 +173,7 @@ async fn errors_stay_json_and_a_bad_format_is_refused() {
     let id = fx.id(0);
     let url = server.url(&format!("/v1/infer?model={id}"));
 
-    let reply = post_planes(&url, b"not a stream".to_vec()).await;
+    let reply = post_planes(&url, vec![b'x'; 200]).await;
     reply.assert_error(400, "bad_magic");
     let reply = post_planes(
         &server.url("/v1/infer?model=0000000000000000"),
