@@ -24,7 +24,7 @@ async function edgeState(page) {
       comparison: sf.comparison(),
       gpu: sf.gpu(),
       cloud: document.querySelector("#cloud-badge").dataset.status,
-      recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
+      recon: document.querySelector("#recon-canvas").dataset.drawn === "true",
     };
   });
 }

@@ -103,15 +103,9 @@ try {
     async ({ n, serverUrl }) => {
       const sf = window.splitfeat;
       const cloud = { infer: (model, bitstream) => sf.infer(model, bitstream) };
-      // The server, from the same page (cross-origin, allowed): as js/cloud.js posts.
-      const server = {
-        async infer(model, bitstream) {
-          const t0 = performance.now();
-          const r = await fetch(`${serverUrl}/v1/infer?model=${model}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: bitstream });
-          const response = await r.json();
-          return { response, roundTripMs: performance.now() - t0 };
-        },
-      };
+      // The server, from the same page (cross-origin, allowed): as js/cloud.js posts
+      // (planes format, drawn by the page's wasm).
+      const server = { infer: (model, bitstream) => sf.inferAt(serverUrl, model, bitstream) };
       const last = sf.lastEncode();
       const stream = last.bitstream;
       const out = { worker: { roundTrip: [], heads: [], total: [] }, server: { roundTrip: [], heads: [], total: [] } };

@@ -21,8 +21,8 @@ async function shown(page) {
     backend: document.querySelector("#backend-badge").dataset.backend,
     badge: document.querySelector("#backend-badge").textContent.trim(),
     cloud: document.querySelector("#cloud-badge").dataset.status,
-    disp: document.querySelector("#disp-img").src.startsWith("data:image/png"),
-    recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
+    disp: document.querySelector("#disp-canvas").dataset.drawn === "true",
+    recon: document.querySelector("#recon-canvas").dataset.drawn === "true",
     legend: document.querySelectorAll("#legend li").length,
     timings: document.querySelectorAll("#timings-body tr").length,
     segDrawn: (() => {
@@ -72,6 +72,66 @@ describe("page with the shipped models", { skip }, () => {
       assert.deepEqual(await banners(page), {});
       console.log(`# first result after ${Date.now() - t0} ms (navigation to ready)`);
       await screenshot(page, "page-cpu");
+    } catch (err) {
+      console.log(messages.join("\n"));
+      throw err;
+    }
+  });
+
+  test("the planes the page draws are the pixels of the JSON answer's PNGs", async (t) => {
+    const { page, messages, close } = await launch();
+    t.after(close);
+    try {
+      await page.goto(`${cloud.url}/?backend=cpu`);
+      assert.equal(await waitReady(page), "ready", JSON.stringify(await banners(page)));
+      const r = await page.evaluate(async () => {
+        const sf = window.splitfeat;
+        const { modelId, bitstream } = sf.lastEncode();
+        const planes = await sf.infer(modelId, bitstream, { format: "planes" });
+        const json = await sf.infer(modelId, bitstream, { format: "json" });
+        const pixels = async (b64) => {
+          const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+          const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+          const c = new OffscreenCanvas(bitmap.width, bitmap.height);
+          const ctx = c.getContext("2d");
+          ctx.drawImage(bitmap, 0, 0);
+          return ctx.getImageData(0, 0, c.width, c.height).data;
+        };
+        const drawn = (id) => {
+          const c = document.querySelector(id);
+          return c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        };
+        const differ = (a, b) => {
+          if (a.length !== b.length) return `sizes ${a.length} and ${b.length}`;
+          let n = 0;
+          for (let i = 0; i < a.length; i++) n += a[i] !== b[i] ? 1 : 0;
+          return n;
+        };
+        const out = { format: planes.images ? "planes" : "json", pngFormat: json.images ? "planes" : "json", differ: {}, distinct: {} };
+        for (const task of ["seg", "disp", "recon"]) {
+          const image = planes.images[task].data;
+          out.differ[task] = differ(image, await pixels(json.response.outputs[task].png));
+          const colours = new Set();
+          for (let i = 0; i < image.length; i += 4) colours.add((image[i] << 16) | (image[i + 1] << 8) | image[i + 2]);
+          out.distinct[task] = colours.size;
+        }
+        // The page's own canvases hold what it was answered (the last frame: the same stream).
+        out.differ.dispCanvas = differ(drawn("#disp-canvas"), planes.images.disp.data);
+        out.differ.reconCanvas = differ(drawn("#recon-canvas"), planes.images.recon.data);
+        out.meta = JSON.stringify([planes.response.outputs.seg.class_pixels, planes.response.outputs.disp.max_disparity]);
+        out.jsonMeta = JSON.stringify([json.response.outputs.seg.class_pixels, json.response.outputs.disp.max_disparity]);
+        out.encodePng = [planes.response.timings_ms.encode_png, json.response.timings_ms.encode_png];
+        return out;
+      });
+      console.log(`# planes vs JSON PNGs: ${JSON.stringify(r.differ)} differing bytes; distinct colours ${JSON.stringify(r.distinct)}`);
+      assert.equal(r.format, "planes");
+      assert.equal(r.pngFormat, "json");
+      assert.deepEqual(r.differ, { seg: 0, disp: 0, recon: 0, dispCanvas: 0, reconCanvas: 0 });
+      // Real outputs, not blank images that would match anything blank.
+      for (const task of ["seg", "disp", "recon"]) assert.ok(r.distinct[task] > 3, `${task}: ${r.distinct[task]} colours`);
+      assert.equal(r.meta, r.jsonMeta);
+      assert.equal(r.encodePng[0], 0);
+      assert.ok(r.encodePng[1] > 0);
     } catch (err) {
       console.log(messages.join("\n"));
       throw err;
@@ -277,13 +337,16 @@ describe("page with the shipped models", { skip }, () => {
     }
     const shownAB = await page.evaluate(async () => {
       const sides = [...document.querySelectorAll("#ab-grid .ab-side")];
-      // Images from data: URLs decode asynchronously.
-      const images = (f) => [...f.querySelectorAll("img")];
-      await Promise.all(sides.flatMap(images).map((i) => i.decode().catch(() => {})));
+      // An output is drawn when its canvas holds pixels that are not all one colour.
+      const drawn = (c) => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        for (let i = 4; i < d.length; i += 4) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) return true;
+        return false;
+      };
       return sides.map((f) => ({
         side: f.dataset.side,
         bytes: f.querySelector(".ab-bytes").textContent,
-        images: images(f).filter((i) => i.src.startsWith("data:image/png") && i.naturalWidth > 0).length,
+        images: [...f.querySelectorAll("canvas")].filter((c) => c.dataset.drawn === "true" && c.width > 0 && drawn(c)).length,
       }));
     });
     assert.deepEqual(

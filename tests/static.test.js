@@ -37,11 +37,11 @@ async function result(page) {
       byteCount: last?.byteCount,
       bitsPerElement: last?.bitsPerElement,
       modelId: last?.modelId,
-      recon: document.querySelector("#recon-img").src.startsWith("data:image/png"),
-      disp: document.querySelector("#disp-img").src.startsWith("data:image/png"),
+      recon: document.querySelector("#recon-canvas").dataset.drawn === "true",
+      disp: document.querySelector("#disp-canvas").dataset.drawn === "true",
       firstResultMs: sf.firstResultMs(),
       workerBackend: sf.cloud()?.backend ?? null,
-      response: r && { ...r, outputs: Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, { ...v, png: v.png.length > 100 }])) },
+      response: r,
     };
   });
 }
@@ -139,9 +139,10 @@ describe("the demo as a static site", { skip }, () => {
       const misses = site.requests.filter((q) => ![200, 304].includes(q.status)).map((q) => `${q.status} ${q.path}`);
       assert.deepEqual(misses, []);
       assert.ok(site.requests.some((q) => /heads\.bpk$/.test(q.path)), "the worker fetched the heads");
-      // Both workers load the same module; the second load is a revalidation.
+      // Both workers and the page (which colours the answers) load the same module; the
+      // loads after the first are revalidations.
       const wasm = site.requests.filter((q) => q.path.endsWith(".wasm")).map((q) => q.status);
-      assert.deepEqual(wasm, [200, 304]);
+      assert.ok(wasm.length >= 2 && wasm[0] === 200 && wasm.slice(1).every((s) => s === 304), JSON.stringify(wasm));
     } catch (err) {
       console.log(messages.join("\n"));
       throw err;

@@ -10,6 +10,7 @@ import { banner } from "./banners.js";
 import { waitForIdle } from "./frame-loop.js";
 import { stopSource } from "./inputs.js";
 import { codecName, state } from "./state.js";
+import { answerImages, drawOutput } from "./views.js";
 
 /** The baseline: the first model in lambda order with lambda 0 (null: none). */
 export function baselineIndex() {
@@ -47,8 +48,8 @@ export async function compareAB() {
     const sides = [];
     for (const index of [base, state.modelIndex]) {
       const encoded = await encodeWith(index, frame, codec, bits);
-      const { response } = await state.cloud.infer(encoded.modelId, encoded.bitstream);
-      sides.push({ modelIndex: index, encoded, response });
+      const { response, images } = await state.cloud.infer(encoded.modelId, encoded.bitstream);
+      sides.push({ modelIndex: index, encoded, response, images: await answerImages(response, images) });
     }
     state.lastAB = {
       frameIndex: frame.index ?? null,
@@ -76,7 +77,8 @@ export async function compareAB() {
 }
 
 function image(output, alt) {
-  return output ? el("img", { src: `data:image/png;base64,${output.png}`, alt, width: 256, height: 128 }) : el("span", { class: "note" }, "–");
+  if (!output) return el("span", { class: "note" }, "–");
+  return drawOutput(el("canvas", { role: "img", ariaLabel: alt, width: 256, height: 128 }), output);
 }
 
 function showAB(sides, codec, bits) {
@@ -84,7 +86,7 @@ function showAB(sides, codec, bits) {
   $("#ab-grid").replaceChildren(
     ...sides.map((s, i) => {
       const m = state.models[s.modelIndex];
-      const out = s.response.outputs ?? {};
+      const out = s.images;
       const saving = i > 0 && base.encoded.byteCount ? s.encoded.byteCount / base.encoded.byteCount - 1 : null;
       const head = i === 0 ? "Baseline" : s.modelIndex === base.modelIndex ? "This model (the baseline)" : "This model";
       return el(

@@ -4,6 +4,7 @@
 
 import { $ } from "./format.js";
 import { chooseCloud } from "./cloud.js";
+import { loadPainter } from "./paint.js";
 import { sessionEntry } from "./models.js";
 import { banner } from "./banners.js";
 import { drawInput, showOutputs, showTimings } from "./views.js";
@@ -33,6 +34,8 @@ function cloudDevice(gpu) {
 export function connectCloud(list) {
   const cloud = chooseCloud({ base, catalogError: list.catalogError, models: list.models.map(sessionEntry), device: cloudDevice(state.gpu), staticSite });
   state.cloud = cloud;
+  // The module that draws the answers, loaded now rather than on the first answer.
+  loadPainter().catch(() => {});
   document.body.dataset.cloud = cloud.kind;
   $("#cloud-title small").textContent = cloud.kind === "worker" ? "in this browser · worker · task heads" : `server ${cloud.host} · task heads`;
   if (cloud.kind !== "worker" && list.catalogError) {
@@ -60,14 +63,14 @@ export async function askCloud(encoded) {
 
 /** Draws the cloud's answer for a frame: input (a live one), outputs, timings, badge. */
 export async function showAnswer(encoded, answer, frame, source) {
-  const { response, roundTripMs, networkMs } = answer;
+  const { response, images, roundTripMs, networkMs } = answer;
   state.cloudError = null;
   state.lastResponse = response;
   banner("cloud", null);
   delete $("#outputs-card").dataset.stale;
   setCloud(true, `Cloud: ${state.cloud.label}`);
   if (source.live) drawInput(frame, source);
-  await showOutputs(response, frame);
+  await showOutputs(response, frame, images);
   showTimings(encoded, response, networkMs, roundTripMs);
   const max = response.outputs?.disp?.max_disparity;
   if (Number.isFinite(max)) state.dispMax = state.source?.live ? Math.max(max, (state.dispMax ?? 0) * 0.98) : null;

@@ -6,8 +6,9 @@
 //   init    {models: [{entry, headsUrl}], device}   -> {version}
 //   prepare {model}                                  -> {backend, warmupMs} (loads the heads)
 //   infer   {model, bitstream, tasks, maxDisparity}  -> {status, body, backend}: what
-//           POST /v1/infer?model=..&tasks=..&max_disparity=.. answers (status 200 and
-//           the response, or the server's error status and {error, message} body)
+//           POST /v1/infer?model=..&tasks=..&max_disparity=..&format=planes answers
+//           (status 200 and the planes format as a Uint8Array, its buffer moved to the
+//           page; or the server's error status and {error, message} body)
 // A failure of the worker itself (heads that cannot be fetched or verified, a crash:
 // code "crashed") is an error reply. Requests run one at a time, in order, like the
 // server's heads on one device.
@@ -79,6 +80,8 @@ const handlers = {
 };
 
 serve(handlers, {
+  // The planes move to the page instead of being copied.
+  transfer: (result) => (result?.body instanceof Uint8Array ? [result.body.buffer] : []),
   // A WebAssembly trap (a panic) leaves the module unusable: the page replaces the
   // worker when the code says so.
   errorCode: (err) => (err instanceof WebAssembly.RuntimeError ? "crashed" : null),

@@ -7,9 +7,15 @@
 //      `cargo xtask dist`'s static site (`isStaticBuild`), which no server serves;
 //   3. else a Web Worker in this page (cloud-worker.js): the same heads and response
 //      code, compiled to WebAssembly, for the demo served as static files.
-// All three answer POST /v1/infer's JSON (docs/api.md), and `infer` returns it alike.
+// All three answer POST /v1/infer (docs/api.md) in the planes format (raw class ids,
+// disparity and RGB, no PNG), which paint.js decodes and colours; `infer` returns the
+// answer alike from each: the metadata and the images.
 
+import { paint } from "./paint.js";
 import { RpcClient } from "./rpc.js";
+
+/** The media type of the planes format (splitfeat_core::api::planes::MEDIA_TYPE). */
+export const PLANES_MEDIA_TYPE = "application/vnd.splitfeat.planes";
 
 export class CloudError extends Error {
   /**
@@ -67,29 +73,44 @@ export async function fetchCatalog(base, timeoutMs = 5000) {
   }
 }
 
+/** A planes answer's bytes as {response, images} (paint.js), or a "protocol" CloudError. */
+async function painted(bytes, what) {
+  try {
+    return await paint(bytes);
+  } catch (err) {
+    throw new CloudError("protocol", `${what}: ${err.message}`, { code: err.code ?? null });
+  }
+}
+
 /**
- * Sends one bitstream; returns {response, roundTripMs, networkMs} where networkMs is
- * the round trip less the server's own time.
+ * Sends one bitstream; returns {response, images, roundTripMs, networkMs} where
+ * `response` is the answer's metadata (POST /v1/infer's JSON), `images` {seg, disp,
+ * recon} its outputs as ImageData, and networkMs the round trip less the server's own
+ * time. `format`: "planes" (asked with the Accept header; a server that answers JSON
+ * anyway still works) or "json" (the PNGs stay in `response`, `images` is null).
  */
-export async function infer(base, modelId, bitstream, { tasks = ["seg", "disp", "recon"], maxDisparity = null, timeoutMs = 20000 } = {}) {
+export async function infer(base, modelId, bitstream, { tasks = ["seg", "disp", "recon"], maxDisparity = null, timeoutMs = 20000, format = "planes" } = {}) {
   const query = new URLSearchParams({ model: modelId, tasks: tasks.join(",") });
   if (maxDisparity != null) query.set("max_disparity", String(maxDisparity));
+  const accept = format === "planes" ? PLANES_MEDIA_TYPE : "application/json";
   const t0 = performance.now();
   const response = await request(
     `${base}/v1/infer?${query}`,
-    { method: "POST", headers: { "content-type": "application/octet-stream" }, body: bitstream },
+    { method: "POST", headers: { "content-type": "application/octet-stream", accept }, body: bitstream },
     timeoutMs,
   );
   if (!response.ok) throw await errorFrom(response);
+  const planes = (response.headers.get("content-type") ?? "").startsWith(PLANES_MEDIA_TYPE);
   let body;
   try {
-    body = await response.json();
+    body = planes ? new Uint8Array(await response.arrayBuffer()) : await response.json();
   } catch (err) {
     throw new CloudError("protocol", `POST /v1/infer: ${err.message}`);
   }
   const roundTripMs = performance.now() - t0;
-  const serverMs = body.timings_ms?.total ?? 0;
-  return { response: body, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
+  const answer = planes ? await painted(body, "POST /v1/infer") : { response: body, images: null };
+  const serverMs = answer.response.timings_ms?.total ?? 0;
+  return { ...answer, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
 }
 
 /** A splitfeat-cloud server: this origin (`base` "") or another one. */
@@ -169,7 +190,11 @@ export class WorkerCloud {
     }, () => {});
   }
 
-  /** Same contract as the HTTP `infer`: {response, roundTripMs, networkMs}, or a CloudError. */
+  /**
+   * Same contract as the HTTP `infer`: {response, images, roundTripMs, networkMs}, or
+   * a CloudError. The worker answers in the planes format only (its buffer moved, not
+   * copied).
+   */
   async infer(modelId, bitstream, { tasks = ["seg", "disp", "recon"], maxDisparity = null } = {}) {
     const t0 = performance.now();
     const copy = bitstream.slice().buffer;
@@ -181,8 +206,9 @@ export class WorkerCloud {
       throw new CloudError("http", message, { status, code: body?.error ?? null });
     }
     const roundTripMs = performance.now() - t0;
-    const serverMs = body.timings_ms?.total ?? 0;
-    return { response: body, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
+    const answerPainted = await painted(body, "the cloud worker's answer");
+    const serverMs = answerPainted.response.timings_ms?.total ?? 0;
+    return { ...answerPainted, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
   }
 }
 

@@ -6,6 +6,7 @@
 
 import { edge, ensureSession, lock } from "./backends.js";
 import { compareAB } from "./ab.js";
+import { infer as inferAt } from "./cloud.js";
 import { currentChoice } from "./budget.js";
 import { setBackendPreference, useBudget } from "./controls.js";
 import { waitForIdle } from "./frame-loop.js";
@@ -64,7 +65,7 @@ export function installHook() {
     lastFrame: () => copy(state.lastFrame),
     /** The edge's result for the last frame (EncodeResult: bitstream, codec, bits, byteCount, ...). */
     lastEncode: () => copy(state.lastEncode),
-    /** The cloud's last answer (POST /v1/infer's JSON body). */
+    /** The cloud's last answer: POST /v1/infer's metadata (its JSON body without the PNGs). */
     lastResponse: () => copy(state.lastResponse),
     /** Milliseconds from start-up to the first result shown; null before it. */
     firstResultMs: () => state.firstResultMs,
@@ -82,7 +83,13 @@ export function installHook() {
         await ensureSession(backend);
         return edge.encode(backend, currentModel().id, state.lastFrame, codec, bits);
       }),
-    /** Sends a bitstream to the cloud in use: {response, roundTripMs, networkMs}, or a CloudError. */
+    /**
+     * Sends a bitstream to the cloud in use: {response, images ({seg, disp, recon}
+     * ImageData), roundTripMs, networkMs}, or a CloudError. A server cloud takes
+     * `options.format` "json" too (then `response` holds the PNGs, `images` is null).
+     */
     infer: (modelId, bitstream, options) => state.cloud.infer(modelId, bitstream, options),
+    /** Sends a bitstream to the splitfeat-cloud at `base`, as a server cloud does (same answer as `infer`). */
+    inferAt: (base, modelId, bitstream, options) => inferAt(base, modelId, bitstream, options),
   });
 }

@@ -134,20 +134,49 @@ function loadPng(b64) {
   return img.decode().then(() => img);
 }
 
-/** The cloud's answer for `frame`: segmentation (with legend), disparity, reconstruction. */
-export async function showOutputs(response, frame) {
+/** An answer's outputs as drawables (ImageData from the planes format, else images of the JSON's PNGs). */
+export async function answerImages(response, images) {
+  if (images) return images;
   const out = response.outputs ?? {};
-  const [seg, disp, recon] = await Promise.all([out.seg, out.disp, out.recon].map((o) => (o ? loadPng(o.png) : null)));
+  const [seg, disp, recon] = await Promise.all([out.seg, out.disp, out.recon].map((o) => (o?.png ? loadPng(o.png) : null)));
+  return { seg, disp, recon };
+}
+
+/** Draws an output (ImageData or an image) onto `canvas` at its own size. */
+export function drawOutput(canvas, image) {
+  const [w, h] = [image.width, image.height];
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  const ctx = canvas.getContext("2d");
+  if (image instanceof ImageData) ctx.putImageData(image, 0, 0);
+  else ctx.drawImage(image, 0, 0, w, h);
+  canvas.dataset.drawn = "true";
+  return canvas;
+}
+
+/** The segmentation as drawn last, kept to draw it again over the input (the opacity slider). */
+const segSource = document.createElement("canvas");
+
+/**
+ * The cloud's answer for `frame`: segmentation (with legend), disparity,
+ * reconstruction. `images`: the outputs as ImageData (a planes answer, js/paint.js),
+ * or null for a JSON answer, whose PNGs are drawn instead.
+ */
+export async function showOutputs(response, frame, images = null) {
+  const out = response.outputs ?? {};
+  const { seg, disp, recon } = await answerImages(response, images);
   if (seg) {
-    state.lastSeg = { image: seg, frame, width: response.width, height: response.height };
+    state.lastSeg = { image: drawOutput(segSource, seg), frame, width: response.width, height: response.height };
     drawSegmentation();
     showLegend(out.seg.class_pixels);
   }
   if (disp) {
-    $("#disp-img").src = disp.src;
+    drawOutput($("#disp-canvas"), disp);
     $("#disp-range").textContent = `0 → ${fixed(out.disp.max_disparity, 1)} px disparity (far → near)`;
   }
-  if (recon) $("#recon-img").src = recon.src;
+  if (recon) drawOutput($("#recon-canvas"), recon);
   $("#recon-caption").textContent = `from ${bytes(response.bytes_received)} bytes of features`;
   document.body.dataset.cloudFrames = String((Number(document.body.dataset.cloudFrames) || 0) + 1);
 }
@@ -195,7 +224,7 @@ export function showTimings(encoded, response, networkMs, roundTripMs) {
     { key: "net", label: state.cloud?.networkLabel ?? "Network · upload + response", v: networkMs },
     { key: "decode", label: "Cloud · parse + decode features", v: c ? c.decode + (c.queue ?? 0) : null },
     { key: "heads", label: "Cloud · task heads", v: heads },
-    { key: "post", label: "Cloud · post-process + PNG", v: c ? (c.postprocess ?? 0) + (c.encode_png ?? 0) : null },
+    { key: "post", label: c?.encode_png ? "Cloud · post-process + PNG" : "Cloud · post-process", v: c ? (c.postprocess ?? 0) + (c.encode_png ?? 0) : null },
   ];
   const total = t.totalMs + (roundTripMs ?? 0);
   $("#latency-total").textContent = response ? `last frame ${ms(total)}, edge + cloud` : "cloud unavailable";

@@ -1,9 +1,12 @@
 //! `POST /v1/infer`: validate the request, decode the bitstream, run the requested
-//! heads on a blocking thread, and return the outputs as PNGs with timings.
+//! heads on a blocking thread, and return the outputs with timings: as JSON with
+//! base64 PNGs (the default), or in the planes format (`splitfeat_core::api::planes`)
+//! when the client asks for it (`Accept: application/vnd.splitfeat.planes` or
+//! `?format=planes`).
 //!
 //! Every check that can refuse a request runs before the model does, in this order:
-//! query (model, tasks, max_disparity), model lookup, content type, body size, body
-//! read, decode. A request that gets past them reaches the heads with features of
+//! query (model, tasks, max_disparity, format), model lookup, content type, body size,
+//! body read, decode. A request that gets past them reaches the heads with features of
 //! exactly the shape the model was built for.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,8 +18,13 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, Outputs, Timings};
+use splitfeat_core::api::planes::{self, Format};
+use splitfeat_core::api::{
+    self, InferError, InferOptions, InferResponse, Outputs, RawOutputs, Timings,
+};
 use splitfeat_core::pipeline::Decoded;
 use splitfeat_core::runtime::Task;
 use splitfeat_core::zoo::ModelId;
@@ -35,14 +43,19 @@ pub struct InferParams {
     /// Fixes the top of the disparity colour scale (pixels), e.g. to keep colours
     /// stable across video frames; default: the frame's own maximum.
     pub max_disparity: Option<f32>,
+    /// `json` or `planes`; absent: the `Accept` header decides.
+    pub format: Option<String>,
 }
+
+/// What the blocking job returns: the raw planes, and the JSON outputs when asked for.
+type Computed = (RawOutputs, Option<Outputs>, Timings);
 
 pub async fn infer(
     State(state): State<AppState>,
     query: Result<Query<InferParams>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<InferResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = StdInstant::now();
     let timeout_ms = state.config.timeout_ms;
     let deadline = Instant::now() + state.config.timeout();
@@ -53,6 +66,9 @@ pub async fn infer(
         .filter(|m| !m.is_empty())
         .ok_or(ApiError::MissingModel)?;
     let options = InferOptions::parse(params.tasks.as_deref(), params.max_disparity)?;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format =
+        Format::negotiate(params.format.as_deref(), accept).map_err(InferError::BadParam)?;
     // The id goes into messages and logs only clipped: a client may send any length.
     let model = model_id
         .parse::<ModelId>()
@@ -88,7 +104,7 @@ pub async fn infer(
         // The permit lives as long as the computation, even if the request is gone.
         let _permit = permit;
         catch_unwind(AssertUnwindSafe(|| {
-            let computed = compute(&job_model, &decoded, &job_options);
+            let computed = compute(&job_model, &decoded, &job_options, format);
             (decoded, computed)
         }))
     });
@@ -106,7 +122,7 @@ pub async fn infer(
         }
         Ok(Ok(Ok(result))) => result,
     };
-    let (outputs, mut timings) = computed?;
+    let (raw, json, mut timings) = computed?;
 
     timings.queue = queue_ms;
     timings.decode = decode_ms;
@@ -120,29 +136,48 @@ pub async fn infer(
         heads_ms = api::round_ms(timings.heads.sum()),
         png_ms = timings.encode_png,
         total_ms = timings.total,
+        format = ?format,
         "inference"
     );
-    Ok(Json(InferResponse::new(
+    let response = InferResponse::new(
         &model.entry,
         &model.runtime,
         options.tasks,
         bytes.len(),
         &decoded,
         timings,
-        outputs,
-    )))
+        raw.meta(),
+    );
+    // The body depends on `Accept`: caches must not give one client the other's.
+    let vary = (header::VARY, HeaderValue::from_static("accept"));
+    match json {
+        Some(outputs) => Ok(([vary], Json(response.with_outputs(outputs))).into_response()),
+        None => {
+            let body = planes::encode(&response, &raw)
+                .map_err(|e| ApiError::Internal(format!("planes response: {e}")))?;
+            let media_type = HeaderValue::from_static(planes::MEDIA_TYPE);
+            Ok(([(header::CONTENT_TYPE, media_type), vary], body).into_response())
+        }
+    }
 }
 
 /// The model's part of a request, on a blocking thread ([`CloudRuntime::compute`]; on
-/// the CPU device its futures are ready at once).
+/// the CPU device its futures are ready at once), and for JSON the PNGs.
 ///
 /// [`CloudRuntime::compute`]: splitfeat_core::runtime::CloudRuntime::compute
 pub(crate) fn compute(
     model: &LoadedModel,
     decoded: &Decoded,
     options: &InferOptions,
-) -> Result<(Outputs, Timings), InferError> {
-    futures_lite::future::block_on(model.runtime.compute(decoded, options, clock_ms))
+    format: Format,
+) -> Result<Computed, InferError> {
+    let (raw, mut timings) =
+        futures_lite::future::block_on(model.runtime.compute(decoded, options, clock_ms))?;
+    let json = match format {
+        Format::Json => Some(raw.to_json(&mut timings, clock_ms)?),
+        Format::Planes => None,
+    };
+    Ok((raw, json, timings))
 }
 
 fn task_names(tasks: &[Task]) -> String {

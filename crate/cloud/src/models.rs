@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, ensure};
 use burn::prelude::Device;
 use serde::Serialize;
-use splitfeat_core::api::InferOptions;
+use splitfeat_core::api::{InferOptions, InferResponse, planes};
 use splitfeat_core::classes::{CLASSES, ClassInfo};
 use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::{CloudRuntime, Task};
@@ -112,13 +112,25 @@ fn load_one(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<LoadedMode
 }
 
 /// Runs one synthetic stream through the request path (decode, every head, the PNG
-/// encoders). This pays the first-run costs before the first request and proves the
-/// model works.
+/// encoders and the planes encoder). This pays the first-run costs before the first
+/// request and proves the model works.
 fn warm_up(model: &LoadedModel) -> Result<()> {
     let rt = &model.runtime;
     let decoded = rt.decode_request(&rt.synthetic_stream())?;
     // No clock: the self-test's timings are not reported.
-    futures_lite::future::block_on(rt.compute(&decoded, &InferOptions::default(), || 0.0))?;
+    let (raw, mut timings) =
+        futures_lite::future::block_on(rt.compute(&decoded, &InferOptions::default(), || 0.0))?;
+    raw.to_json(&mut timings, || 0.0)?;
+    let meta = InferResponse::new(
+        &model.entry,
+        rt,
+        raw.tasks(),
+        0,
+        &decoded,
+        timings,
+        raw.meta(),
+    );
+    planes::encode(&meta, &raw)?;
     Ok(())
 }
 

@@ -10,6 +10,13 @@
 //!
 //! Core has no clock (`std::time::Instant` panics on wasm32): the functions that time
 //! a stage take the caller's `now_ms`.
+//!
+//! The heads' outputs are first finished into raw planes ([`RawOutputs`]: class ids,
+//! disparity in pixels, reconstruction RGB), then sent in one of two formats: JSON
+//! with base64 PNGs ([`RawOutputs::to_json`], the default) or the binary planes
+//! format of [`planes`] (docs/api.md), which carries the planes as they are.
+
+pub mod planes;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -146,9 +153,10 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
     }
 }
 
-/// The `200` body of `POST /v1/infer`.
+/// The `200` body of `POST /v1/infer`: in JSON with `O` = [`Outputs`] (base64 PNGs),
+/// and, with `O` = [`PlaneOutputs`], the metadata at the head of a planes response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InferResponse {
+pub struct InferResponse<O = Outputs> {
     pub model: ModelId,
     pub model_name: String,
     pub tasks: Vec<Task>,
@@ -161,10 +169,10 @@ pub struct InferResponse {
     pub codec: String,
     pub bits: BitDepth,
     pub timings_ms: Timings,
-    pub outputs: Outputs,
+    pub outputs: O,
 }
 
-impl InferResponse {
+impl<O> InferResponse<O> {
     /// The response for a stream of `bytes_received` bytes decoded into `decoded`.
     pub fn new(
         entry: &ModelEntry,
@@ -173,7 +181,7 @@ impl InferResponse {
         bytes_received: usize,
         decoded: &Decoded,
         timings: Timings,
-        outputs: Outputs,
+        outputs: O,
     ) -> Self {
         let (width, height) = rt.output_size();
         let header = &decoded.header;
@@ -191,6 +199,23 @@ impl InferResponse {
             outputs,
         }
     }
+
+    /// The same response with other outputs (e.g. the planes' metadata for the PNGs).
+    pub fn with_outputs<P>(self, outputs: P) -> InferResponse<P> {
+        InferResponse {
+            model: self.model,
+            model_name: self.model_name,
+            tasks: self.tasks,
+            bytes_received: self.bytes_received,
+            width: self.width,
+            height: self.height,
+            bits_per_element: self.bits_per_element,
+            codec: self.codec,
+            bits: self.bits,
+            timings_ms: self.timings_ms,
+            outputs,
+        }
+    }
 }
 
 /// Stage times in milliseconds (docs/api.md says what each covers).
@@ -205,7 +230,8 @@ pub struct Timings {
     /// Argmax (seg), scaling (disp) and conversion to pixels (recon), summed over
     /// the tasks.
     pub postprocess: f64,
-    /// Colouring, PNG encoding and base64, summed over the tasks.
+    /// Colouring, PNG encoding and base64, summed over the tasks; 0 in the planes
+    /// format, which sends the planes as they are.
     pub encode_png: f64,
     /// From the start of the request (body read included) to the response being built.
     pub total: f64,
@@ -271,81 +297,219 @@ pub struct ReconOutput {
     pub png: String,
 }
 
-/// One task's response entry.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TaskResponse {
-    Seg(SegOutput),
-    Disp(DispOutput),
-    Recon(ReconOutput),
+/// The metadata of each output in a planes response ([`planes`]): what the JSON
+/// response has beside the PNGs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PlaneOutputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seg: Option<SegMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disp: Option<DispMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recon: Option<ReconMeta>,
 }
 
-/// A task's entry with the time its two stages took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegMeta {
+    /// Pixels per class, indexed by trainId.
+    pub class_pixels: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispMeta {
+    /// Disparity in pixels (at the output width) at the top of the colour scale.
+    pub max_disparity: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ReconMeta {}
+
+/// Segmentation as raw values: one trainId per pixel, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegPlane {
+    pub labels: Vec<u8>,
+    pub class_pixels: Vec<u32>,
+}
+
+/// Disparity in pixels at the output width (0 or more; 0: no positive disparity),
+/// row-major, and the top of its colour scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispPlane {
+    pub values: Vec<f32>,
+    pub max_disparity: f32,
+}
+
+/// The requested tasks' outputs as raw planes at `width` x `height`: what both
+/// response formats are made from, and what a planes response decodes to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawOutputs {
+    pub width: usize,
+    pub height: usize,
+    pub seg: Option<SegPlane>,
+    pub disp: Option<DispPlane>,
+    /// Packed RGB, row-major.
+    pub recon: Option<Vec<u8>>,
+}
+
+/// One task's finished output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawTask {
+    Seg(SegPlane),
+    Disp(DispPlane),
+    Recon(Vec<u8>),
+}
+
+/// A task's raw output with the time its post-processing took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
-    pub output: TaskResponse,
+    pub output: RawTask,
     pub postprocess_ms: f64,
-    pub encode_ms: f64,
 }
 
-/// One head's read-back values (`[1, channels, H, W]`) to its response entry:
-/// post-processing, colouring, PNG (fast compression, [`viz::encode_rgb_fast`]) and
-/// base64. Independent per task, so callers may finish tasks in parallel.
+/// One head's read-back values (`[1, channels, H, W]`) to its raw plane: argmax and
+/// class counts (seg), scaling and the colour scale's top (disp: `max_disparity` if
+/// given, else [`viz::display_top`]), pixel conversion (recon). Independent per task,
+/// so callers may finish tasks in parallel.
 pub fn finish(
     rt: &CloudRuntime,
     task: Task,
     values: &[f32],
     max_disparity: Option<f32>,
     now_ms: impl Fn() -> f64,
-) -> Result<Finished, InferError> {
-    let (width, height) = rt.output_size();
+) -> Finished {
     let t = now_ms();
-    let output = rt.postprocess(task, values);
-    let postprocess_ms = round_ms(now_ms() - t);
-
-    let t = now_ms();
-    let top = match (&output, max_disparity) {
-        (_, Some(d)) => d,
-        (TaskOutput::Disp(d), None) => viz::display_top(d),
-        _ => 0.0,
-    };
-    let png = viz::encode_rgb_fast(width as u32, height as u32, &output.rgb(top))
-        .map_err(|e| InferError::Internal(format!("{} output: {e}", task.name())))?;
-    let png = BASE64.encode(png);
-    let output = match output {
-        TaskOutput::Seg(labels) => TaskResponse::Seg(SegOutput {
-            png,
+    let output = match rt.postprocess(task, values) {
+        TaskOutput::Seg(labels) => RawTask::Seg(SegPlane {
             class_pixels: class_histogram(&labels),
+            labels,
         }),
-        TaskOutput::Disp(_) => TaskResponse::Disp(DispOutput {
-            png,
-            max_disparity: top,
+        TaskOutput::Disp(values) => RawTask::Disp(DispPlane {
+            max_disparity: max_disparity.unwrap_or_else(|| viz::display_top(&values)),
+            values,
         }),
-        TaskOutput::Recon(_) => TaskResponse::Recon(ReconOutput { png }),
+        TaskOutput::Recon(rgb) => RawTask::Recon(rgb),
     };
-    Ok(Finished {
+    Finished {
         output,
-        postprocess_ms,
-        encode_ms: round_ms(now_ms() - t),
-    })
+        postprocess_ms: round_ms(now_ms() - t),
+    }
 }
 
-/// Collects finished tasks into the outputs, adding their times to `timings`.
+/// Collects finished tasks into the outputs of a `width` x `height` model, adding
+/// their times to `timings.postprocess`.
 pub fn gather(
-    finished: impl IntoIterator<Item = Result<Finished, InferError>>,
+    finished: impl IntoIterator<Item = Finished>,
+    width: usize,
+    height: usize,
     timings: &mut Timings,
-) -> Result<Outputs, InferError> {
-    let mut outputs = Outputs::default();
+) -> RawOutputs {
+    let mut outputs = RawOutputs {
+        width,
+        height,
+        ..RawOutputs::default()
+    };
     for f in finished {
-        let f = f?;
         timings.postprocess = round_ms(timings.postprocess + f.postprocess_ms);
-        timings.encode_png = round_ms(timings.encode_png + f.encode_ms);
         match f.output {
-            TaskResponse::Seg(o) => outputs.seg = Some(o),
-            TaskResponse::Disp(o) => outputs.disp = Some(o),
-            TaskResponse::Recon(o) => outputs.recon = Some(o),
+            RawTask::Seg(o) => outputs.seg = Some(o),
+            RawTask::Disp(o) => outputs.disp = Some(o),
+            RawTask::Recon(o) => outputs.recon = Some(o),
         }
     }
-    Ok(outputs)
+    outputs
+}
+
+impl RawOutputs {
+    /// The tasks present, in the order seg, disp, recon.
+    pub fn tasks(&self) -> Vec<Task> {
+        let present = [
+            self.seg.is_some(),
+            self.disp.is_some(),
+            self.recon.is_some(),
+        ];
+        Task::ALL
+            .into_iter()
+            .zip(present)
+            .filter_map(|(t, p)| p.then_some(t))
+            .collect()
+    }
+
+    /// The display pixels (packed RGB) of `task`, the one colouring both formats are
+    /// drawn with: class colours ([`viz::labels_to_rgb`]), turbo from 0 to
+    /// `max_disparity` with no positive disparity black ([`viz::disparity_to_rgb`]),
+    /// the reconstruction as it is. `None` for a task not present.
+    pub fn rgb(&self, task: Task) -> Option<Vec<u8>> {
+        match task {
+            Task::Seg => self.seg.as_ref().map(|s| viz::labels_to_rgb(&s.labels)),
+            Task::Disp => self
+                .disp
+                .as_ref()
+                .map(|d| viz::disparity_to_rgb(&d.values, d.max_disparity)),
+            Task::Recon => self.recon.clone(),
+        }
+    }
+
+    /// The metadata a planes response carries for these outputs.
+    pub fn meta(&self) -> PlaneOutputs {
+        PlaneOutputs {
+            seg: self.seg.as_ref().map(|s| SegMeta {
+                class_pixels: s.class_pixels.clone(),
+            }),
+            disp: self.disp.as_ref().map(|d| DispMeta {
+                max_disparity: d.max_disparity,
+            }),
+            recon: self.recon.as_ref().map(|_| ReconMeta {}),
+        }
+    }
+
+    /// The JSON response's outputs: each task coloured ([`RawOutputs::rgb`]), PNG
+    /// encoded (fast compression, [`viz::encode_rgb_fast`]) and base64'd, adding the
+    /// time to `timings.encode_png` (summed over the tasks). Natively the tasks are
+    /// encoded in parallel on rayon's pool.
+    pub fn to_json(
+        &self,
+        timings: &mut Timings,
+        now_ms: impl Fn() -> f64 + Sync,
+    ) -> Result<Outputs, InferError> {
+        let encode = |task: Task| -> Result<(Task, String, f64), InferError> {
+            let t = now_ms();
+            let rgb = self.rgb(task).unwrap_or_default();
+            let png = viz::encode_rgb_fast(self.width as u32, self.height as u32, &rgb)
+                .map_err(|e| InferError::Internal(format!("{} output: {e}", task.name())))?;
+            Ok((task, BASE64.encode(png), round_ms(now_ms() - t)))
+        };
+        let tasks = self.tasks();
+        #[cfg(not(target_family = "wasm"))]
+        let encoded: Vec<_> = {
+            use rayon::prelude::*;
+            tasks.into_par_iter().map(encode).collect()
+        };
+        #[cfg(target_family = "wasm")]
+        let encoded: Vec<_> = tasks.into_iter().map(encode).collect();
+        let mut outputs = Outputs::default();
+        for e in encoded {
+            let (task, png, ms) = e?;
+            timings.encode_png = round_ms(timings.encode_png + ms);
+            match task {
+                Task::Seg => {
+                    let class_pixels = self.seg.as_ref().map(|s| s.class_pixels.clone());
+                    outputs.seg = Some(SegOutput {
+                        png,
+                        class_pixels: class_pixels.unwrap_or_default(),
+                    });
+                }
+                Task::Disp => {
+                    let top = self.disp.as_ref().map_or(0.0, |d| d.max_disparity);
+                    outputs.disp = Some(DispOutput {
+                        png,
+                        max_disparity: top,
+                    });
+                }
+                Task::Recon => outputs.recon = Some(ReconOutput { png }),
+            }
+        }
+        Ok(outputs)
+    }
 }
 
 /// Pixels per class, indexed by trainId; labels outside the classes are not counted.
@@ -502,12 +666,38 @@ mod tests {
         // timed by two readings.
         let ticks = std::sync::atomic::AtomicU32::new(0);
         let clock = || f64::from(ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        let (outputs, timings) =
-            futures_lite::future::block_on(rt.compute(&decoded, &options, clock)).unwrap();
+        let (raw, mut timings) =
+            futures_lite::future::block_on(rt.compute(&decoded, &options, &clock)).unwrap();
         assert_eq!(timings.heads.seg, Some(1.0));
         assert_eq!(timings.heads.disp, Some(1.0));
         assert_eq!(timings.heads.recon, None);
-        assert!(timings.postprocess >= 2.0 && timings.encode_png >= 2.0);
+        assert!(timings.postprocess >= 2.0 && timings.encode_png == 0.0);
+        assert_eq!(raw.tasks(), vec![Task::Seg, Task::Disp]);
+        let planes_meta = raw.meta();
+        let outputs = raw.to_json(&mut timings, clock).unwrap();
+        assert!(timings.encode_png >= 2.0);
+        // The PNGs hold exactly the planes' display pixels.
+        let png = |b64: &str| {
+            viz::decode_png_rgb(&BASE64.decode(b64).unwrap())
+                .unwrap()
+                .rgb
+        };
+        assert_eq!(
+            png(&outputs.seg.as_ref().unwrap().png),
+            raw.rgb(Task::Seg).unwrap()
+        );
+        assert_eq!(
+            png(&outputs.disp.as_ref().unwrap().png),
+            raw.rgb(Task::Disp).unwrap()
+        );
+        assert_eq!(
+            outputs.disp.as_ref().unwrap().max_disparity,
+            raw.disp.as_ref().unwrap().max_disparity
+        );
+        assert_eq!(
+            outputs.seg.as_ref().unwrap().class_pixels,
+            planes_meta.seg.as_ref().unwrap().class_pixels
+        );
         let response = InferResponse::new(
             &entry,
             &rt,

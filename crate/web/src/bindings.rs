@@ -14,17 +14,31 @@
 //! ```js
 //! const cloud = await CloudSession.create(manifestEntry, headsBytes, "cpu");
 //! const { status, body } = await cloud.infer(bitstream, "seg,disp,recon", undefined);
-//! // status 200: body is POST /v1/infer's response; else body is {error, message}
+//! // status 200: body is a Uint8Array, POST /v1/infer's answer in the planes format
+//! // (docs/api.md); else body is {error, message}
+//! ```
+//!
+//! Drawing a planes response (the worker's, or the server's with
+//! `Accept: application/vnd.splitfeat.planes`):
+//!
+//! ```js
+//! const { response, seg, disp, recon } = paintPlanes(bytes);
+//! // response: the metadata (POST /v1/infer's JSON without the PNGs);
+//! // seg, disp, recon: Uint8ClampedArray RGBA for new ImageData(_, width, height), or undefined
 //! ```
 //!
 //! Errors are `Error` objects whose `code` property names the kind of failure
 //! (`bad-entry`, `verify`, `weights`, `device`, `input`, `bit-depth`, `codec`,
 //! `pipeline`, `read-back`; see [`SessionError::code`]). `CloudSession.infer` does not throw for
 //! a bad request: it answers like the server, with a status and an error body.
+//! `paintPlanes` throws with code `planes` for bytes that are not a planes response.
 
 use serde::Serialize;
 use splitfeat_core::zoo::ModelEntry;
 use wasm_bindgen::prelude::*;
+
+use splitfeat_core::api::InferError;
+use splitfeat_core::api::planes;
 
 use crate::cloud;
 use crate::device::Preference;
@@ -213,10 +227,10 @@ impl CloudSession {
         Ok(CloudSession { inner })
     }
 
-    /// Answers one bitstream as `POST /v1/infer?model=ID&tasks=..&max_disparity=..`
-    /// does: `{status: 200, body: response}` or `{status, body: {error, message}}`
-    /// with the server's status and error code. `tasks`: comma-separated, undefined
-    /// for all three.
+    /// Answers one bitstream as `POST /v1/infer?model=ID&tasks=..&max_disparity=..&format=planes`
+    /// does: `{status: 200, body: Uint8Array}` (the planes format) or `{status, body:
+    /// {error, message}}` with the server's status and error code. `tasks`:
+    /// comma-separated, undefined for all three.
     pub async fn infer(
         &self,
         bitstream: Vec<u8>,
@@ -227,11 +241,21 @@ impl CloudSession {
             Ok(options) => self.inner.infer(&bitstream, &options).await,
             Err(e) => Err(e),
         };
-        match result {
-            Ok(response) => to_js_json(&Answer {
-                status: 200,
-                body: response,
-            }),
+        let planes = result.and_then(|r| {
+            planes::encode(&r.meta, &r.outputs)
+                .map_err(|e| InferError::Internal(format!("planes response: {e}")))
+        });
+        match planes {
+            Ok(bytes) => {
+                let answer = js_sys::Object::new();
+                let set = |key: &str, value: &JsValue| {
+                    js_sys::Reflect::set(&answer, &key.into(), value)
+                        .map_err(|_| js_error("internal", format!("setting {key} on the answer")))
+                };
+                set("status", &200.into())?;
+                set("body", &js_sys::Uint8Array::from(&bytes[..]).into())?;
+                Ok(answer.into())
+            }
             Err(e) => to_js_json(&Answer {
                 status: e.status_and_code().0,
                 body: e.body(),
@@ -278,6 +302,32 @@ pub fn answer_without_model(
         status: e.status_and_code().0,
         body: e.body(),
     })
+}
+
+/// Decodes a planes response (`bytes`) and colours its outputs with core's colouring,
+/// for drawing: `{response, seg, disp, recon}`, `response` the metadata as
+/// `JSON.parse` gives it, each output opaque RGBA (`Uint8ClampedArray`, for
+/// `new ImageData(rgba, response.width, response.height)`) or undefined when not
+/// requested. Throws an `Error` with code `planes` when the bytes are not a planes
+/// response (truncated, bad magic, unknown version, wrong lengths).
+#[wasm_bindgen(js_name = paintPlanes)]
+pub fn paint_planes(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    let painted = cloud::paint(bytes).map_err(|e| js_error("planes", e))?;
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"response".into(), &to_js_json(&painted.meta)?)
+        .map_err(|_| js_error("internal", "setting response"))?;
+    for (key, rgba) in [
+        ("seg", &painted.seg),
+        ("disp", &painted.disp),
+        ("recon", &painted.recon),
+    ] {
+        if let Some(rgba) = rgba {
+            let array = js_sys::Uint8ClampedArray::from(&rgba[..]);
+            js_sys::Reflect::set(&out, &key.into(), &array.into())
+                .map_err(|_| js_error("internal", format!("setting {key}")))?;
+        }
+    }
+    Ok(out.into())
 }
 
 /// The 19 segmentation classes `[{train_id, name, color: [r, g, b]}]` by trainId

@@ -3,11 +3,17 @@
 //! is at hand (the demo served as static files).
 //!
 //! The request path is core's [`CloudRuntime`] (decode, heads, read-back,
-//! post-processing) and `splitfeat_core::api` (checks, errors, the response body),
-//! the code the HTTP server (`splitfeat-cloud`) runs, so a stream gets the same JSON
-//! from either. What is this host's own: the device (WebGPU or the `flex` CPU device
+//! post-processing) and `splitfeat_core::api` (checks, errors, the response), the
+//! code the HTTP server (`splitfeat-cloud`) runs, so a stream gets the same answer
+//! from either. The session answers with raw planes (`api::planes`), as the server
+//! does when asked for them: no PNG, no base64. What is this host's own: the device (WebGPU or the `flex` CPU device
 //! in the worker) and the clock.
 
+use splitfeat_core::api::PlaneOutputs;
+use splitfeat_core::api::planes::{self, PlanesError, PlanesResponse};
+use splitfeat_core::runtime::Task;
+
+use crate::pixels::rgb_to_rgba;
 use splitfeat_core::api::{self, InferError, InferOptions, InferResponse, Timings};
 use splitfeat_core::runtime::{CloudRuntime, LoadError};
 use splitfeat_core::zoo::ModelEntry;
@@ -105,14 +111,15 @@ impl CloudSession {
         InferOptions::parse(tasks, max_disparity)
     }
 
-    /// Answers one bitstream like `POST /v1/infer`, by the server's path: decode
-    /// (refusing a stream this model cannot take with the server's error code), then
-    /// [`CloudRuntime::compute`] and the response.
+    /// Answers one bitstream like `POST /v1/infer?format=planes`, by the server's
+    /// path: decode (refusing a stream this model cannot take with the server's error
+    /// code), then [`CloudRuntime::compute`]; the metadata and the raw planes
+    /// (`api::planes::encode` makes the bytes).
     pub async fn infer(
         &self,
         bitstream: &[u8],
         options: &InferOptions,
-    ) -> Result<InferResponse, InferError> {
+    ) -> Result<PlanesResponse, InferError> {
         let started = now_ms();
         let rt = &self.runtime;
         let decoded = rt.decode_request(bitstream)?;
@@ -124,16 +131,43 @@ impl CloudSession {
             ..heads_timings
         };
         timings.total = api::round_ms(now_ms() - started);
-        Ok(InferResponse::new(
+        let meta = InferResponse::new(
             &self.entry,
             rt,
             options.tasks.clone(),
             bitstream.len(),
             &decoded,
             timings,
-            outputs,
-        ))
+            outputs.meta(),
+        );
+        Ok(PlanesResponse { meta, outputs })
     }
+}
+
+/// A planes response (from the server or this session) as the page draws it: the
+/// metadata, and each output's display pixels as opaque RGBA (`ImageData`'s layout),
+/// coloured by core's one colouring ([`RawOutputs::rgb`]: class colours, turbo with
+/// no positive disparity black).
+///
+/// [`RawOutputs::rgb`]: splitfeat_core::api::RawOutputs::rgb
+#[derive(Debug, Clone, PartialEq)]
+pub struct Painted {
+    pub meta: InferResponse<PlaneOutputs>,
+    pub seg: Option<Vec<u8>>,
+    pub disp: Option<Vec<u8>>,
+    pub recon: Option<Vec<u8>>,
+}
+
+/// Decodes a planes response and colours its planes ([`Painted`]).
+pub fn paint(bytes: &[u8]) -> Result<Painted, PlanesError> {
+    let PlanesResponse { meta, outputs } = planes::decode(bytes)?;
+    let rgba = |task| outputs.rgb(task).map(|rgb| rgb_to_rgba(&rgb));
+    Ok(Painted {
+        seg: rgba(Task::Seg),
+        disp: rgba(Task::Disp),
+        recon: rgba(Task::Recon),
+        meta,
+    })
 }
 
 #[cfg(test)]
@@ -144,7 +178,7 @@ mod tests {
     use splitfeat_core::codec::CodecId;
     use splitfeat_core::model::Preset;
     use splitfeat_core::quant::BitDepth;
-    use splitfeat_core::runtime::{EdgeRuntime, Task};
+    use splitfeat_core::runtime::EdgeRuntime;
     use splitfeat_core::zoo::untrained::UntrainedModel;
 
     fn model() -> (ModelEntry, Vec<u8>, Vec<u8>) {
@@ -189,7 +223,29 @@ mod tests {
             .bytes;
 
         let options = CloudSession::options(Some("seg,recon"), None).unwrap();
-        let r = block_on(session.infer(&stream, &options)).unwrap();
+        let answer = block_on(session.infer(&stream, &options)).unwrap();
+        // Through the planes format and back, as the page gets it.
+        let bytes = planes::encode(&answer.meta, &answer.outputs).unwrap();
+        assert_eq!(planes::decode(&bytes).unwrap(), answer);
+        let painted = paint(&bytes).unwrap();
+        assert_eq!(painted.meta, answer.meta);
+        assert!(painted.disp.is_none());
+        let recon = answer.outputs.recon.as_ref().unwrap();
+        let rgba = painted.recon.as_ref().unwrap();
+        assert_eq!(rgba.len(), w * h * 4);
+        assert_eq!((&rgba[..3], rgba[3]), (&recon[..3], 255));
+        let seg = painted.seg.as_ref().unwrap();
+        let first =
+            splitfeat_core::classes::label_color(answer.outputs.seg.as_ref().unwrap().labels[0]);
+        assert_eq!(&seg[..3], &first[..]);
+        assert!(matches!(
+            paint(&bytes[..bytes.len() - 1]),
+            Err(PlanesError::Truncated { .. })
+        ));
+        let (r, raw) = (answer.meta, answer.outputs);
+        assert_eq!(raw.tasks(), vec![Task::Seg, Task::Recon]);
+        assert_eq!(raw.seg.as_ref().unwrap().labels.len(), w * h);
+        assert_eq!(raw.recon.as_ref().unwrap().len(), w * h * 3);
         assert_eq!(r.tasks, vec![Task::Seg, Task::Recon]);
         assert_eq!((r.model, r.bytes_received), (entry.id, stream.len()));
         assert_eq!(

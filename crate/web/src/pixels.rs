@@ -45,6 +45,15 @@ pub fn to_rgb(pixels: &[u8], width: usize, height: usize) -> Result<Cow<'_, [u8]
     }
 }
 
+/// Opaque RGBA (what `ImageData` takes) from packed RGB.
+pub fn rgb_to_rgba(rgb: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgb.len() / 3 * 4);
+    for px in rgb.chunks_exact(3) {
+        out.extend_from_slice(&[px[0], px[1], px[2], 255]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

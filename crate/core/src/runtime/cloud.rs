@@ -1,13 +1,13 @@
 //! The cloud half: the one path of a request for the server and the browser's cloud
 //! worker alike. A bitstream is decoded ([`CloudRuntime::decode_request`], refusing a
 //! stream of another model or shape), the requested heads run and are read back, and
-//! their outputs are post-processed and PNG-encoded ([`CloudRuntime::compute`]);
-//! [`crate::api::InferResponse::new`] then makes the response.
+//! their outputs are post-processed into raw planes ([`CloudRuntime::compute`]);
+//! `crate::api` then makes the response (JSON with PNGs, or the planes format).
 
 use burn::prelude::*;
 
 use super::{Task, TaskOutput, feature_shape};
-use crate::api::{self, InferError, InferOptions, Outputs, Timings};
+use crate::api::{self, InferError, InferOptions, RawOutputs, Timings};
 use crate::bitstream::Limits;
 use crate::classes::NUM_CLASSES;
 use crate::codec::prior::ModelTables;
@@ -160,7 +160,7 @@ impl CloudRuntime {
 
     /// The model's part of a request: each requested head run and read back in turn,
     /// each timed on its own (on the CPU each already uses every core), then every
-    /// output post-processed and PNG-encoded ([`api::finish`]). Those two steps are
+    /// output post-processed into its raw plane ([`api::finish`]). That step is
     /// single-threaded per task, so natively the tasks run in parallel on rayon's pool;
     /// the browser has one thread. `clock` reads milliseconds (any origin).
     pub async fn compute(
@@ -168,7 +168,7 @@ impl CloudRuntime {
         decoded: &Decoded,
         options: &InferOptions,
         clock: impl Fn() -> f64 + Sync,
-    ) -> Result<(Outputs, Timings), InferError> {
+    ) -> Result<(RawOutputs, Timings), InferError> {
         let mut timings = Timings::default();
         let mut heads = Vec::with_capacity(options.tasks.len());
         for &task in &options.tasks {
@@ -198,7 +198,8 @@ impl CloudRuntime {
         };
         #[cfg(target_family = "wasm")]
         let finished: Vec<_> = heads.into_iter().map(finish).collect();
-        let outputs = api::gather(finished, &mut timings)?;
+        let (width, height) = self.output_size();
+        let outputs = api::gather(finished, width, height, &mut timings);
         Ok((outputs, timings))
     }
 }
