@@ -16,7 +16,7 @@ use crate::torch;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZooArgs {
     /// Lambdas of the shipped models; 0 is the baseline.
-    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.2,0.3")]
+    #[arg(long, value_delimiter = ',', default_value = "0,0.05,0.1,0.2")]
     pub lambdas: Vec<f32>,
     /// Training steps of the base.
     #[arg(long, default_value_t = 3000)]
