@@ -150,13 +150,7 @@ impl FactorizedPrior {
         let y = Tensor::<1>::from_data(TensorData::new(codes, [symbols]), device)
             .reshape([1, 1, 1, symbols])
             .expand([1, c, 1, symbols]);
-        let p = self
-            .likelihood(y)
-            .into_data()
-            .convert::<f64>()
-            .try_into_vec::<f64>()
-            .unwrap_or_default();
-        p.chunks(symbols).map(<[f64]>::to_vec).collect()
+        channel_rows(self.likelihood(y), symbols)
     }
 
     /// The `prior` codec's integer tables for a model deployed with `rule`, as export
@@ -209,16 +203,10 @@ impl FactorizedPrior {
         let v = Tensor::<1>::from_data(TensorData::new(edges, [inner]), device)
             .reshape([1, 1, inner])
             .expand([c, 1, inner]);
-        let logits = self
-            .logits_cumulative(v)
-            .into_data()
-            .convert::<f64>()
-            .try_into_vec::<f64>()
-            .unwrap_or_default();
         let cdf = |l: f64| 1.0 / (1.0 + (-l).exp());
         let survival = |l: f64| 1.0 / (1.0 + l.exp());
-        logits
-            .chunks(inner)
+        channel_rows(self.logits_cumulative(v), inner)
+            .into_iter()
             .map(|row| {
                 (0..levels)
                     .map(|k| {
@@ -238,6 +226,18 @@ impl FactorizedPrior {
             })
             .collect()
     }
+}
+
+/// A channel-major tensor read back as f64, `len` values a channel; nothing if the
+/// read-back fails (the tables made from it then fail their channel check).
+fn channel_rows<const D: usize>(t: Tensor<D>, len: usize) -> Vec<Vec<f64>> {
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .unwrap_or_default()
+        .chunks(len)
+        .map(<[f64]>::to_vec)
+        .collect()
 }
 
 #[cfg(test)]
