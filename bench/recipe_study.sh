@@ -9,6 +9,11 @@
 #   bash bench/recipe_study.sh eval N     # evaluate each finished run on N validation scenes
 #   bash bench/recipe_study.sh compare N  # the study table from those evaluations
 #
+# The "from scratch" runs train without the base: the base's schedule (peak lr 2e-3,
+# 100 warm-up steps) over its 3000 steps plus a fine-tune's 400, the learned rate at
+# the deployed quantizer with lambda raised from 0 over the first 1000 steps; their
+# baseline is the same run at lambda 0.
+#
 # DEVICE=tch uses LibTorch (cargo xtask torch-setup; build with --features tch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,35 +40,49 @@ RUNS=(
   "reference-l0.01|--lambda 0.01"
 )
 
+SCRATCH_STEPS=${SCRATCH_STEPS:-3400}
+SCRATCH=(--steps "$SCRATCH_STEPS" --lambda-ramp 1000 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate --checkpoint-every 50 --quiet)
+SCRATCH_RUNS=(
+  "scratch-ramp-l0.1|--lambda 0.1"
+  "scratch-ramp-l0.03|--lambda 0.03"
+  "scratch-ramp-l0|--lambda 0"
+)
+
+# The steps a finished run of `name` has.
+steps_of() {
+  [[ $1 == scratch-* ]] && echo "$SCRATCH_STEPS" || echo "$STEPS"
+}
+
 case "${1:-}" in
   train)
-    for spec in "${RUNS[@]}"; do
+    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}"; do
       name=${spec%%|*}; flags=${spec#*|}
       dir=$OUT/$name
+      if [[ $name == scratch-* ]]; then common=("${SCRATCH[@]}"); else common=("${COMMON[@]}"); fi
       if [[ -f $dir/checkpoint.sfck ]]; then
         # shellcheck disable=SC2086
-        "$BIN" train --out "$dir" --resume --steps "$STEPS" --quiet --device "$DEVICE"
+        "$BIN" train --out "$dir" --resume --steps "$(steps_of "$name")" --quiet --device "$DEVICE"
       else
         # shellcheck disable=SC2086
-        "$BIN" train --out "$dir" "${COMMON[@]}" --device "$DEVICE" $flags
+        "$BIN" train --out "$dir" "${common[@]}" --device "$DEVICE" $flags
       fi
     done
     ;;
   eval)
     n=${2:?scene count}
-    for spec in "${RUNS[@]}"; do
+    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}"; do
       name=${spec%%|*}
       dir=$OUT/$name
       [[ -f $dir/checkpoint.sfck ]] || continue
       [[ -f $dir/eval-$n.json ]] && continue
       # Only finished runs: the last metrics line is the last step.
-      [[ $(tail -n 1 "$dir/metrics.jsonl" | grep -o '"step":[0-9]*') == "\"step\":$STEPS" ]] || continue
+      [[ $(tail -n 1 "$dir/metrics.jsonl" | grep -o '"step":[0-9]*') == "\"step\":$(steps_of "$name")" ]] || continue
       "$BIN" eval --checkpoint "$dir/checkpoint.sfck" --count "$n" --out "$dir/eval-$n.json" > "$dir/eval-$n.txt"
     done
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference rate-multi; do
+    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp; do
       # The learned rate at lambda 0 trains the same network as the clipped,
       # multi-depth recipe: that run is its baseline.
       base_recipe=$recipe

@@ -26,6 +26,8 @@ const arg = (name, fallback) => {
 const RUNS = arg("runs", 5);
 const FRAMES = arg("frames", 10);
 const DRIVE_SECONDS = arg("drive-seconds", 15);
+/** How many cloud workers the worker mode asks for (`?cloud_workers=`); the page's default when not given. */
+const CLOUD_WORKERS = arg("cloud-workers", null);
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -77,7 +79,7 @@ async function firstResult(url) {
 }
 
 const modes = {
-  worker: `${site.url}/?backend=cpu&codec=ans&sample=0`,
+  worker: `${site.url}/?backend=cpu&codec=ans&sample=0${CLOUD_WORKERS ? `&cloud_workers=${CLOUD_WORKERS}` : ""}`,
   "same-origin": `${cloud.url}/?backend=cpu&codec=ans&sample=0`,
   "cross-origin": `${site.url}/?backend=cpu&codec=ans&sample=0&cloud=${encodeURIComponent(cloud.url)}`,
 };

@@ -117,7 +117,7 @@ describe("the demo as a static site", { skip }, () => {
       console.log(`# static site, worker cloud: first result ${Math.round(r.firstResultMs)} ms after the script started, ${ms} ms from navigation to ready`);
       assert.equal(r.cloudKind, "worker");
       assert.equal(r.status, "ok");
-      assert.match(r.badge, /Cloud: in this browser \(worker, CPU\)/);
+      assert.match(r.badge, /Cloud: in this browser \((\d )?workers?, CPU\)/);
       assert.equal(r.workerBackend, "cpu");
       assert.ok(r.recon && r.disp, "outputs shown");
       assert.deepEqual(await banners(page), {});
@@ -127,7 +127,7 @@ describe("the demo as a static site", { skip }, () => {
       assert.equal(r.response.model, r.modelId);
       assert.deepEqual(r.response.tasks, ["seg", "disp", "recon"]);
       assert.equal(r.response.outputs.seg.class_pixels.reduce((a, b) => a + b, 0), r.response.width * r.response.height);
-      assert.match(await page.textContent("#timings-body"), /Worker · messages/);
+      assert.match(await page.textContent("#timings-body"), /Workers? · messages/);
       await screenshot(page, "static-worker");
 
       // Every byte came from the static host, and nothing missed: the page knows it is

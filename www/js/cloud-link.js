@@ -26,13 +26,19 @@ function cloudDevice(gpu) {
   return gpu?.available && !gpu.software ? "auto" : "cpu";
 }
 
+/** `?cloud_workers=1..3`: how many workers share the heads (default: cloud.js's choice). */
+function cloudWorkers() {
+  const n = Number(params.get("cloud_workers"));
+  return Number.isInteger(n) && n >= 1 && n <= 3 ? n : undefined;
+}
+
 /**
  * Chooses the cloud (into `state.cloud`) for the models of the model list `list`
  * (models.js: loadModels) and shows it: title, badge, and a banner when the server
  * that should answer is down.
  */
 export function connectCloud(list) {
-  const cloud = chooseCloud({ base, catalogError: list.catalogError, models: list.models.map(sessionEntry), device: cloudDevice(state.gpu), staticSite });
+  const cloud = chooseCloud({ base, catalogError: list.catalogError, models: list.models.map(sessionEntry), device: cloudDevice(state.gpu), workers: cloudWorkers(), staticSite });
   state.cloud = cloud;
   // The module that draws the answers, loaded now rather than on the first answer.
   loadPainter().catch(() => {});

@@ -136,23 +136,19 @@ export function headsUrl(entry, assetsBase = "assets/") {
 }
 
 /**
- * The cloud half in a module worker of this page (cloud-worker.js). `models` are the
- * manifest entries; each model's heads are fetched and verified on its first frame
- * (or on `prepare`). `device`: "cpu", "webgpu" or "auto", for the worker's heads.
+ * How many cloud workers share the heads: on the CPU one per task (up to the cores
+ * the browser reports), since each worker is one thread and a head is the largest
+ * piece of a frame's work; one on WebGPU, where the device already runs in parallel.
  */
-export class WorkerCloud {
-  constructor(models, { device = "cpu" } = {}) {
-    this.kind = "worker";
-    this.device = device;
-    this.backend = null;
-    this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry) }));
-    this.networkLabel = "Worker · messages to and from the cloud worker";
-    this.rpc = null;
-  }
+export function cloudWorkerCount(device, cores = navigator.hardwareConcurrency || 1) {
+  return device === "cpu" ? Math.max(1, Math.min(3, cores)) : 1;
+}
 
-  get label() {
-    const on = this.backend ?? this.device;
-    return `in this browser (worker, ${on === "webgpu" ? "WebGPU" : on === "cpu" ? "CPU" : on})`;
+/** One module worker running cloud-worker.js, and the page's RPC client of it. */
+class CloudWorker {
+  constructor(init) {
+    this.init = init;
+    this.rpc = null;
   }
 
   start() {
@@ -160,7 +156,7 @@ export class WorkerCloud {
     this.rpc = new RpcClient(worker, {
       crashError: (message) => ({ message: `cloud worker failed: ${message}`, code: "crashed" }),
     });
-    this.ready = this.rpc.call("init", { models: this.models, device: this.device });
+    this.ready = this.rpc.call("init", this.init);
     // Keep the rejection for the first real call; do not report it twice.
     this.ready.catch(() => {});
   }
@@ -182,33 +178,95 @@ export class WorkerCloud {
       throw new CloudError("worker", error.message, { code: error.code ?? null });
     }
   }
+}
+
+/**
+ * Answers of several workers for the tasks of one frame as one answer: every task's
+ * output and head time, the slowest worker's total, the rest from the first.
+ */
+export function mergeAnswers(answers, order = ["seg", "disp", "recon"]) {
+  if (answers.length === 1) return answers[0];
+  const [first] = answers;
+  const response = {
+    ...first.response,
+    tasks: order.filter((task) => answers.some((a) => a.response.tasks.includes(task))),
+    outputs: Object.assign({}, ...answers.map((a) => a.response.outputs)),
+    timings_ms: {
+      ...first.response.timings_ms,
+      heads: Object.assign({}, ...answers.map((a) => a.response.timings_ms.heads)),
+      postprocess: answers.reduce((sum, a) => sum + (a.response.timings_ms.postprocess ?? 0), 0),
+      total: Math.max(...answers.map((a) => a.response.timings_ms.total ?? 0)),
+    },
+  };
+  return { response, images: Object.assign({}, ...answers.map((a) => a.images)) };
+}
+
+/**
+ * The cloud half in module workers of this page (cloud-worker.js). `models` are the
+ * manifest entries; each model's heads are fetched and verified on its first frame
+ * (or on `prepare`). `device`: "cpu", "webgpu" or "auto", for the workers' heads. A
+ * frame's tasks are spread over `workers` workers (`cloudWorkerCount`), which run
+ * their heads at once, and their answers merged.
+ */
+export class WorkerCloud {
+  constructor(models, { device = "cpu", workers = cloudWorkerCount(device) } = {}) {
+    this.kind = "worker";
+    this.device = device;
+    this.backend = null;
+    this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry) }));
+    this.networkLabel = workers > 1 ? `Workers · messages to and from ${workers} cloud workers` : "Worker · messages to and from the cloud worker";
+    this.workers = Array.from({ length: workers }, () => new CloudWorker({ models: this.models, device }));
+  }
+
+  get label() {
+    const on = this.backend ?? this.device;
+    const count = this.workers.length > 1 ? `${this.workers.length} workers` : "worker";
+    return `in this browser (${count}, ${on === "webgpu" ? "WebGPU" : on === "cpu" ? "CPU" : on})`;
+  }
+
+  start() {
+    for (const w of this.workers) w.start();
+  }
 
   /** Loads a model's heads ahead of its first frame; failures surface on that frame. */
   prepare(modelId) {
-    this.request("prepare", { model: modelId }).then((r) => {
-      if (r) this.backend = r.backend;
-    }, () => {});
+    for (const w of this.workers) {
+      w.request("prepare", { model: modelId }).then((r) => {
+        if (r) this.backend = r.backend;
+      }, () => {});
+    }
   }
 
   /**
    * Same contract as the HTTP `infer`: {response, images, roundTripMs, networkMs}, or
-   * a CloudError. The worker answers in the planes format only (its buffer moved, not
-   * copied).
+   * a CloudError. The workers answer in the planes format only (their buffers moved,
+   * not copied).
    */
   async infer(modelId, bitstream, { tasks = ["seg", "disp", "recon"], maxDisparity = null } = {}) {
     const t0 = performance.now();
-    const copy = bitstream.slice().buffer;
-    const answer = await this.request("infer", { model: modelId, bitstream: copy, tasks: tasks.join(","), maxDisparity }, [copy]);
-    this.backend = answer.backend ?? this.backend;
-    const { status, body } = answer;
-    if (status !== 200) {
-      const message = body?.message ? `${body.message} (HTTP ${status})` : `HTTP ${status}`;
-      throw new CloudError("http", message, { status, code: body?.error ?? null });
-    }
+    // Task j to worker min(j, n - 1): with one worker per task every head runs at
+    // once; with two, segmentation (the costliest head: 19 output planes) has one.
+    const last = this.workers.length - 1;
+    const shares = this.workers
+      .map((worker, i) => ({ worker, tasks: tasks.filter((_, j) => Math.min(j, last) === i) }))
+      .filter((share) => share.tasks.length > 0);
+    const answers = await Promise.all(
+      shares.map(async ({ worker, tasks: share }) => {
+        const copy = bitstream.slice().buffer;
+        const answer = await worker.request("infer", { model: modelId, bitstream: copy, tasks: share.join(","), maxDisparity }, [copy]);
+        this.backend = answer.backend ?? this.backend;
+        const { status, body } = answer;
+        if (status !== 200) {
+          const message = body?.message ? `${body.message} (HTTP ${status})` : `HTTP ${status}`;
+          throw new CloudError("http", message, { status, code: body?.error ?? null });
+        }
+        return painted(body, "the cloud worker's answer");
+      }),
+    );
     const roundTripMs = performance.now() - t0;
-    const answerPainted = await painted(body, "the cloud worker's answer");
-    const serverMs = answerPainted.response.timings_ms?.total ?? 0;
-    return { ...answerPainted, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
+    const answer = mergeAnswers(answers, tasks);
+    const serverMs = answer.response.timings_ms?.total ?? 0;
+    return { ...answer, roundTripMs, networkMs: Math.max(0, roundTripMs - serverMs) };
   }
 }
 
@@ -228,10 +286,10 @@ export function isStaticBuild(url = import.meta.url) {
  * (`staticSite`); else this origin if its GET /v1/models answered (`catalogError`
  * null: the page came from splitfeat-cloud); else a worker.
  */
-export function chooseCloud({ base, catalogError, models, device, staticSite = false }) {
+export function chooseCloud({ base, catalogError, models, device, workers, staticSite = false }) {
   if (base) return new HttpCloud(base);
   if (!staticSite && !catalogError) return new HttpCloud("");
-  const cloud = new WorkerCloud(models, { device });
+  const cloud = new WorkerCloud(models, { device, workers: workers ?? cloudWorkerCount(device) });
   cloud.start();
   return cloud;
 }

@@ -4,7 +4,8 @@
 // through the test hook, made in the hook module.
 //
 // URL parameters: cloud=URL (API base; default this origin, else the worker),
-// cloud_device=cpu|webgpu|auto (the worker's device), backend=auto|webgpu|cpu,
+// cloud_device=cpu|webgpu|auto (the worker's device), cloud_workers=1..3 (how many
+// workers share the heads), backend=auto|webgpu|cpu,
 // model=ID or name, codec=png|jpeg|ans, quality=JPEG_QUALITY, bits=BIT_DEPTHS (limits
 // module), sample=N, fps=DRIVE_FPS (the drive sequence's frame rate), budget=KBIT_S
 // (a bandwidth budget: budget.js).

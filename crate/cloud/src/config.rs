@@ -60,8 +60,9 @@ pub struct Config {
     /// connections are closed, in ms.
     #[arg(long, default_value_t = 10_000)]
     pub shutdown_timeout_ms: u64,
-    /// Inferences computed at once. Each one already spreads over all cores, so more
-    /// only adds contention; further requests wait in a queue.
+    /// Inferences computed at once. Each one already runs its heads at once, one thread
+    /// each (and the same head of two requests takes turns), so more only adds
+    /// contention; further requests wait in a queue.
     #[arg(long, default_value_t = 2)]
     pub max_concurrent: usize,
     /// Requests allowed to wait for an inference slot; past this, 503 `overloaded`.

@@ -662,14 +662,15 @@ mod tests {
 
         let decoded = rt.decode_request(&stream).unwrap();
         let options = InferOptions::parse(Some("disp,seg"), None).unwrap();
-        // A clock that ticks 1 ms per reading: each head (run one after another) is
-        // timed by two readings.
+        // A clock that ticks 1 ms per reading: each head is timed by two readings (at
+        // least 1 ms apart; more when the tasks run at once and the other's readings
+        // fall between).
         let ticks = std::sync::atomic::AtomicU32::new(0);
         let clock = || f64::from(ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let (raw, mut timings) =
             futures_lite::future::block_on(rt.compute(&decoded, &options, &clock)).unwrap();
-        assert_eq!(timings.heads.seg, Some(1.0));
-        assert_eq!(timings.heads.disp, Some(1.0));
+        assert!(timings.heads.seg.is_some_and(|ms| ms >= 1.0));
+        assert!(timings.heads.disp.is_some_and(|ms| ms >= 1.0));
         assert_eq!(timings.heads.recon, None);
         assert!(timings.postprocess >= 2.0 && timings.encode_png == 0.0);
         assert_eq!(raw.tasks(), vec![Task::Seg, Task::Disp]);

@@ -3,7 +3,7 @@
 //! - `demo`:  builds the WASM edge, starts the cloud server on 127.0.0.1, prints the URL.
 //! - `dist`:  the whole demo as static files in `dist/` (cloud half in a Web Worker).
 //! - `test`:  every test: the Rust workspace, the wasm32 build of core, the browser tests.
-//! - `bench`: criterion benchmarks (feature codecs, scene generation).
+//! - `bench`: criterion benchmarks (feature codecs, scene generation, the cloud's heads).
 //! - `load`:  bounded load test of the cloud server on loopback.
 //! - `zoo`:   the shipped models from scratch: train, fine-tune per lambda, export, evaluate, report.
 //! - `torch-setup`, `torch-env`: LibTorch for the trainer's opt-in `tch` device.
@@ -135,6 +135,8 @@ fn main() -> Result<()> {
                 "splitfeat-core",
                 "-p",
                 "splitfeat-data",
+                "-p",
+                "splitfeat-cloud",
                 "--",
             ];
             a.extend(args.iter().map(String::as_str));

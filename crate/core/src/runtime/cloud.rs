@@ -82,21 +82,10 @@ impl CloudRuntime {
 
     /// Runs the requested heads on decoded features; tensors stay on the device.
     pub fn run_heads(&self, decoded: &Decoded, tasks: &[Task]) -> Vec<(Task, Tensor<4>)> {
-        let [c, h, w] = self.config.bottleneck_shape();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(decoded.values.clone(), [1, c, h, w]),
-            &self.device,
-        );
+        let x = self.features_tensor(decoded);
         tasks
             .iter()
-            .map(|&t| {
-                let head = match t {
-                    Task::Seg => &self.heads.segmentation,
-                    Task::Disp => &self.heads.disparity,
-                    Task::Recon => &self.heads.reconstruction,
-                };
-                (t, head.forward(x.clone()))
-            })
+            .map(|&t| (t, self.read_head(t, x.clone())))
             .collect()
     }
 
@@ -158,48 +147,141 @@ impl CloudRuntime {
         (self.config.input_width, self.config.input_height)
     }
 
-    /// The model's part of a request: each requested head run and read back in turn,
-    /// each timed on its own (on the CPU each already uses every core), then every
-    /// output post-processed into its raw plane ([`api::finish`]). That step is
-    /// single-threaded per task, so natively the tasks run in parallel on rayon's pool;
-    /// the browser has one thread. `clock` reads milliseconds (any origin).
+    /// The model's part of a request: each requested head run, read back, timed on its
+    /// own and post-processed into its raw plane ([`api::finish`]). Natively the tasks
+    /// run at once, each on its own thread with the backend's operations kept on that
+    /// one thread ([`parallel_tasks`]); the browser has one thread and runs them in
+    /// turn. `clock` reads milliseconds (any origin).
     pub async fn compute(
         &self,
         decoded: &Decoded,
         options: &InferOptions,
         clock: impl Fn() -> f64 + Sync,
     ) -> Result<(RawOutputs, Timings), InferError> {
-        let mut timings = Timings::default();
-        let mut heads = Vec::with_capacity(options.tasks.len());
-        for &task in &options.tasks {
-            let t = clock();
-            let (_, tensor) = self.run_heads(decoded, &[task]).pop().ok_or_else(|| {
-                InferError::Internal(format!("the {} head returned nothing", task.name()))
-            })?;
-            let values = tensor
-                .into_data_async()
-                .await
-                .map_err(|e| format!("{e:?}"))
-                .and_then(|data| data.try_to_vec::<f32>().map_err(|e| format!("{e:?}")))
-                .map_err(|e| {
-                    InferError::Internal(format!("reading back the {} head: {e}", task.name()))
-                })?;
-            timings.heads.set(task, api::round_ms(clock() - t));
-            heads.push((task, values));
-        }
+        let features = self.features_tensor(decoded);
+        let run_task = |task: Task, values: Vec<f32>, head_ms: f64| {
+            let finished = api::finish(self, task, &values, options.max_disparity, &clock);
+            (task, head_ms, finished)
+        };
 
-        let finish = |(task, values): (Task, Vec<f32>)| {
-            api::finish(self, task, &values, options.max_disparity, &clock)
-        };
         #[cfg(not(target_family = "wasm"))]
-        let finished: Vec<_> = {
-            use rayon::prelude::*;
-            heads.into_par_iter().map(finish).collect()
-        };
+        let done = parallel_tasks::run(&options.tasks, |task| {
+            let t = clock();
+            let values = self.read_head(task, features.clone()).try_into_data();
+            let values = read_back_values(task, values.map_err(|e| format!("{e:?}")))?;
+            Ok(run_task(task, values, api::round_ms(clock() - t)))
+        })?;
+
         #[cfg(target_family = "wasm")]
-        let finished: Vec<_> = heads.into_iter().map(finish).collect();
+        let done = {
+            let mut done = Vec::with_capacity(options.tasks.len());
+            for &task in &options.tasks {
+                let t = clock();
+                let data = self
+                    .read_head(task, features.clone())
+                    .into_data_async()
+                    .await;
+                let values = read_back_values(task, data.map_err(|e| format!("{e:?}")))?;
+                done.push(run_task(task, values, api::round_ms(clock() - t)));
+            }
+            done
+        };
+
+        let mut timings = Timings::default();
+        let mut finished = Vec::with_capacity(done.len());
+        for (task, head_ms, f) in done {
+            timings.heads.set(task, head_ms);
+            finished.push(f);
+        }
         let (width, height) = self.output_size();
         let outputs = api::gather(finished, width, height, &mut timings);
         Ok((outputs, timings))
+    }
+
+    /// One head's output for `features`; the tensor stays on the device.
+    fn read_head(&self, task: Task, features: Tensor<4>) -> Tensor<4> {
+        let head = match task {
+            Task::Seg => &self.heads.segmentation,
+            Task::Disp => &self.heads.disparity,
+            Task::Recon => &self.heads.reconstruction,
+        };
+        head.forward(features)
+    }
+
+    /// Decoded features as the `[1, C, H, W]` input of the heads.
+    fn features_tensor(&self, decoded: &Decoded) -> Tensor<4> {
+        let [c, h, w] = self.config.bottleneck_shape();
+        Tensor::<4>::from_data(
+            TensorData::new(decoded.values.clone(), [1, c, h, w]),
+            &self.device,
+        )
+    }
+}
+
+/// A head's read-back data as f32 values, or the request's internal error.
+fn read_back_values(task: Task, data: Result<TensorData, String>) -> Result<Vec<f32>, InferError> {
+    data.and_then(|data| data.try_to_vec::<f32>().map_err(|e| format!("{e:?}")))
+        .map_err(|e| InferError::Internal(format!("reading back the {} head: {e}", task.name())))
+}
+
+/// Natively, the requested tasks of one request at once, each on its own thread.
+///
+/// The CPU backend spreads each operation over rayon's pool, but a head is a chain of
+/// small operations (8x16 to 128x256 pixels, 24-64 channels), and with the browser or
+/// other requests on the same cores each operation waits for its slowest thread. Each
+/// task instead runs inside a one-thread pool of its own, so its operations stay on
+/// its thread and the three heads share the cores at the grain of whole heads
+/// (docs/results-web.md, "The heads on the server").
+#[cfg(not(target_family = "wasm"))]
+pub mod parallel_tasks {
+    use std::sync::OnceLock;
+
+    use rayon::{ThreadPool, ThreadPoolBuilder};
+
+    use super::Task;
+    use crate::api::InferError;
+
+    /// One single-thread pool per task, made once and shared by every request: on
+    /// concurrent requests the same task of each takes its turn.
+    fn pools() -> &'static [ThreadPool] {
+        static POOLS: OnceLock<Vec<ThreadPool>> = OnceLock::new();
+        POOLS.get_or_init(|| {
+            Task::ALL
+                .iter()
+                .map(|task| {
+                    ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .thread_name(move |_| format!("splitfeat-{}-head", task.name()))
+                        .build()
+                        .expect("a one-thread rayon pool can be built")
+                })
+                .collect()
+        })
+    }
+
+    /// `work` for each of `tasks`, at once, results in the order of `tasks`.
+    pub fn run<T: Send>(
+        tasks: &[Task],
+        work: impl Fn(Task) -> Result<T, InferError> + Sync,
+    ) -> Result<Vec<T>, InferError> {
+        let pools = pools();
+        std::thread::scope(|scope| {
+            let running: Vec<_> = tasks
+                .iter()
+                .map(|&task| {
+                    let pool = &pools[Task::ALL.iter().position(|&t| t == task).unwrap_or(0)];
+                    let work = &work;
+                    scope.spawn(move || pool.install(|| work(task)))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(InferError::Internal("a head's thread panicked".into()))
+                    })
+                })
+                .collect()
+        })
     }
 }
