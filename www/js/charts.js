@@ -53,10 +53,11 @@ export class Sparkline {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
-  push(value, tag, colour) {
+  /** Adds a point; `redraw` false keeps it for the next drawing (a live input's figures, js/refresh.js). */
+  push(value, tag, colour, redraw = true) {
     this.points.push({ value, tag, colour });
     if (this.points.length > this.capacity) this.points.shift();
-    drawSoon(this);
+    if (redraw) drawSoon(this);
   }
 
   draw() {

@@ -10,10 +10,13 @@ import { banner } from "./banners.js";
 import { drawInput, showOutputs, showTimings } from "./views.js";
 import { base, params, staticSite, state } from "./state.js";
 
+/** The cloud badge; written only when it changes (every answer sets it, and a write costs a layout). */
 function setCloud(ok, text) {
   const badge = $("#cloud-badge");
-  badge.dataset.status = ok ? "ok" : "down";
-  $(".badge-text", badge).textContent = text;
+  const status = ok ? "ok" : "down";
+  if (badge.dataset.status !== status) badge.dataset.status = status;
+  const label = $(".badge-text", badge);
+  if (label.textContent !== text) label.textContent = text;
 }
 
 /**

@@ -8,6 +8,7 @@ import { NOMINAL_FPS } from "./budget.js";
 import { Sparkline, modelColour } from "./charts.js";
 import { updateRatePoint } from "./model-info.js";
 import { currentModel, state } from "./state.js";
+import { figuresDue } from "./refresh.js";
 
 
 const bitrateChart = new Sparkline($("#bitrate-chart"));
@@ -20,6 +21,7 @@ export function drawInput(frame, source) {
     canvas.height = frame.height;
   }
   canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(frame.data), frame.width, frame.height), 0, 0);
+  if (!figuresDue("input", source.live)) return;
   const model = currentModel();
   const [mw, mh] = [model.config.input_width, model.config.input_height];
   const [sw, sh] = [frame.sourceWidth, frame.sourceHeight];
@@ -41,6 +43,9 @@ export function drawInput(frame, source) {
 export function showEncoded(r, frame) {
   state.lastEncode = r;
   const model = currentModel();
+  const figures = figuresDue("encoded", state.source?.live);
+  bitrateChart.push(r.byteCount, `λ ${fmtLambda(model.lambda)}`, modelColour(state.modelIndex, state.models.length), figures);
+  if (!figures) return;
   $("#kpi-bytes").textContent = bytes(r.byteCount);
   $("#kpi-bytes").dataset.value = String(r.byteCount);
   $("#kpi-bpe").textContent = fixed(r.bitsPerElement, 3);
@@ -48,7 +53,6 @@ export function showEncoded(r, frame) {
   const raw = r.modelInput.width * r.modelInput.height * 3;
   $("#kpi-ratio").textContent = `${fixed(raw / r.byteCount, 0)}×`;
   $("#kpi-ratio").title = `${raw.toLocaleString("en-US")} bytes of RGB at ${r.modelInput.width}×${r.modelInput.height}`;
-  bitrateChart.push(r.byteCount, `λ ${fmtLambda(model.lambda)}`, modelColour(state.modelIndex, state.models.length));
   const s = r.featureShape;
   $("#feature-shape").textContent = `${s.channels} × ${s.height} × ${s.width} at ${r.bits} bits · range ${fixed(r.min, 2)}…${fixed(r.max, 2)}`;
   drawTiles(r.tiled, s);
@@ -73,6 +77,7 @@ const STAGE_NAMES = { source: "input", edge: "edge", link: "link (budget)", clou
 
 /** The pipeline's figures (pipeline.js `summary`): frames/s, latency, bottleneck, drops. */
 export function showPipeline(p) {
+  if (!figuresDue("pipeline", p.live)) return;
   const node = $("#pipeline");
   if (!p.live && !p.fps) {
     node.hidden = true;
@@ -97,8 +102,11 @@ export function showPipeline(p) {
 const tileSource = document.createElement("canvas");
 function drawTiles(tiled, shape) {
   const { width, height, pixels } = tiled;
-  tileSource.width = width;
-  tileSource.height = height;
+  // A canvas's size is set only when it changes: setting it reallocates the canvas.
+  if (tileSource.width !== width || tileSource.height !== height) {
+    tileSource.width = width;
+    tileSource.height = height;
+  }
   const rgba = new Uint8ClampedArray(width * height * 4);
   for (let i = 0; i < pixels.length; i++) {
     rgba[i * 4] = pixels[i];
@@ -109,8 +117,10 @@ function drawTiles(tiled, shape) {
   tileSource.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
   const scale = Math.max(1, Math.floor(768 / width));
   const canvas = $("#features-canvas");
-  canvas.width = width * scale;
-  canvas.height = height * scale;
+  if (canvas.width !== width * scale || canvas.height !== height * scale) {
+    canvas.width = width * scale;
+    canvas.height = height * scale;
+  }
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(tileSource, 0, 0, canvas.width, canvas.height);
@@ -167,17 +177,18 @@ const segSource = document.createElement("canvas");
 export async function showOutputs(response, frame, images = null) {
   const out = response.outputs ?? {};
   const { seg, disp, recon } = await answerImages(response, images);
+  const figures = figuresDue("outputs", state.source?.live);
   if (seg) {
     state.lastSeg = { image: drawOutput(segSource, seg), frame, width: response.width, height: response.height };
     drawSegmentation();
-    showLegend(out.seg.class_pixels);
+    if (figures) showLegend(out.seg.class_pixels);
   }
   if (disp) {
     drawOutput($("#disp-canvas"), disp);
-    $("#disp-range").textContent = `0 → ${fixed(out.disp.max_disparity, 1)} px disparity (far → near)`;
+    if (figures) $("#disp-range").textContent = `0 → ${fixed(out.disp.max_disparity, 1)} px disparity (far → near)`;
   }
   if (recon) drawOutput($("#recon-canvas"), recon);
-  $("#recon-caption").textContent = `from ${bytes(response.bytes_received)} bytes of features`;
+  if (figures) $("#recon-caption").textContent = `from ${bytes(response.bytes_received)} bytes of features`;
   document.body.dataset.cloudFrames = String((Number(document.body.dataset.cloudFrames) || 0) + 1);
 }
 
@@ -186,8 +197,10 @@ export function drawSegmentation() {
   const s = state.lastSeg;
   if (!s) return;
   const canvas = $("#seg-canvas");
-  canvas.width = s.width;
-  canvas.height = s.height;
+  if (canvas.width !== s.width || canvas.height !== s.height) {
+    canvas.width = s.width;
+    canvas.height = s.height;
+  }
   const ctx = canvas.getContext("2d");
   const input = $("#input-canvas");
   ctx.globalAlpha = 1;
@@ -215,6 +228,8 @@ export function showLegend(classPixels) {
 
 /** Where a frame's time went, edge and cloud (`response` null: the cloud did not answer). */
 export function showTimings(encoded, response, networkMs, roundTripMs) {
+  // A failed answer is always shown.
+  if (response && !figuresDue("timings", state.source?.live)) return;
   const t = encoded.timings;
   const c = response?.timings_ms;
   const heads = c ? Object.values(c.heads ?? {}).reduce((a, b) => a + b, 0) : null;
