@@ -3,8 +3,9 @@
 //! fine-tunes' recipe (the warm stage), fine-tune one model per lambda from that on one
 //! schedule, lambda 0 included (that is the shipped baseline, so every model
 //! has had the same training), export each into assets/, evaluate each (benchmark and
-//! zoo-test check), and draw the report. Every training run resumes from its checkpoint
-//! when it was cut short, so the command can be run again until it finishes.
+//! zoo-test check), and draw the report. With `--from-scratch STEPS` every model is
+//! instead trained from nothing, lambda ramped up. Every training run resumes from its
+//! checkpoint when it was cut short, so the command can be run again until it finishes.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,15 @@ pub struct ZooArgs {
     /// shipped assets/checkpoints/tiny-base.sfck).
     #[arg(long)]
     pub base_checkpoint: Option<PathBuf>,
+    /// Train every model from nothing for this many steps instead of fine-tuning a base
+    /// (no base, no warm stage): the base's schedule, the fine-tunes' quantizer range
+    /// and noise depths, lambda raised from 0 over `--lambda-ramp` steps
+    /// (docs/results.md, "Lambda from scratch").
+    #[arg(long)]
+    pub from_scratch: Option<u64>,
+    /// With `--from-scratch`: the steps over which lambda rises from 0 to its value.
+    #[arg(long, default_value_t = 1000)]
+    pub lambda_ramp: u64,
     /// Where the training runs go (checkpoints, metrics).
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
@@ -98,6 +108,36 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
     };
     let runs = root.join(&args.runs);
     let run_dir = |name: &str| runs.join(name).to_string_lossy().into_owned();
+    let rate_flag =
+        |lambda: f32| (args.rate == "learned" && lambda > 0.0).then_some("--learned-rate");
+
+    if let Some(steps) = args.from_scratch {
+        for &lambda in &args.lambdas {
+            let name = model_name(lambda);
+            let dir = run_dir(&name);
+            let (steps, lambda_text, ramp) = (
+                steps.to_string(),
+                lambda.to_string(),
+                args.lambda_ramp.to_string(),
+            );
+            let mut fresh = vec![
+                "--steps",
+                &steps,
+                "--lambda",
+                &lambda_text,
+                "--lambda-ramp",
+                &ramp,
+                "--range",
+                &args.range,
+                "--noise-bits",
+                &args.noise_bits,
+            ];
+            fresh.extend(rate_flag(lambda));
+            train(&splitfeat, &dir, &fresh)?;
+            publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+        }
+        return splitfeat(&["report"]);
+    }
 
     let base_checkpoint = match &args.base_checkpoint {
         Some(path) => path.to_string_lossy().into_owned(),
@@ -148,9 +188,7 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             &lambda.to_string(),
             &args.finetune_steps.to_string(),
         );
-        if args.rate == "learned" && lambda > 0.0 {
-            fresh.push("--learned-rate".into());
-        }
+        fresh.extend(rate_flag(lambda).map(String::from));
         train(
             &splitfeat,
             &dir,
