@@ -45,6 +45,7 @@ SCRATCH=(--steps "$SCRATCH_STEPS" --lambda-ramp 1000 --range q999 --noise-bits 3
 SCRATCH_RUNS=(
   "scratch-ramp-l0.1|--lambda 0.1"
   "scratch-ramp-l0.03|--lambda 0.03"
+  "scratch-ramp-l0.01|--lambda 0.01"
   "scratch-ramp-l0|--lambda 0"
 )
 
