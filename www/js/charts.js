@@ -1,5 +1,7 @@
 // Small canvas charts: the scrolling bitrate history and the rate-accuracy plot.
 
+import { sizeCanvas } from "./format.js";
+
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 /** Sizes a canvas's backing store to its CSS box at the device pixel ratio. */
@@ -7,10 +9,7 @@ function prepare(canvas) {
   const dpr = window.devicePixelRatio || 1;
   const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
   const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
+  sizeCanvas(canvas, w, h);
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   return { ctx, width: canvas.clientWidth, height: canvas.clientHeight };

@@ -289,7 +289,8 @@ export function isStaticBuild(url = import.meta.url) {
 export function chooseCloud({ base, catalogError, models, device, workers, staticSite = false }) {
   if (base) return new HttpCloud(base);
   if (!staticSite && !catalogError) return new HttpCloud("");
-  const cloud = new WorkerCloud(models, { device, workers: workers ?? cloudWorkerCount(device) });
+  // `workers` undefined: WorkerCloud's own default (cloudWorkerCount).
+  const cloud = new WorkerCloud(models, { device, workers });
   cloud.start();
   return cloud;
 }

@@ -23,6 +23,17 @@ export function lambda(v) {
   return Math.abs(v) >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1);
 }
 
+/**
+ * Gives `canvas` a backing store of `width` x `height`, only if it has another size:
+ * setting either size, even to the same value, reallocates and clears the canvas.
+ */
+export function sizeCanvas(canvas, width, height) {
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+}
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {

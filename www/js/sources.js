@@ -4,6 +4,8 @@
 // frame clock (`clock`): a new frame is due every 1/fps s, whether or not the page
 // keeps up; the frame loop takes the newest and counts the ones it never took.
 
+import { sizeCanvas } from "./format.js";
+
 /** Largest side sent to the edge; larger inputs are scaled down first by the canvas. */
 const MAX_SIDE = 1024;
 
@@ -15,10 +17,7 @@ const grabContext = grabCanvas.getContext("2d", { willReadFrequently: true });
  * Image smoothing is off when no scaling happens, so pixels arrive unchanged.
  */
 function grab(source, width, height, crop = null) {
-  if (grabCanvas.width !== width || grabCanvas.height !== height) {
-    grabCanvas.width = width;
-    grabCanvas.height = height;
-  }
+  sizeCanvas(grabCanvas, width, height);
   const [sx, sy, sw, sh] = crop ?? [0, 0, width, height];
   grabContext.imageSmoothingEnabled = sw !== width || sh !== height;
   grabContext.imageSmoothingQuality = "high";

@@ -3,7 +3,7 @@
 // tiled feature image, the cloud's outputs (segmentation over the input, disparity,
 // reconstruction), the class legend and the latency breakdown.
 
-import { $, bytes, el, fixed, lambda as fmtLambda, ms } from "./format.js";
+import { $, bytes, el, fixed, lambda as fmtLambda, ms, sizeCanvas } from "./format.js";
 import { NOMINAL_FPS } from "./budget.js";
 import { Sparkline, modelColour } from "./charts.js";
 import { updateRatePoint } from "./model-info.js";
@@ -16,10 +16,7 @@ const bitrateChart = new Sparkline($("#bitrate-chart"));
 /** The frame on the input canvas, with a note when it was cropped or resized for the model. */
 export function drawInput(frame, source) {
   const canvas = $("#input-canvas");
-  if (canvas.width !== frame.width || canvas.height !== frame.height) {
-    canvas.width = frame.width;
-    canvas.height = frame.height;
-  }
+  sizeCanvas(canvas, frame.width, frame.height);
   canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(frame.data), frame.width, frame.height), 0, 0);
   if (!figuresDue("input", source.live)) return;
   const model = currentModel();
@@ -102,11 +99,7 @@ export function showPipeline(p) {
 const tileSource = document.createElement("canvas");
 function drawTiles(tiled, shape) {
   const { width, height, pixels } = tiled;
-  // A canvas's size is set only when it changes: setting it reallocates the canvas.
-  if (tileSource.width !== width || tileSource.height !== height) {
-    tileSource.width = width;
-    tileSource.height = height;
-  }
+  sizeCanvas(tileSource, width, height);
   const rgba = new Uint8ClampedArray(width * height * 4);
   for (let i = 0; i < pixels.length; i++) {
     rgba[i * 4] = pixels[i];
@@ -117,10 +110,7 @@ function drawTiles(tiled, shape) {
   tileSource.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
   const scale = Math.max(1, Math.floor(768 / width));
   const canvas = $("#features-canvas");
-  if (canvas.width !== width * scale || canvas.height !== height * scale) {
-    canvas.width = width * scale;
-    canvas.height = height * scale;
-  }
+  sizeCanvas(canvas, width * scale, height * scale);
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(tileSource, 0, 0, canvas.width, canvas.height);
@@ -155,10 +145,7 @@ export async function answerImages(response, images) {
 /** Draws an output (ImageData or an image) onto `canvas` at its own size. */
 export function drawOutput(canvas, image) {
   const [w, h] = [image.width, image.height];
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
+  sizeCanvas(canvas, w, h);
   const ctx = canvas.getContext("2d");
   if (image instanceof ImageData) ctx.putImageData(image, 0, 0);
   else ctx.drawImage(image, 0, 0, w, h);
@@ -197,10 +184,7 @@ export function drawSegmentation() {
   const s = state.lastSeg;
   if (!s) return;
   const canvas = $("#seg-canvas");
-  if (canvas.width !== s.width || canvas.height !== s.height) {
-    canvas.width = s.width;
-    canvas.height = s.height;
-  }
+  sizeCanvas(canvas, s.width, s.height);
   const ctx = canvas.getContext("2d");
   const input = $("#input-canvas");
   ctx.globalAlpha = 1;

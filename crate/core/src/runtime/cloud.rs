@@ -231,7 +231,7 @@ fn read_back_values(task: Task, data: Result<TensorData, String>) -> Result<Vec<
 /// other requests on the same cores each operation waits for its slowest thread. Each
 /// task instead runs inside a one-thread pool of its own, so its operations stay on
 /// its thread and the three heads share the cores at the grain of whole heads
-/// (docs/results-web.md, "The heads on the server").
+/// (docs/results-web.md, "The heads at once").
 #[cfg(not(target_family = "wasm"))]
 pub mod parallel_tasks {
     use std::sync::OnceLock;
