@@ -47,6 +47,8 @@ SCRATCH_RUNS=(
   "scratch-ramp-l0.03|--lambda 0.03"
   "scratch-ramp-l0.01|--lambda 0.01"
   "scratch-ramp-l0|--lambda 0"
+  "scratch-seg3-l0.03|--lambda 0.03 --task-priorities 3,1,1"
+  "scratch-seg3-l0|--lambda 0 --task-priorities 3,1,1"
 )
 
 # The steps a finished run of `name` has.
@@ -83,7 +85,7 @@ case "${1:-}" in
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp; do
+    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3; do
       # The learned rate at lambda 0 trains the same network as the clipped,
       # multi-depth recipe: that run is its baseline.
       base_recipe=$recipe

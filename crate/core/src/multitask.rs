@@ -117,6 +117,10 @@ pub struct Objective {
     /// (a quantile range never does). The paper-faithful reference keeps the min-max
     /// range in the graph.
     pub detach_range: bool,
+    /// Fixed priority of each task in [`TASKS`] order, on top of the learned
+    /// uncertainty weights ([`UncertaintyWeights::combine_with_priorities`]); all 1
+    /// is the plain uncertainty weighting.
+    pub task_priorities: [f32; 3],
 }
 
 impl Objective {
@@ -128,6 +132,7 @@ impl Objective {
             noise_bits: bits,
             range: RangeRule::MinMax,
             detach_range: false,
+            task_priorities: [1.0; 3],
         }
     }
 }
@@ -152,7 +157,10 @@ pub fn forward_loss(model: &MultiTaskModel, batch: &Batch, objective: &Objective
     let disp = disparity_loss(out.disparity, batch.disparity.clone());
     let recon = reconstruction_loss(out.reconstruction, batch.rgb.clone());
     let tasks = [seg, disp, recon];
-    let total = model.weights.combine(tasks.to_vec()) + compressibility.clone() * objective.lambda;
+    let total = model
+        .weights
+        .combine_with_priorities(tasks.to_vec(), &objective.task_priorities)
+        + compressibility.clone() * objective.lambda;
     LossBreakdown {
         total,
         tasks,

@@ -27,6 +27,24 @@ impl UncertaintyWeights {
         let l = Tensor::cat(losses, 0);
         ((s.clone().neg().exp() * l) + s).sum()
     }
+
+    /// [`Self::combine`] with a fixed priority per task:
+    /// `sum_t p_t * (exp(-s_t) * L_t + s_t)`. The optimum of each `s_t` is unchanged
+    /// (`exp(s_t) = L_t`), so the shared weights see `p_t * grad(L_t) / L_t`: a task's
+    /// priority scales its say against the other tasks and against the rate term.
+    pub fn combine_with_priorities(&self, losses: Vec<Tensor<1>>, priorities: &[f32]) -> Tensor<1> {
+        if priorities.iter().all(|&p| p == 1.0) {
+            return self.combine(losses);
+        }
+        let s = self.log_vars.val();
+        let device = s.device();
+        let p = Tensor::<1>::from_data(
+            TensorData::new(priorities.to_vec(), [priorities.len()]),
+            &device,
+        );
+        let l = Tensor::cat(losses, 0);
+        (p * ((s.clone().neg().exp() * l) + s)).sum()
+    }
 }
 
 #[cfg(test)]
@@ -45,5 +63,28 @@ mod tests {
         // exp(0) * 3 + 0 + exp(-ln 2) * 4 + ln 2 = 5 + ln 2.
         let got = w.combine(losses).into_data().try_to_vec::<f32>().unwrap()[0];
         assert!((got - (5.0 + 2f32.ln())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn priorities_scale_each_task_term_by_hand() {
+        let device = Device::flex();
+        let mut w = UncertaintyWeights::new(2, &device);
+        w.log_vars = Param::from_tensor(Tensor::from_data([0.0f32, 2f32.ln()], &device));
+        let losses = || {
+            vec![
+                Tensor::<1>::from_data([3.0f32], &device),
+                Tensor::<1>::from_data([4.0f32], &device),
+            ]
+        };
+        // 3 * (exp(0) * 3 + 0) + 1 * (exp(-ln 2) * 4 + ln 2) = 11 + ln 2.
+        let got = w
+            .combine_with_priorities(losses(), &[3.0, 1.0])
+            .into_scalar::<f32>();
+        assert!((got - (11.0 + 2f32.ln())).abs() < 1e-5, "{got}");
+        let plain = w.combine(losses()).into_scalar::<f32>();
+        let unit = w
+            .combine_with_priorities(losses(), &[1.0, 1.0])
+            .into_scalar::<f32>();
+        assert_eq!(plain, unit);
     }
 }

@@ -67,6 +67,22 @@ pub struct RunConfig {
     /// lambda rises linearly from 0 over this many steps (0: full lambda from the start).
     #[serde(default)]
     pub lambda_ramp: u64,
+    /// Fixed priority of each task (segmentation, disparity, reconstruction) on top of
+    /// the uncertainty weights; all 1 (the default, not written) is plain uncertainty
+    /// weighting.
+    #[serde(
+        default = "unit_priorities",
+        skip_serializing_if = "is_unit_priorities"
+    )]
+    pub task_priorities: [f32; 3],
+}
+
+fn unit_priorities() -> [f32; 3] {
+    [1.0; 3]
+}
+
+fn is_unit_priorities(p: &[f32; 3]) -> bool {
+    *p == unit_priorities()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +107,8 @@ pub mod run_limits {
     pub const MAX_LR: f64 = 10.0;
     /// Largest lambda (weight of the compressibility loss).
     pub const MAX_LAMBDA: f32 = 1e6;
+    /// Largest task priority (priorities are positive).
+    pub const MAX_TASK_PRIORITY: f32 = 1e3;
 }
 
 impl RunConfig {
@@ -106,6 +124,16 @@ impl RunConfig {
             return Err(ConfigError::new(
                 "lambda",
                 format!("{} is outside 0..={MAX_LAMBDA}", self.lambda),
+            ));
+        }
+        if let Some(p) = self
+            .task_priorities
+            .iter()
+            .find(|p| !(p.is_finite() && **p > 0.0 && **p <= MAX_TASK_PRIORITY))
+        {
+            return Err(ConfigError::new(
+                "task_priorities",
+                format!("{p} is outside (0, {MAX_TASK_PRIORITY}]"),
             ));
         }
         splitfeat_core::quant::check_bits(self.bits)

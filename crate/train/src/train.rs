@@ -84,6 +84,11 @@ pub struct TrainArgs {
     /// Raise lambda linearly from 0 over this many steps.
     #[arg(long, default_value_t = 0)]
     pub lambda_ramp: u64,
+    /// Fixed priority of segmentation, disparity and reconstruction on top of the
+    /// learned uncertainty weights (e.g. `3,1,1` gives segmentation three times the say
+    /// against the other tasks and the rate term).
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 1.0, 1.0])]
+    pub task_priorities: Vec<f32>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = ComputeDevice::Flex)]
     pub device: ComputeDevice,
@@ -212,7 +217,13 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     for &b in &args.noise_bits {
         splitfeat_core::quant::check_bits(b)?;
     }
-    Ok(RunConfig {
+    let task_priorities: [f32; 3] = args.task_priorities.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "--task-priorities takes 3 values (segmentation, disparity, reconstruction), got {}",
+            args.task_priorities.len()
+        )
+    })?;
+    let run = RunConfig {
         model,
         lambda: args.lambda,
         bits: args.bits,
@@ -226,7 +237,10 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         noise_bits: args.noise_bits.clone(),
         detach_range: args.detach_range || !args.range.is_min_max(),
         lambda_ramp: args.lambda_ramp,
-    })
+        task_priorities,
+    };
+    run.validate().context("run settings")?;
+    Ok(run)
 }
 
 /// The objective of the step at `step`: lambda on its ramp, the noise's bit depth drawn
@@ -248,6 +262,7 @@ pub fn objective_at(run: &RunConfig, step: u64) -> Objective {
         noise_bits,
         range: run.model.quantizer,
         detach_range: run.detach_range,
+        task_priorities: run.task_priorities,
     }
 }
 
@@ -486,6 +501,7 @@ mod tests {
             detach_range: false,
             learned_rate: false,
             lambda_ramp: 0,
+            task_priorities: vec![1.0; 3],
             device: ComputeDevice::Flex,
             init_from: None,
             resume: false,
@@ -566,6 +582,23 @@ mod tests {
         let mut bad = args(Path::new("x"), 10);
         bad.noise_bits = vec![8, 1];
         assert!(run_config(&bad).is_err());
+    }
+
+    #[test]
+    fn task_priorities_reach_the_objective_and_bad_ones_are_refused() {
+        let mut a = args(Path::new("x"), 10);
+        a.task_priorities = vec![3.0, 1.0, 0.5];
+        let run = run_config(&a).unwrap();
+        assert_eq!(objective_at(&run, 2).task_priorities, [3.0, 1.0, 0.5]);
+        for bad in [
+            vec![1.0, 1.0],
+            vec![0.0, 1.0, 1.0],
+            vec![f32::NAN, 1.0, 1.0],
+        ] {
+            let mut b = args(Path::new("x"), 10);
+            b.task_priorities = bad.clone();
+            assert!(run_config(&b).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

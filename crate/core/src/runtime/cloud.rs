@@ -234,7 +234,8 @@ fn read_back_values(task: Task, data: Result<TensorData, String>) -> Result<Vec<
 /// (docs/results-web.md, "The heads at once").
 #[cfg(not(target_family = "wasm"))]
 pub mod parallel_tasks {
-    use std::sync::OnceLock;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::{Mutex, OnceLock, PoisonError};
 
     use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -259,29 +260,90 @@ pub mod parallel_tasks {
         })
     }
 
-    /// `work` for each of `tasks`, at once, results in the order of `tasks`.
+    /// `work` for each of `tasks`, at once, results in the order of `tasks`. Each task's
+    /// work is spawned into its own pool from scopes that the calling thread waits on,
+    /// so a request starts no thread of its own.
     pub fn run<T: Send>(
         tasks: &[Task],
         work: impl Fn(Task) -> Result<T, InferError> + Sync,
     ) -> Result<Vec<T>, InferError> {
-        let pools = pools();
-        std::thread::scope(|scope| {
-            let running: Vec<_> = tasks
-                .iter()
-                .map(|&task| {
-                    let pool = &pools[Task::ALL.iter().position(|&t| t == task).unwrap_or(0)];
-                    let work = &work;
-                    scope.spawn(move || pool.install(|| work(task)))
+        let [seg, disp, recon] = pools() else {
+            unreachable!("one pool per task")
+        };
+        let slots: Vec<Mutex<Option<Result<T, InferError>>>> =
+            tasks.iter().map(|_| Mutex::new(None)).collect();
+        let work = &work;
+        seg.in_place_scope(|in_seg| {
+            disp.in_place_scope(|in_disp| {
+                recon.in_place_scope(|in_recon| {
+                    for (&task, slot) in tasks.iter().zip(&slots) {
+                        let job = move |_: &_| {
+                            let result = catch_unwind(AssertUnwindSafe(|| work(task)))
+                                .unwrap_or_else(|_| {
+                                    Err(InferError::Internal(format!(
+                                        "the {} head's work panicked",
+                                        task.name()
+                                    )))
+                                });
+                            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                        };
+                        match task {
+                            Task::Seg => in_seg.spawn(job),
+                            Task::Disp => in_disp.spawn(job),
+                            Task::Recon => in_recon.spawn(job),
+                        }
+                    }
                 })
-                .collect();
-            running
-                .into_iter()
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| {
-                        Err(InferError::Internal("a head's thread panicked".into()))
+            })
+        });
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(|| {
+                        Err(InferError::Internal("a head's work did not run".into()))
                     })
-                })
-                .collect()
+            })
+            .collect()
+    }
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::Task;
+    use super::parallel_tasks::run;
+    use crate::api::InferError;
+
+    #[test]
+    fn tasks_run_on_their_own_threads_and_answer_in_request_order() {
+        let tasks = [Task::Recon, Task::Seg];
+        let got = run(&tasks, |task| {
+            Ok((task, std::thread::current().name().map(str::to_owned)))
         })
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (Task::Recon, Some("splitfeat-recon-head".to_owned())),
+                (Task::Seg, Some("splitfeat-seg-head".to_owned())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failing_or_panicking_task_is_an_error_not_a_crash() {
+        let failing = run(&Task::ALL, |task| match task {
+            Task::Disp => Err(InferError::Internal("no disparity".into())),
+            _ => Ok(task),
+        });
+        assert!(matches!(failing, Err(InferError::Internal(m)) if m == "no disparity"));
+        let panicking = run(&Task::ALL, |task| {
+            assert!(task != Task::Recon, "boom");
+            Ok(task)
+        });
+        assert!(matches!(panicking, Err(InferError::Internal(m)) if m.contains("recon")));
+        // The pools survive a panic.
+        assert_eq!(run(&Task::ALL, Ok).unwrap(), Task::ALL.to_vec());
     }
 }
