@@ -66,6 +66,10 @@ pub struct ZooArgs {
     /// it is the baseline of both.
     #[arg(long, default_value = RECIPE_RATE, value_parser = ["learned", "paper"])]
     pub rate: String,
+    /// Only train (or resume) the runs: no export into assets/, no evaluation, no
+    /// report, so a recipe can be trained at the zoo's budget beside the shipped zoo.
+    #[arg(long)]
+    pub train_only: bool,
 }
 
 /// The shipped recipe's quantizer range (docs/results.md, "Training recipe study": the
@@ -134,9 +138,11 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             ];
             fresh.extend(rate_flag(lambda));
             train(&splitfeat, &dir, &fresh)?;
-            publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+            if !args.train_only {
+                publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+            }
         }
-        return splitfeat(&["report"]);
+        return report(&splitfeat, args);
     }
 
     let base_checkpoint = match &args.base_checkpoint {
@@ -194,7 +200,17 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             &dir,
             &fresh.iter().map(String::as_str).collect::<Vec<_>>(),
         )?;
-        publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+        if !args.train_only {
+            publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
+        }
+    }
+    report(&splitfeat, args)
+}
+
+/// The zoo's report, unless only training was asked for.
+fn report(splitfeat: &impl Fn(&[&str]) -> Result<()>, args: &ZooArgs) -> Result<()> {
+    if args.train_only {
+        return Ok(());
     }
     splitfeat(&["report"])
 }
