@@ -23,9 +23,7 @@ impl UncertaintyWeights {
 
     /// `losses`: one scalar per task, in the order of `log_vars`.
     pub fn combine(&self, losses: Vec<Tensor<1>>) -> Tensor<1> {
-        let s = self.log_vars.val();
-        let l = Tensor::cat(losses, 0);
-        ((s.clone().neg().exp() * l) + s).sum()
+        self.task_terms(losses).sum()
     }
 
     /// [`Self::combine`] with a fixed priority per task:
@@ -33,17 +31,22 @@ impl UncertaintyWeights {
     /// (`exp(s_t) = L_t`), so the shared weights see `p_t * grad(L_t) / L_t`: a task's
     /// priority scales its say against the other tasks and against the rate term.
     pub fn combine_with_priorities(&self, losses: Vec<Tensor<1>>, priorities: &[f32]) -> Tensor<1> {
+        let terms = self.task_terms(losses);
         if priorities.iter().all(|&p| p == 1.0) {
-            return self.combine(losses);
+            return terms.sum();
         }
-        let s = self.log_vars.val();
-        let device = s.device();
         let p = Tensor::<1>::from_data(
             TensorData::new(priorities.to_vec(), [priorities.len()]),
-            &device,
+            &terms.device(),
         );
+        (p * terms).sum()
+    }
+
+    /// Each task's weighted term `exp(-s_t) * L_t + s_t`, `[tasks]`.
+    fn task_terms(&self, losses: Vec<Tensor<1>>) -> Tensor<1> {
+        let s = self.log_vars.val();
         let l = Tensor::cat(losses, 0);
-        (p * ((s.clone().neg().exp() * l) + s)).sum()
+        (s.clone().neg().exp() * l) + s
     }
 }
 
