@@ -101,6 +101,54 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     Ok(entry)
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct PruneArgs {
+    /// The models to keep, by name; every other model leaves the manifest and its
+    /// weight files are deleted.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub keep: Vec<String>,
+    /// Assets directory holding manifest.json.
+    #[arg(long, default_value = "assets")]
+    pub assets: PathBuf,
+}
+
+/// Removes every model not in `--keep` from the zoo, so that a remade zoo holds exactly
+/// the models its command lists. The manifest is written first (atomically): a crash
+/// after it leaves stray files, never a manifest naming missing ones. A kept name the
+/// manifest lacks is an error and changes nothing (a typo must not empty the zoo).
+/// Returns the names removed.
+pub fn prune(args: &PruneArgs) -> Result<Vec<String>> {
+    let mut manifest = load_manifest(&args.assets)?;
+    for name in &args.keep {
+        ensure!(
+            manifest.models.iter().any(|m| &m.name == name),
+            "--keep {name:?}: no such model in {}",
+            args.assets.join(MANIFEST_FILE).display()
+        );
+    }
+    let (kept, removed): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.models)
+        .into_iter()
+        .partition(|m| args.keep.contains(&m.name));
+    manifest.models = kept;
+    save_manifest(&args.assets, &manifest)?;
+    for entry in &removed {
+        for file in [&entry.edge.path, &entry.heads.path] {
+            // Manifest paths were checked to stay inside the assets directory on load.
+            let path = args.assets.join(file);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+            // The model's directory goes once empty; a directory with other files stays.
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+    Ok(removed.into_iter().map(|m| m.name).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +223,64 @@ mod tests {
             assets,
         };
         assert!(run(&args).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn prune_keeps_the_named_models_and_deletes_the_others_files() {
+        let dir = std::env::temp_dir().join(format!("splitfeat-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let assets = dir.join("assets");
+        let entry = |name: &str, lambda: f32| {
+            let edge_path = format!("models/{name}/edge.bpk");
+            let heads_path = format!("models/{name}/heads.bpk");
+            std::fs::create_dir_all(assets.join(format!("models/{name}"))).unwrap();
+            std::fs::write(assets.join(&edge_path), name.as_bytes()).unwrap();
+            std::fs::write(assets.join(&heads_path), b"h").unwrap();
+            ModelEntry {
+                id: ModelId::of_edge(name.as_bytes()),
+                name: name.into(),
+                lambda,
+                bits: BitDepth::new(8).unwrap(),
+                config: splitfeat_core::model::Preset::Test.config(),
+                edge: WeightsFile::describe(edge_path, name.as_bytes()),
+                heads: WeightsFile::describe(heads_path, b"h"),
+                train_steps: 1,
+                eval: None,
+                check: None,
+            }
+        };
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            models: vec![entry("a", 0.0), entry("b", 0.1), entry("c", 0.2)],
+        };
+        save_manifest(&assets, &manifest).unwrap();
+
+        let typo = PruneArgs {
+            keep: vec!["a".into(), "x".into()],
+            assets: assets.clone(),
+        };
+        let err = format!("{:#}", prune(&typo).unwrap_err());
+        assert!(err.contains("\"x\""), "{err}");
+        assert_eq!(load_manifest(&assets).unwrap().models.len(), 3);
+        assert!(assets.join("models/b/edge.bpk").exists());
+
+        let args = PruneArgs {
+            keep: vec!["a".into(), "c".into()],
+            assets: assets.clone(),
+        };
+        assert_eq!(prune(&args).unwrap(), vec!["b".to_string()]);
+        let names: Vec<_> = load_manifest(&assets)
+            .unwrap()
+            .models
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        assert!(!assets.join("models/b").exists());
+        assert!(
+            assets.join("models/a/edge.bpk").exists() && assets.join("models/c/heads.bpk").exists()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -37,7 +37,7 @@ enum Command {
     /// Generated scenes: preview PNGs and statistics.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
-    /// Train a model (Ctrl-C saves a checkpoint; --resume continues).
+    /// Train a model (Ctrl-C saves a checkpoint and exits with status 130; --resume continues).
     Train(train::TrainArgs),
     /// Parameters and multiply-accumulates of each preset.
     Info,
@@ -45,6 +45,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a checkpoint's edge and heads into the assets directory and manifest.
     Export(export::ExportArgs),
+    /// Remove every model but the named ones from the assets directory and manifest.
+    Prune(export::PruneArgs),
     /// Encode an image into a feature bitstream file with a zoo model's edge.
     Encode(stream_cmd::EncodeArgs),
     /// Decode a feature bitstream file: header, shape, tensor hash, raw dump or PNG.
@@ -71,6 +73,12 @@ fn main() -> Result<()> {
                 "steps done: {}, last loss {:.4}",
                 summary.steps_done, summary.last_total_loss
             );
+            if summary.interrupted {
+                // The SIGINT convention (128 + 2): the checkpoint is saved, but the run
+                // is not finished, so a script (`cargo xtask zoo`) must not go on to
+                // export it.
+                std::process::exit(130);
+            }
         }
         Command::Data(cmd) => data_cmd::run(cmd)?,
         Command::Info => info::run()?,
@@ -83,6 +91,11 @@ fn main() -> Result<()> {
         Command::Encode(args) => stream_cmd::encode(&args)?,
         Command::Decode(args) => stream_cmd::decode(&args)?,
         Command::Inspect(args) => stream_cmd::inspect(&args)?,
+        Command::Prune(args) => {
+            for name in export::prune(&args)? {
+                println!("removed {name}");
+            }
+        }
         Command::Export(args) => {
             let entry = export::run(&args)?;
             println!(

@@ -1,11 +1,12 @@
 //! `cargo xtask zoo`: the shipped models from nothing, with the `splitfeat` commands a
-//! person would type: pretrain the base (lambda 0), train it on at lambda 0 with the
-//! fine-tunes' recipe (the warm stage), fine-tune one model per lambda from that on one
-//! schedule, lambda 0 included (that is the shipped baseline, so every model
-//! has had the same training), export each into assets/, evaluate each (benchmark and
-//! zoo-test check), and draw the report. With `--from-scratch STEPS` every model is
-//! instead trained from nothing, lambda ramped up. Every training run resumes from its
-//! checkpoint when it was cut short, so the command can be run again until it finishes.
+//! person would type. The shipped recipe trains every model, the baseline (lambda 0)
+//! included, from nothing for `--from-scratch` steps, lambda ramped up; then it
+//! exports each into assets/, evaluates each (benchmark and zoo-test check), removes
+//! any other model from assets/ (so the zoo is exactly the listed models) and draws the
+//! report. `--finetune` takes the earlier recipe instead: pretrain a base (lambda 0),
+//! a lambda-0 warm stage on the fine-tunes' recipe, and one fine-tune per lambda from
+//! it. Every training run resumes from its checkpoint when it was cut short, so the
+//! command can be run again until it finishes.
 
 use std::path::{Path, PathBuf};
 
@@ -17,29 +18,34 @@ use crate::torch;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZooArgs {
     /// Lambdas of the shipped models; 0 is the baseline.
-    #[arg(long, value_delimiter = ',', default_value = "0,0.05,0.1,0.2")]
+    #[arg(long, value_delimiter = ',', default_value = "0,0.03")]
     pub lambdas: Vec<f32>,
-    /// Training steps of the base.
+    /// The earlier recipe: fine-tune every model from a pretrained base and a warm
+    /// stage (`--base-steps`, `--warm-steps`, `--finetune-steps`) instead of training
+    /// it from nothing.
+    #[arg(long)]
+    pub finetune: bool,
+    /// With `--finetune`: training steps of the base.
     #[arg(long, default_value_t = 3000)]
     pub base_steps: u64,
-    /// Steps of the warm stage: one lambda-0 run of the fine-tunes' recipe (range,
+    /// With `--finetune`: steps of the warm stage: one lambda-0 run of the fine-tunes' recipe (range,
     /// noise depths, schedule) from the base, which every fine-tune then starts from; 0
     /// starts the fine-tunes from the base itself.
     #[arg(long, default_value_t = 1200)]
     pub warm_steps: u64,
-    /// Training steps of each fine-tune.
+    /// With `--finetune`: training steps of each fine-tune.
     #[arg(long, default_value_t = 1200)]
     pub finetune_steps: u64,
-    /// Start the fine-tunes from this base checkpoint instead of training one (e.g. the
+    /// With `--finetune`: start the fine-tunes from this base checkpoint instead of training one (e.g. the
     /// shipped assets/checkpoints/tiny-base.sfck).
     #[arg(long)]
     pub base_checkpoint: Option<PathBuf>,
-    /// Train every model from nothing for this many steps instead of fine-tuning a base
-    /// (no base, no warm stage): the base's schedule, the fine-tunes' quantizer range
-    /// and noise depths, lambda raised from 0 over `--lambda-ramp` steps
-    /// (docs/results.md, "Lambda from scratch").
-    #[arg(long)]
-    pub from_scratch: Option<u64>,
+    /// Steps of each model, trained from nothing (the shipped recipe; no base, no warm
+    /// stage): the base's schedule, the quantizer range and noise depths below, lambda
+    /// raised from 0 over `--lambda-ramp` steps (docs/results.md, "From scratch at the
+    /// zoo's budget").
+    #[arg(long, default_value_t = 5400)]
+    pub from_scratch: u64,
     /// With `--from-scratch`: the steps over which lambda rises from 0 to its value.
     #[arg(long, default_value_t = 1000)]
     pub lambda_ramp: u64,
@@ -115,7 +121,8 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
     let rate_flag =
         |lambda: f32| (args.rate == "learned" && lambda > 0.0).then_some("--learned-rate");
 
-    if let Some(steps) = args.from_scratch {
+    if !args.finetune {
+        let steps = args.from_scratch;
         for &lambda in &args.lambdas {
             let name = model_name(lambda);
             let dir = run_dir(&name);
@@ -142,7 +149,7 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
                 publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
             }
         }
-        return report(&splitfeat, args);
+        return finish(&splitfeat, args);
     }
 
     let base_checkpoint = match &args.base_checkpoint {
@@ -204,14 +211,22 @@ pub fn run_zoo(root: &Path, args: &ZooArgs) -> Result<()> {
             publish(&splitfeat, &format!("{dir}/checkpoint.sfck"), &name)?;
         }
     }
-    report(&splitfeat, args)
+    finish(&splitfeat, args)
 }
 
-/// The zoo's report, unless only training was asked for.
-fn report(splitfeat: &impl Fn(&[&str]) -> Result<()>, args: &ZooArgs) -> Result<()> {
+/// Unless only training was asked for: removes every model the command did not make
+/// from assets/, then draws the zoo's report.
+fn finish(splitfeat: &impl Fn(&[&str]) -> Result<()>, args: &ZooArgs) -> Result<()> {
     if args.train_only {
         return Ok(());
     }
+    let keep = args
+        .lambdas
+        .iter()
+        .map(|&l| model_name(l))
+        .collect::<Vec<_>>()
+        .join(",");
+    splitfeat(&["prune", "--keep", &keep])?;
     splitfeat(&["report"])
 }
 
