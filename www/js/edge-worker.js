@@ -18,7 +18,7 @@ import { serve } from "./rpc.js";
 
 /**
  * Sessions kept per device. A `tiny` model's session holds about 0.5 MB of weights;
- * the shipped zoo has four models, so every one of them stays loaded.
+ * eight covers every model of the shipped zoo, so every one of them stays loaded.
  */
 const MAX_SESSIONS = 8;
 

@@ -51,12 +51,12 @@ fn shipped_models_reproduce_their_manifest_numbers() {
     let zoo = Zoo::open(&assets).unwrap();
     let manifest = zoo.manifest();
     assert!(
-        manifest.models.len() >= 4,
-        "the zoo ships a baseline and at least three lambdas"
-    );
-    assert!(
         manifest.models.iter().any(|m| m.lambda == 0.0),
         "no baseline (lambda 0)"
+    );
+    assert!(
+        manifest.models.iter().any(|m| m.lambda > 0.0),
+        "the zoo ships a baseline and at least one lambda"
     );
     let device = Device::flex();
     for entry in &manifest.models {

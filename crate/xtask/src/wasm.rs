@@ -25,11 +25,41 @@ const PACKAGE: &str = "splitfeat-web";
 /// File stem of the cdylib (the package name with `_`).
 const STEM: &str = "splitfeat_web";
 
+/// Installs the wasm32 standard library when the toolchain lacks it. rustup installs
+/// rust-toolchain.toml's `targets` only when it installs the toolchain itself, so a
+/// toolchain that was already there (a CI image, an earlier checkout) may have none.
+fn ensure_target(root: &Path) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
+    let out = Command::new(rustc)
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc --print sysroot")?;
+    ensure!(out.status.success(), "rustc --print sysroot failed");
+    let sysroot = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: the toolchain has no {TARGET} standard library; rustup target add {TARGET}");
+    let status = Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", TARGET])
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => bail!(
+            "the {TARGET} target is missing from the toolchain in {} and `rustup target add {TARGET}` failed; install it and run again",
+            sysroot.display()
+        ),
+    }
+}
+
 /// Builds crate/web for wasm32 (`release`: the release profile) and writes the
 /// bindings into `www/pkg/` (replacing what was there). Returns that directory.
 pub fn build_wasm(release: bool) -> Result<PathBuf> {
     let root = workspace_root();
     check_bindgen_versions(&root.join("Cargo.lock"))?;
+    ensure_target(&root)?;
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
