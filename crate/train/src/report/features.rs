@@ -31,7 +31,9 @@ pub fn entropy_bits(histogram: &[u64]) -> f64 {
             let p = n as f64 / total as f64;
             -p * p.log2()
         })
-        .sum()
+        .sum::<f64>()
+        // A one-symbol histogram sums to -0.0, which would print as "-0.000".
+        + 0.0
 }
 
 /// Adds the horizontal residuals of one `h x w` channel of `bits`-bit codes to
@@ -105,6 +107,7 @@ mod tests {
     fn entropy_of_known_histograms() {
         assert_eq!(entropy_bits(&[0, 0]), 0.0);
         assert_eq!(entropy_bits(&[5, 0, 0]), 0.0);
+        assert!(entropy_bits(&[5, 0, 0]).is_sign_positive());
         assert!((entropy_bits(&[1, 1]) - 1.0).abs() < 1e-12);
         assert!((entropy_bits(&[1, 1, 1, 1]) - 2.0).abs() < 1e-12);
         // p = (1/2, 1/4, 1/4): 1.5 bits.
