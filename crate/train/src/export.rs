@@ -131,8 +131,17 @@ pub fn prune(args: &PruneArgs) -> Result<Vec<String>> {
         .partition(|m| args.keep.contains(&m.name));
     manifest.models = kept;
     save_manifest(&args.assets, &manifest)?;
+    // A file a kept model names stays, even if a removed one named it too.
+    let kept_files: Vec<&String> = manifest
+        .models
+        .iter()
+        .flat_map(|m| [&m.edge.path, &m.heads.path])
+        .collect();
     for entry in &removed {
         for file in [&entry.edge.path, &entry.heads.path] {
+            if kept_files.contains(&file) {
+                continue;
+            }
             // Manifest paths were checked to stay inside the assets directory on load.
             let path = args.assets.join(file);
             match std::fs::remove_file(&path) {
@@ -252,7 +261,12 @@ mod tests {
         };
         let manifest = Manifest {
             version: MANIFEST_VERSION,
-            models: vec![entry("a", 0.0), entry("b", 0.1), entry("c", 0.2)],
+            models: vec![entry("a", 0.0), entry("b", 0.1), entry("c", 0.2), {
+                // Names a's heads file, as a hand-edited manifest might.
+                let mut d = entry("d", 0.3);
+                d.heads = WeightsFile::describe("models/a/heads.bpk".into(), b"h");
+                d
+            }],
         };
         save_manifest(&assets, &manifest).unwrap();
 
@@ -262,14 +276,17 @@ mod tests {
         };
         let err = format!("{:#}", prune(&typo).unwrap_err());
         assert!(err.contains("\"x\""), "{err}");
-        assert_eq!(load_manifest(&assets).unwrap().models.len(), 3);
+        assert_eq!(load_manifest(&assets).unwrap().models.len(), 4);
         assert!(assets.join("models/b/edge.bpk").exists());
 
         let args = PruneArgs {
             keep: vec!["a".into(), "c".into()],
             assets: assets.clone(),
         };
-        assert_eq!(prune(&args).unwrap(), vec!["b".to_string()]);
+        assert_eq!(
+            prune(&args).unwrap(),
+            vec!["b".to_string(), "d".to_string()]
+        );
         let names: Vec<_> = load_manifest(&assets)
             .unwrap()
             .models
@@ -278,8 +295,11 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "c"]);
         assert!(!assets.join("models/b").exists());
+        assert!(!assets.join("models/d/edge.bpk").exists());
         assert!(
-            assets.join("models/a/edge.bpk").exists() && assets.join("models/c/heads.bpk").exists()
+            assets.join("models/a/edge.bpk").exists()
+                && assets.join("models/a/heads.bpk").exists()
+                && assets.join("models/c/heads.bpk").exists()
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -23,22 +23,22 @@ pub struct ZooArgs {
     /// The earlier recipe: fine-tune every model from a pretrained base and a warm
     /// stage (`--base-steps`, `--warm-steps`, `--finetune-steps`) instead of training
     /// it from nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from_scratch", "lambda_ramp"])]
     pub finetune: bool,
     /// With `--finetune`: training steps of the base.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 3000, requires = "finetune")]
     pub base_steps: u64,
     /// With `--finetune`: steps of the warm stage: one lambda-0 run of the fine-tunes' recipe (range,
     /// noise depths, schedule) from the base, which every fine-tune then starts from; 0
     /// starts the fine-tunes from the base itself.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1200, requires = "finetune")]
     pub warm_steps: u64,
     /// With `--finetune`: training steps of each fine-tune.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1200, requires = "finetune")]
     pub finetune_steps: u64,
     /// With `--finetune`: start the fine-tunes from this base checkpoint instead of training one (e.g. the
     /// shipped assets/checkpoints/tiny-base.sfck).
-    #[arg(long)]
+    #[arg(long, requires = "finetune")]
     pub base_checkpoint: Option<PathBuf>,
     /// Steps of each model, trained from nothing (the shipped recipe; no base, no warm
     /// stage): the base's schedule, the quantizer range and noise depths below, lambda
@@ -46,7 +46,7 @@ pub struct ZooArgs {
     /// zoo's budget").
     #[arg(long, default_value_t = 5400)]
     pub from_scratch: u64,
-    /// With `--from-scratch`: the steps over which lambda rises from 0 to its value.
+    /// Without `--finetune`: the steps over which lambda rises from 0 to its value.
     #[arg(long, default_value_t = 1000)]
     pub lambda_ramp: u64,
     /// Where the training runs go (checkpoints, metrics).
@@ -254,6 +254,40 @@ fn publish(splitfeat: &impl Fn(&[&str]) -> Result<()>, checkpoint: &str, name: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        zoo: ZooArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ZooArgs, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("zoo").chain(args.iter().copied())).map(|c| c.zoo)
+    }
+
+    #[test]
+    fn the_two_recipes_flags_do_not_mix() {
+        let plain = parse(&[]).unwrap();
+        assert!(!plain.finetune);
+        assert_eq!(plain.from_scratch, 5400);
+        assert_eq!(plain.lambdas, [0.0, 0.03]);
+        assert!(
+            parse(&["--finetune", "--base-steps", "10"])
+                .unwrap()
+                .finetune
+        );
+        for bad in [
+            &["--finetune", "--from-scratch", "100"][..],
+            &["--finetune", "--lambda-ramp", "10"],
+            &["--base-steps", "10"],
+            &["--warm-steps", "0"],
+            &["--finetune-steps", "10"],
+            &["--base-checkpoint", "b.sfck"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn model_names_are_zoo_names() {
