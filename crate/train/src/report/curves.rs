@@ -289,6 +289,58 @@ pub fn equal_accuracy(
         .collect()
 }
 
+/// A model against the baseline at one quantizer bit depth, both coded losslessly with
+/// `ans` (so each side's accuracy is its features' at that depth): where a fair BD-rate
+/// comes from. A rate saving at equal depth that the fair BD-rate does not keep was
+/// spent on accuracy, and this row says on which task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DepthDelta {
+    /// The bit depth; `None` for the float row (no coding, accuracy only).
+    pub bits: Option<BitDepth>,
+    /// `model bytes / baseline bytes - 1`, percent; `None` for the float row.
+    pub bytes_change_percent: Option<f64>,
+    /// Model minus baseline, absolute.
+    pub miou_change: f64,
+    /// `model RMSE / baseline RMSE - 1`, percent.
+    pub rmse_change_percent: f64,
+    /// Model minus baseline, dB.
+    pub psnr_change_db: f64,
+}
+
+/// [`DepthDelta`] at float and at every bit depth both reports coded with `ans`, float
+/// first, then from the deepest to the shallowest.
+pub fn equal_depth(baseline: &EvalReport, test: &EvalReport) -> Vec<DepthDelta> {
+    let delta = |b: &SettingResult, t: &SettingResult, bits: Option<BitDepth>| DepthDelta {
+        bits,
+        bytes_change_percent: bits.map(|_| (t.bytes_per_image / b.bytes_per_image - 1.0) * 100.0),
+        miou_change: t.miou - b.miou,
+        rmse_change_percent: (t.disparity_rmse / b.disparity_rmse - 1.0) * 100.0,
+        psnr_change_db: t.psnr_db - b.psnr_db,
+    };
+    let mut out = Vec::new();
+    if let (Some(b), Some(t)) = (float_result(baseline), float_result(test)) {
+        out.push(delta(b, t, None));
+    }
+    let depth = |report: &EvalReport, r: &SettingResult| {
+        CodedSetting::parse(&r.setting, report.bits)
+            .ok()
+            .map(|s| s.bits)
+    };
+    let mut rows: Vec<(BitDepth, DepthDelta)> = curve(baseline, Family::Ans)
+        .into_iter()
+        .filter_map(|b| {
+            let bits = depth(baseline, b)?;
+            let t = curve(test, Family::Ans)
+                .into_iter()
+                .find(|t| depth(test, t) == Some(bits))?;
+            Some((bits, delta(b, t, Some(bits))))
+        })
+        .collect();
+    rows.sort_by_key(|(bits, _)| std::cmp::Reverse(bits.get()));
+    out.extend(rows.into_iter().map(|(_, d)| d));
+    out
+}
+
 /// Pairs of (model index, bit depth) where the `ans` stream is not smaller than PNG's.
 pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, BitDepth)> {
     let mut out = Vec::new();
@@ -535,6 +587,36 @@ mod tests {
             equal_accuracy(&base, &worse, &EQUAL_ACCURACY)[0].change_percent,
             None
         );
+    }
+
+    #[test]
+    fn equal_depth_rows_pair_the_same_ans_depth_float_first() {
+        let base = report(1.0);
+        let mut test = report(0.6);
+        // The test model loses 0.01 mIoU, 2 % RMSE and 0.1 dB at 7 bits; ans@6 is
+        // missing from it, so that depth has no row.
+        for r in test.results.iter_mut().filter(|r| r.setting == "ans@7") {
+            r.miou -= 0.01;
+            r.disparity_rmse *= 1.02;
+            r.psnr_db -= 0.1;
+        }
+        test.results.retain(|r| r.setting != "ans@6");
+        let rows = equal_depth(&base, &test);
+        let bits: Vec<Option<u8>> = rows.iter().map(|r| r.bits.map(|b| b.get())).collect();
+        assert_eq!(bits, [None, Some(8), Some(7), Some(5)]);
+        assert_eq!(rows[0].bytes_change_percent, None);
+        assert_eq!(rows[0].miou_change, 0.0);
+        for r in &rows[1..] {
+            assert!(
+                (r.bytes_change_percent.unwrap() - -40.0).abs() < 1e-9,
+                "{r:?}"
+            );
+        }
+        let seven = &rows[2];
+        assert!((seven.miou_change - -0.01).abs() < 1e-12);
+        assert!((seven.rmse_change_percent - 2.0).abs() < 1e-9);
+        assert!((seven.psnr_change_db - -0.1).abs() < 1e-9);
+        assert_eq!(rows[3].rmse_change_percent, 0.0);
     }
 
     #[test]
