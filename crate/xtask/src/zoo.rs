@@ -18,7 +18,7 @@ use crate::torch;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZooArgs {
     /// Lambdas of the shipped models; 0 is the baseline.
-    #[arg(long, value_delimiter = ',', default_value = "0,0.03")]
+    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.03,0.1")]
     pub lambdas: Vec<f32>,
     /// The earlier recipe: fine-tune every model from a pretrained base and a warm
     /// stage (`--base-steps`, `--warm-steps`, `--finetune-steps`) instead of training
@@ -271,7 +271,7 @@ mod tests {
         let plain = parse(&[]).unwrap();
         assert!(!plain.finetune);
         assert_eq!(plain.from_scratch, 5400);
-        assert_eq!(plain.lambdas, [0.0, 0.03]);
+        assert_eq!(plain.lambdas, [0.0, 0.01, 0.03, 0.1]);
         assert!(
             parse(&["--finetune", "--base-steps", "10"])
                 .unwrap()
