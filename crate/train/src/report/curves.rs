@@ -289,6 +289,14 @@ pub fn equal_accuracy(
         .collect()
 }
 
+/// The bit depth of a coded setting of `report`, from its label, as [`curve`] selects
+/// settings by it (so every setting a curve holds has one); `None` for float.
+fn setting_bits(report: &EvalReport, r: &SettingResult) -> Option<BitDepth> {
+    CodedSetting::parse(&r.setting, report.bits)
+        .ok()
+        .map(|s| s.bits)
+}
+
 /// A model against the baseline at one quantizer bit depth, both coded losslessly with
 /// `ans` (so each side's accuracy is its features' at that depth): where a fair BD-rate
 /// comes from. A rate saving at equal depth that the fair BD-rate does not keep was
@@ -321,18 +329,14 @@ pub fn equal_depth(baseline: &EvalReport, test: &EvalReport) -> Vec<DepthDelta> 
     if let (Some(b), Some(t)) = (float_result(baseline), float_result(test)) {
         out.push(delta(b, t, None));
     }
-    let depth = |report: &EvalReport, r: &SettingResult| {
-        CodedSetting::parse(&r.setting, report.bits)
-            .ok()
-            .map(|s| s.bits)
-    };
+    let test_ans = curve(test, Family::Ans);
     let mut rows: Vec<(BitDepth, DepthDelta)> = curve(baseline, Family::Ans)
         .into_iter()
         .filter_map(|b| {
-            let bits = depth(baseline, b)?;
-            let t = curve(test, Family::Ans)
-                .into_iter()
-                .find(|t| depth(test, t) == Some(bits))?;
+            let bits = setting_bits(baseline, b)?;
+            let t = test_ans
+                .iter()
+                .find(|t| setting_bits(test, t) == Some(bits))?;
             Some((bits, delta(b, t, Some(bits))))
         })
         .collect();
@@ -345,12 +349,7 @@ pub fn equal_depth(baseline: &EvalReport, test: &EvalReport) -> Vec<DepthDelta> 
 pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, BitDepth)> {
     let mut out = Vec::new();
     for (i, report) in reports.iter().enumerate() {
-        // Bit depth from the setting label, as `curve` selects by it (so it parses).
-        let bits = |r: &SettingResult| {
-            CodedSetting::parse(&r.setting, report.bits)
-                .ok()
-                .map(|s| s.bits)
-        };
+        let bits = |r: &SettingResult| setting_bits(report, r);
         let ans = curve(report, Family::Ans);
         for png in curve(report, Family::Png) {
             let Some(depth) = bits(png) else { continue };
