@@ -140,4 +140,20 @@ mod tests {
             assert!(err.to_string().contains("bit depth"), "{err}");
         }
     }
+
+    #[test]
+    fn a_selection_set_evaluation_cannot_be_recorded_as_the_benchmark() {
+        match parse(&["eval", "--model", "m", "--first-scene", "500"]).map(|c| c.command) {
+            Ok(Command::Eval(args)) => assert_eq!((args.first_scene, args.count), (500, 500)),
+            _ => panic!("eval --first-scene 500 should parse"),
+        }
+        match parse(&["eval", "--model", "m"]).map(|c| c.command) {
+            Ok(Command::Eval(args)) => assert_eq!(args.first_scene, 0),
+            _ => panic!("eval should parse"),
+        }
+        let err = parse(&["eval", "--model", "m", "--first-scene", "500", "--record"])
+            .err()
+            .expect("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
 }

@@ -86,7 +86,7 @@ fn shipped_models_reproduce_their_manifest_numbers() {
             &cloud_rt,
             &settings,
             check.bits,
-            check.images,
+            0..check.images,
             8,
             &ProgressBar::hidden(),
         )
