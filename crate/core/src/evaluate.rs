@@ -93,10 +93,18 @@ pub struct SettingResult {
     pub psnr_db: f64,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     pub model_id: ModelId,
     pub images: usize,
+    /// Index of the first validation scene of the `images` evaluated (0 for the
+    /// benchmark; not written when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_scene: usize,
     pub bits: BitDepth,
     pub results: Vec<SettingResult>,
     /// mIoU of predicting the most frequent class everywhere (a floor to beat).
@@ -306,6 +314,7 @@ impl Evaluator {
         Ok(EvalReport {
             model_id: self.model_id,
             images,
+            first_scene: 0,
             bits: self.bits,
             results,
             majority_class_miou,

@@ -190,6 +190,7 @@ pub fn evaluate(
     ensure!(!scenes.is_empty(), "no validation scene to evaluate");
     let data = SyntheticDataset::new(splitfeat_data::Split::Val, scenes.end, w, h)?;
     let mut ev = Evaluator::new(edge, settings, bits);
+    let first_scene = scenes.start;
     let indices: Vec<usize> = scenes.collect();
     for chunk in indices.chunks(batch) {
         let samples = data.get_many(chunk)?;
@@ -197,7 +198,10 @@ pub fn evaluate(
         ev.add_batch(edge, cloud, &rgb, &labels, &disparity, samples.len())?;
         bar.inc(samples.len() as u64);
     }
-    Ok(ev.finish(edge.feature_shape().len())?)
+    Ok(EvalReport {
+        first_scene,
+        ..ev.finish(edge.feature_shape().len())?
+    })
 }
 
 pub fn print_report(report: &EvalReport) {

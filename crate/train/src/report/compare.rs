@@ -13,10 +13,12 @@ use super::curves::{self, EQUAL_ACCURACY, Family, Task};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
-    /// The baseline's evaluation (JSON from `splitfeat eval --out`).
+    /// The baseline's evaluation (JSON from `splitfeat eval --out`); several
+    /// comma-separated files are runs of one recipe, compared by their mean.
     #[arg(long)]
-    pub baseline: PathBuf,
-    /// Evaluations to compare with it, each `LABEL=FILE` or `FILE`.
+    pub baseline: String,
+    /// Evaluations to compare with it, each `LABEL=FILE[,FILE...]` or `FILE`; several
+    /// files under one label are runs of one recipe (seeds), compared by their mean.
     #[arg(required = true)]
     pub models: Vec<String>,
     /// Write the comparison as JSON here too.
@@ -41,9 +43,21 @@ fn read(path: &std::path::Path) -> Result<EvalReport> {
         .with_context(|| format!("{} is not an evaluation report", path.display()))
 }
 
+/// `FILE[,FILE...]`: one run, or the mean of several runs of one recipe.
+fn read_runs(files: &str) -> Result<(EvalReport, usize)> {
+    let runs = files
+        .split(',')
+        .map(|f| read(std::path::Path::new(f)))
+        .collect::<Result<Vec<_>>>()?;
+    let mean = curves::mean_report(&runs).map_err(|e| anyhow::anyhow!("{files}: {e}"))?;
+    Ok((mean, runs.len()))
+}
+
 #[derive(serde::Serialize)]
 struct Row {
     label: String,
+    /// Runs averaged into this row.
+    runs: usize,
     bd: Vec<curves::BdEntry>,
     equal_accuracy: Vec<curves::EqualAccuracy>,
     float: Option<(f64, f64, f64)>,
@@ -52,25 +66,24 @@ struct Row {
 /// One markdown table: per model, fair BD-rate per task (PNG+JPEG, ans+JPEG and all
 /// settings), the saving at equal accuracy over all settings, and float accuracy.
 pub fn run(args: &CompareArgs) -> Result<String> {
-    let baseline = read(&args.baseline)?;
+    let (baseline, _) = read_runs(&args.baseline)?;
     let mut rows = Vec::new();
     let mut reports = Vec::new();
     for spec in &args.models {
-        let (label, path) = match spec.split_once('=') {
-            Some((l, p)) => (l.to_string(), PathBuf::from(p)),
-            None => (spec.clone(), PathBuf::from(spec)),
-        };
-        let report = read(&path)?;
+        let (label, files) = spec.split_once('=').unwrap_or((spec, spec));
+        let (report, runs) = read_runs(files)?;
         ensure!(
-            report.images == baseline.images,
-            "{} was evaluated on {} scenes, the baseline on {}",
-            path.display(),
+            (report.images, report.first_scene) == (baseline.images, baseline.first_scene),
+            "{files} was evaluated on {} scenes from scene {}, the baseline on {} from {}",
             report.images,
-            baseline.images
+            report.first_scene,
+            baseline.images,
+            baseline.first_scene
         );
         let float = curves::float_result(&report).map(|r| (r.miou, r.disparity_rmse, r.psnr_db));
         rows.push(Row {
-            label,
+            label: label.to_string(),
+            runs,
             bd: curves::compare(&baseline, &report),
             equal_accuracy: curves::equal_accuracy(&baseline, &report, &EQUAL_ACCURACY),
             float,
@@ -103,7 +116,10 @@ pub fn run(args: &CompareArgs) -> Result<String> {
     let columns = 1 + 3 * Family::FAIR.len() + 4;
     writeln!(md, "| --- |{}", " ---: |".repeat(columns - 1))?;
     for row in &rows {
-        write!(md, "| {} |", row.label)?;
+        match row.runs {
+            1 => write!(md, "| {} |", row.label)?,
+            n => write!(md, "| {} (mean of {n}) |", row.label)?,
+        }
         for family in Family::FAIR {
             for task in Task::ALL {
                 let e = row.bd.iter().find(|e| e.family == family && e.task == task);

@@ -365,6 +365,53 @@ pub fn ans_not_ahead(reports: &[&EvalReport]) -> Vec<(usize, BitDepth)> {
     out
 }
 
+/// The mean of several runs of one recipe (seeds, or trainings that differ only in
+/// floating-point order), setting by setting: bytes and every metric averaged over the
+/// runs, for the settings all of them were evaluated at (in the first run's order). A
+/// single run's frontier moves from training to training by more than the equal-accuracy
+/// tolerance, so a recipe is compared by its mean. The result carries the first run's
+/// model id.
+pub fn mean_report(runs: &[EvalReport]) -> Result<EvalReport, String> {
+    let (first, rest) = runs.split_first().ok_or("no run to average")?;
+    for r in rest {
+        if (r.images, r.first_scene, r.bits) != (first.images, first.first_scene, first.bits) {
+            return Err(format!(
+                "runs evaluated differently: {} scenes from {} at {} bits against {} from {} at {}",
+                r.images, r.first_scene, r.bits, first.images, first.first_scene, first.bits
+            ));
+        }
+    }
+    let n = runs.len() as f64;
+    let results: Vec<SettingResult> = first
+        .results
+        .iter()
+        .filter_map(|head| {
+            let same: Vec<&SettingResult> = runs
+                .iter()
+                .filter_map(|r| r.results.iter().find(|x| x.setting == head.setting))
+                .collect();
+            (same.len() == runs.len()).then(|| {
+                let mean =
+                    |f: fn(&SettingResult) -> f64| same.iter().map(|x| f(x)).sum::<f64>() / n;
+                SettingResult {
+                    bytes_per_image: mean(|x| x.bytes_per_image),
+                    bits_per_element: mean(|x| x.bits_per_element),
+                    miou: mean(|x| x.miou),
+                    pixel_accuracy: mean(|x| x.pixel_accuracy),
+                    disparity_rmse: mean(|x| x.disparity_rmse),
+                    psnr_db: mean(|x| x.psnr_db),
+                    ..head.clone()
+                }
+            })
+        })
+        .collect();
+    Ok(EvalReport {
+        results,
+        majority_class_miou: runs.iter().map(|r| r.majority_class_miou).sum::<f64>() / n,
+        ..first.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +462,7 @@ mod tests {
         EvalReport {
             model_id: splitfeat_core::zoo::ModelId::from_bytes([0; 8]),
             images: 1,
+            first_scene: 0,
             bits: BitDepth::EIGHT,
             results,
             majority_class_miou: 0.01,
@@ -628,6 +676,50 @@ mod tests {
         assert_eq!(
             ans_not_ahead(&[&good, &bad]),
             [(1, BitDepth::new(6).unwrap())]
+        );
+    }
+
+    #[test]
+    fn mean_report_averages_the_shared_settings_by_hand() {
+        let a = EvalReport {
+            model_id: report(1.0).model_id,
+            images: 4,
+            first_scene: 0,
+            bits: BitDepth::EIGHT,
+            results: vec![
+                result("float", 0.0, 0.50, 1.0, 20.0),
+                result("ans", 1000.0, 0.48, 1.2, 19.0),
+                result("png@4", 500.0, 0.40, 2.0, 17.0),
+            ],
+            majority_class_miou: 0.02,
+        };
+        let b = EvalReport {
+            results: vec![
+                result("ans", 3000.0, 0.44, 1.4, 18.0),
+                result("float", 0.0, 0.46, 1.2, 21.0),
+            ],
+            majority_class_miou: 0.04,
+            ..a.clone()
+        };
+        let m = mean_report(&[a.clone(), b.clone()]).unwrap();
+        // png@4 is in one run only: dropped. The first run's order is kept.
+        let labels: Vec<&str> = m.results.iter().map(|r| r.setting.as_str()).collect();
+        assert_eq!(labels, ["float", "ans"]);
+        let ans = &m.results[1];
+        assert_eq!(ans.bytes_per_image, 2000.0);
+        assert!((ans.miou - 0.46).abs() < 1e-12);
+        assert!((ans.disparity_rmse - 1.3).abs() < 1e-12);
+        assert_eq!(ans.psnr_db, 18.5);
+        assert!((m.majority_class_miou - 0.03).abs() < 1e-12);
+        assert!((m.results[0].psnr_db - 20.5).abs() < 1e-12);
+        // One run is itself.
+        assert_eq!(mean_report(std::slice::from_ref(&a)).unwrap(), a);
+        assert!(mean_report(&[]).is_err());
+        let other_count = EvalReport { images: 8, ..b };
+        assert!(
+            mean_report(&[a, other_count])
+                .unwrap_err()
+                .contains("8 scenes")
         );
     }
 }
