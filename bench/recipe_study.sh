@@ -14,6 +14,11 @@
 # the deployed quantizer with lambda raised from 0 over the first 1000 steps; their
 # baseline is the same run at lambda 0.
 #
+# The "zoo" runs train at the zoo's budget (5400 steps, the shipped recipe of `cargo
+# xtask zoo`): its baseline, zoo-l0, is the same command at lambda 0 (--learned-rate
+# included, so it draws the same random numbers as the lambda models: "One lineage" in
+# docs/results.md), and lambda 0.03 with task priorities.
+#
 # DEVICE=tch uses LibTorch (cargo xtask torch-setup; build with --features tch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,17 +56,33 @@ SCRATCH_RUNS=(
   "scratch-seg3-l0|--lambda 0 --task-priorities 3,1,1"
 )
 
+ZOO_STEPS=${ZOO_STEPS:-5400}
+ZOO=(--steps "$ZOO_STEPS" --lambda-ramp 1000 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate --checkpoint-every 50 --quiet)
+ZOO_RUNS=(
+  "zoo-l0|--lambda 0"
+  "zoo-l0.03-prio1-2-2|--lambda 0.03 --task-priorities 1,2,2"
+  "zoo-l0.03-prio1.5-2-2|--lambda 0.03 --task-priorities 1.5,2,2"
+)
+
 # The steps a finished run of `name` has.
 steps_of() {
-  [[ $1 == scratch-* ]] && echo "$SCRATCH_STEPS" || echo "$STEPS"
+  case $1 in
+    scratch-*) echo "$SCRATCH_STEPS" ;;
+    zoo-*) echo "$ZOO_STEPS" ;;
+    *) echo "$STEPS" ;;
+  esac
 }
 
 case "${1:-}" in
   train)
-    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}"; do
+    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}" "${ZOO_RUNS[@]}"; do
       name=${spec%%|*}; flags=${spec#*|}
       dir=$OUT/$name
-      if [[ $name == scratch-* ]]; then common=("${SCRATCH[@]}"); else common=("${COMMON[@]}"); fi
+      case $name in
+        scratch-*) common=("${SCRATCH[@]}") ;;
+        zoo-*) common=("${ZOO[@]}") ;;
+        *) common=("${COMMON[@]}") ;;
+      esac
       if [[ -f $dir/checkpoint.sfck ]]; then
         # shellcheck disable=SC2086
         "$BIN" train --out "$dir" --resume --steps "$(steps_of "$name")" --quiet --device "$DEVICE"
@@ -73,19 +94,19 @@ case "${1:-}" in
     ;;
   eval)
     n=${2:?scene count}
-    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}"; do
+    for spec in "${RUNS[@]}" "${SCRATCH_RUNS[@]}" "${ZOO_RUNS[@]}"; do
       name=${spec%%|*}
       dir=$OUT/$name
       [[ -f $dir/checkpoint.sfck ]] || continue
       [[ -f $dir/eval-$n.json ]] && continue
       # Only finished runs: the last metrics line is the last step.
       [[ $(tail -n 1 "$dir/metrics.jsonl" | grep -o '"step":[0-9]*') == "\"step\":$(steps_of "$name")" ]] || continue
-      "$BIN" eval --checkpoint "$dir/checkpoint.sfck" --count "$n" --out "$dir/eval-$n.json" > "$dir/eval-$n.txt"
+      "$BIN" eval --checkpoint "$dir/checkpoint.sfck" --count "$n" --device "$DEVICE" --out "$dir/eval-$n.json" > "$dir/eval-$n.txt"
     done
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3; do
+    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3 zoo; do
       # The learned rate at lambda 0 trains the same network as the clipped,
       # multi-depth recipe: that run is its baseline.
       base_recipe=$recipe

@@ -26,7 +26,40 @@ pub struct MultiTaskModel {
     pub prior: Option<FactorizedPrior>,
 }
 
+/// Draws every float parameter of a module now, in the order the module declares them.
+/// burn initializes a parameter lazily, at its first use, so without this a fresh
+/// network's weights depend on which code touches each layer first and on every random
+/// number drawn before that (a learned prior's warm start runs the edge before the
+/// heads; a training step draws its Q-layer noise between them).
+struct Materialize;
+
+impl burn::module::ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 impl MultiTaskModel {
+    /// A fresh network whose weights are drawn at once from the device's random state:
+    /// after `device.seed(s)`, the same `s` gives the same edge and heads whatever runs
+    /// next, and whether or not the config has a prior (drawn after them). Training
+    /// starts from this; [`Self::new`] suits loading weights over it.
+    pub fn initialized(config: &ModelConfig, device: &Device) -> Self {
+        let network = Self {
+            edge: Edge::new(config, device),
+            heads: CloudHeads::new(config, device),
+            weights: UncertaintyWeights::new(TASKS.len(), device),
+            prior: None,
+        };
+        network.visit(&mut Materialize);
+        let prior = config.has_prior().then(|| {
+            let prior = FactorizedPrior::new(config.bottleneck_shape()[0], device);
+            prior.visit(&mut Materialize);
+            prior
+        });
+        Self { prior, ..network }
+    }
+
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         Self {
             edge: Edge::new(config, device),

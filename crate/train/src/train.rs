@@ -310,7 +310,7 @@ pub fn run(args: &TrainArgs, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
         }
         let run = run_config(args)?;
         device.seed(run.seed);
-        let mut model = MultiTaskModel::new(&run.model, &device);
+        let mut model = MultiTaskModel::initialized(&run.model, &device);
         let mut fresh_prior = model.prior.is_some();
         if let Some(init) = &args.init_from {
             let source = Checkpoint::load(init)?;
@@ -548,6 +548,51 @@ mod tests {
         let d = std::env::temp_dir().join(format!("splitfeat-train-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn a_fresh_network_depends_on_the_seed_alone() {
+        let _guard = serial();
+        let device = Device::flex();
+        let plain = Preset::Test.config();
+        let with_prior = splitfeat_core::model::ModelConfig {
+            learned_rate: true,
+            ..plain.clone()
+        };
+        // Random numbers drawn between construction and first use (as the prior's warm
+        // start and the Q-layer noise do) must not reach the weights. Compared as
+        // values: a record also holds each parameter's id, which is new every time.
+        struct Collect(Vec<Vec<f32>>);
+        impl burn::module::ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                self.0
+                    .push(p.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let fresh = |config: &splitfeat_core::model::ModelConfig, seed: u64, draw_between: bool| {
+            device.seed(seed);
+            let model = MultiTaskModel::initialized(config, &device);
+            if draw_between {
+                let _ = Tensor::<1>::random([64], burn::tensor::Distribution::Default, &device);
+            }
+            let mut c = Collect(Vec::new());
+            model.edge.visit(&mut c);
+            model.heads.visit(&mut c);
+            c.0
+        };
+        let reference = fresh(&plain, 11, false);
+        assert!(
+            fresh(&plain, 11, true) == reference,
+            "a later draw changed the weights"
+        );
+        assert!(
+            fresh(&with_prior, 11, true) == reference,
+            "a prior changed the edge or heads"
+        );
+        assert!(
+            fresh(&plain, 12, false) != reference,
+            "the seed is not used"
+        );
     }
 
     #[test]
