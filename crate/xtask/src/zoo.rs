@@ -69,7 +69,8 @@ pub struct ZooArgs {
     /// learned prior at their own quantizer (`splitfeat train --learned-rate`, the
     /// shipped recipe), or `paper`, the paper's compressibility loss. The baseline
     /// (lambda 0) trains the same network either way and is trained without a prior, so
-    /// it is the baseline of both.
+    /// it is the baseline of both; a fresh network's weights depend on the seed alone,
+    /// so it starts from the lambda models' weights and draws their noise.
     #[arg(long, default_value = RECIPE_RATE, value_parser = ["learned", "paper"])]
     pub rate: String,
     /// Only train (or resume) the runs: no export into assets/, no evaluation, no
