@@ -62,6 +62,10 @@ ZOO_RUNS=(
   "zoo-l0|--lambda 0"
   "zoo-l0.03-prio1-2-2|--lambda 0.03 --task-priorities 1,2,2"
   "zoo-l0.03-prio1.5-2-2|--lambda 0.03 --task-priorities 1.5,2,2"
+  # seed 2 of the baseline and lambda 0.03, with starting weights from the seed alone
+  # (trained after MultiTaskModel::initialized; the runs above were trained before it)
+  "zoo-s2-l0|--lambda 0 --seed 2"
+  "zoo-s2-l0.03|--lambda 0.03 --seed 2"
 )
 
 # The steps a finished run of `name` has.
@@ -106,7 +110,7 @@ case "${1:-}" in
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3 zoo; do
+    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3 zoo zoo-s2; do
       # The learned rate at lambda 0 trains the same network as the clipped,
       # multi-depth recipe: that run is its baseline.
       base_recipe=$recipe
