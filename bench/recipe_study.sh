@@ -16,8 +16,8 @@
 #
 # The "zoo" runs train at the zoo's budget (5400 steps, the shipped recipe of `cargo
 # xtask zoo`): its baseline, zoo-l0, is the same command at lambda 0 (--learned-rate
-# included, so it draws the same random numbers as the lambda models: "One lineage" in
-# docs/results.md), and lambda 0.03 with task priorities.
+# included, so it starts from the lambda models' weights: "Two baselines" in
+# docs/results.md), lambda 0.03 with task priorities, and seed 2 of both.
 #
 # DEVICE=tch uses LibTorch (cargo xtask torch-setup; build with --features tch).
 set -euo pipefail
@@ -46,7 +46,9 @@ RUNS=(
 )
 
 SCRATCH_STEPS=${SCRATCH_STEPS:-3400}
-SCRATCH=(--steps "$SCRATCH_STEPS" --lambda-ramp 1000 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate --checkpoint-every 50 --quiet)
+# From nothing, lambda ramped in, the learned rate at the deployed quantizer.
+FROM_SCRATCH=(--lambda-ramp 1000 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate --checkpoint-every 50 --quiet)
+SCRATCH=(--steps "$SCRATCH_STEPS" "${FROM_SCRATCH[@]}")
 SCRATCH_RUNS=(
   "scratch-ramp-l0.1|--lambda 0.1"
   "scratch-ramp-l0.03|--lambda 0.03"
@@ -57,7 +59,7 @@ SCRATCH_RUNS=(
 )
 
 ZOO_STEPS=${ZOO_STEPS:-5400}
-ZOO=(--steps "$ZOO_STEPS" --lambda-ramp 1000 --range q999 --noise-bits 3,4,5,6,7,8 --learned-rate --checkpoint-every 50 --quiet)
+ZOO=(--steps "$ZOO_STEPS" "${FROM_SCRATCH[@]}")
 ZOO_RUNS=(
   "zoo-l0|--lambda 0"
   "zoo-l0.03-prio1-2-2|--lambda 0.03 --task-priorities 1,2,2"

@@ -45,12 +45,7 @@ impl MultiTaskModel {
     /// next, and whether or not the config has a prior (drawn after them). Training
     /// starts from this; [`Self::new`] suits loading weights over it.
     pub fn initialized(config: &ModelConfig, device: &Device) -> Self {
-        let network = Self {
-            edge: Edge::new(config, device),
-            heads: CloudHeads::new(config, device),
-            weights: UncertaintyWeights::new(TASKS.len(), device),
-            prior: None,
-        };
+        let network = Self::without_prior(config, device);
         network.visit(&mut Materialize);
         let prior = config.has_prior().then(|| {
             let prior = FactorizedPrior::new(config.bottleneck_shape()[0], device);
@@ -61,13 +56,22 @@ impl MultiTaskModel {
     }
 
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let network = Self::without_prior(config, device);
+        Self {
+            prior: config
+                .has_prior()
+                .then(|| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
+            ..network
+        }
+    }
+
+    /// Edge, heads and task weights; no prior.
+    fn without_prior(config: &ModelConfig, device: &Device) -> Self {
         Self {
             edge: Edge::new(config, device),
             heads: CloudHeads::new(config, device),
             weights: UncertaintyWeights::new(TASKS.len(), device),
-            prior: config
-                .has_prior()
-                .then(|| FactorizedPrior::new(config.bottleneck_shape()[0], device)),
+            prior: None,
         }
     }
 }

@@ -522,6 +522,13 @@ mod tests {
         config: &splitfeat_core::model::ModelConfig,
         record: &[u8],
     ) -> Vec<Vec<f32>> {
+        let device = Device::flex();
+        let model = load_module_bytes(MultiTaskModel::new(config, &device), record).unwrap();
+        float_values(&model)
+    }
+
+    /// Every float parameter's values of a module, in module order.
+    fn float_values<M: burn::module::Module>(module: &M) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);
         impl burn::module::ModuleVisitor for Collect {
             fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
@@ -529,10 +536,8 @@ mod tests {
                     .push(p.val().into_data().try_to_vec::<f32>().unwrap());
             }
         }
-        let device = Device::flex();
-        let model = load_module_bytes(MultiTaskModel::new(config, &device), record).unwrap();
         let mut c = Collect(Vec::new());
-        model.visit(&mut c);
+        module.visit(&mut c);
         c.0
     }
 
@@ -562,23 +567,13 @@ mod tests {
         // Random numbers drawn between construction and first use (as the prior's warm
         // start and the Q-layer noise do) must not reach the weights. Compared as
         // values: a record also holds each parameter's id, which is new every time.
-        struct Collect(Vec<Vec<f32>>);
-        impl burn::module::ModuleVisitor for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-                self.0
-                    .push(p.val().into_data().try_to_vec::<f32>().unwrap());
-            }
-        }
         let fresh = |config: &splitfeat_core::model::ModelConfig, seed: u64, draw_between: bool| {
             device.seed(seed);
             let model = MultiTaskModel::initialized(config, &device);
             if draw_between {
                 let _ = Tensor::<1>::random([64], burn::tensor::Distribution::Default, &device);
             }
-            let mut c = Collect(Vec::new());
-            model.edge.visit(&mut c);
-            model.heads.visit(&mut c);
-            c.0
+            [float_values(&model.edge), float_values(&model.heads)].concat()
         };
         let reference = fresh(&plain, 11, false);
         assert!(

@@ -717,9 +717,18 @@ mod tests {
         assert!(mean_report(&[]).is_err());
         let other_count = EvalReport { images: 8, ..b };
         assert!(
-            mean_report(&[a, other_count])
+            mean_report(&[a.clone(), other_count])
                 .unwrap_err()
                 .contains("8 scenes")
+        );
+        let other_scenes = EvalReport {
+            first_scene: 500,
+            ..a.clone()
+        };
+        assert!(
+            mean_report(&[a, other_scenes])
+                .unwrap_err()
+                .contains("from 500")
         );
     }
 }
