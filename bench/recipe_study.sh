@@ -8,6 +8,7 @@
 #   bash bench/recipe_study.sh train      # train every run that is not finished
 #   bash bench/recipe_study.sh eval N     # evaluate each finished run on N validation scenes
 #   bash bench/recipe_study.sh compare N  # the study table from those evaluations
+#   bash bench/recipe_study.sh seeds      # lambda 0.03 against lambda 0 over three seed pairs
 #
 # The "from scratch" runs train without the base: the base's schedule (peak lr 2e-3,
 # 100 warm-up steps) over its 3000 steps plus a fine-tune's 400, the learned rate at
@@ -17,7 +18,7 @@
 # The "zoo" runs train at the zoo's budget (5400 steps, the shipped recipe of `cargo
 # xtask zoo`): its baseline, zoo-l0, is the same command at lambda 0 (--learned-rate
 # included, so it starts from the lambda models' weights: "Two baselines" in
-# docs/results.md), lambda 0.03 with task priorities, and seed 2 of both.
+# docs/results.md), lambda 0.03 with task priorities, and seeds 2 and 3 of both.
 #
 # DEVICE=tch uses LibTorch (cargo xtask torch-setup; build with --features tch).
 set -euo pipefail
@@ -68,6 +69,8 @@ ZOO_RUNS=(
   # (trained after MultiTaskModel::initialized; the runs above were trained before it)
   "zoo-s2-l0|--lambda 0 --seed 2"
   "zoo-s2-l0.03|--lambda 0.03 --seed 2"
+  "zoo-s3-l0|--lambda 0 --seed 3"
+  "zoo-s3-l0.03|--lambda 0.03 --seed 3"
 )
 
 # The steps a finished run of `name` has.
@@ -112,7 +115,7 @@ case "${1:-}" in
     ;;
   compare)
     n=${2:?scene count}
-    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3 zoo zoo-s2; do
+    for recipe in clip-multi clip-8bit reference rate-multi scratch-ramp scratch-seg3 zoo zoo-s2 zoo-s3; do
       # The learned rate at lambda 0 trains the same network as the clipped,
       # multi-depth recipe: that run is its baseline.
       base_recipe=$recipe
@@ -130,8 +133,21 @@ case "${1:-}" in
       echo
     done
     ;;
+  seeds)
+    # Lambda 0.03 against lambda 0 over three seeds, each pair from the same starting
+    # weights: seed 1 is the shipped lambda 0.03 and its twin baseline zoo-l0 (both
+    # trained with a prior before MultiTaskModel::initialized, so both drew the prior's
+    # order), seeds 2 and 3 the zoo-s2 and zoo-s3 runs. Prints the mean of the runs
+    # against the mean of the baselines, then the pairs' spread.
+    shipped=$(mktemp)
+    python3 -c "import json, sys; m = json.load(open('assets/manifest.json')); json.dump(next(x['eval'] for x in m['models'] if x['name'] == 'tiny-l0.03'), open(sys.argv[1], 'w'))" "$shipped"
+    "$BIN" compare --paired \
+      --baseline "$OUT/zoo-l0/eval-500.json,$OUT/zoo-s2-l0/eval-500.json,$OUT/zoo-s3-l0/eval-500.json" \
+      "λ0.03=$shipped,$OUT/zoo-s2-l0.03/eval-500.json,$OUT/zoo-s3-l0.03/eval-500.json"
+    rm -f "$shipped"
+    ;;
   *)
-    echo "usage: $0 train | eval N | compare N" >&2
+    echo "usage: $0 train | eval N | compare N | seeds" >&2
     exit 2
     ;;
 esac

@@ -24,6 +24,11 @@ pub struct CompareArgs {
     /// Write the comparison as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also compare run k of each model with run k of the baseline (list the runs in
+    /// the same seed order, so that each pair shares its starting weights): per task
+    /// the mean, lowest and highest of the pairs' BD-rates.
+    #[arg(long)]
+    pub paired: bool,
     /// Also draw each task's rate-accuracy chart (the baseline and every model, their
     /// frontiers over every setting of each codec family) into this directory, as
     /// `compare-<task>.png` and `.svg`.
@@ -43,14 +48,14 @@ fn read(path: &std::path::Path) -> Result<EvalReport> {
         .with_context(|| format!("{} is not an evaluation report", path.display()))
 }
 
-/// `FILE[,FILE...]`: one run, or the mean of several runs of one recipe.
-fn read_runs(files: &str) -> Result<(EvalReport, usize)> {
+/// `FILE[,FILE...]`: one run, or several runs of one recipe; with their mean.
+fn read_runs(files: &str) -> Result<(EvalReport, Vec<EvalReport>)> {
     let runs = files
         .split(',')
         .map(|f| read(std::path::Path::new(f)))
         .collect::<Result<Vec<_>>>()?;
     let mean = curves::mean_report(&runs).map_err(|e| anyhow::anyhow!("{files}: {e}"))?;
-    Ok((mean, runs.len()))
+    Ok((mean, runs))
 }
 
 #[derive(serde::Serialize)]
@@ -61,17 +66,32 @@ struct Row {
     bd: Vec<curves::BdEntry>,
     equal_accuracy: Vec<curves::EqualAccuracy>,
     float: Option<(f64, f64, f64)>,
+    /// With `--paired`: each run against the baseline run of its seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paired: Option<Vec<curves::PairedBd>>,
 }
 
 /// One markdown table: per model, fair BD-rate per task (PNG+JPEG, ans+JPEG and all
 /// settings), the saving at equal accuracy over all settings, and float accuracy.
 pub fn run(args: &CompareArgs) -> Result<String> {
-    let (baseline, _) = read_runs(&args.baseline)?;
+    let (baseline, baseline_runs) = read_runs(&args.baseline)?;
     let mut rows = Vec::new();
     let mut reports = Vec::new();
     for spec in &args.models {
         let (label, files) = spec.split_once('=').unwrap_or((spec, spec));
         let (report, runs) = read_runs(files)?;
+        let paired = if args.paired {
+            ensure!(
+                runs.len() == baseline_runs.len(),
+                "--paired: {label} has {} runs, the baseline {}",
+                runs.len(),
+                baseline_runs.len()
+            );
+            let pairs: Vec<_> = baseline_runs.iter().zip(&runs).collect();
+            Some(curves::paired_bd(&pairs))
+        } else {
+            None
+        };
         ensure!(
             (report.images, report.first_scene) == (baseline.images, baseline.first_scene),
             "{files} was evaluated on {} scenes from scene {}, the baseline on {} from {}",
@@ -83,10 +103,11 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         let float = curves::float_result(&report).map(|r| (r.miou, r.disparity_rmse, r.psnr_db));
         rows.push(Row {
             label: label.to_string(),
-            runs,
+            runs: runs.len(),
             bd: curves::compare(&baseline, &report),
             equal_accuracy: curves::equal_accuracy(&baseline, &report, &EQUAL_ACCURACY),
             float,
+            paired,
         });
         reports.push(report);
     }
@@ -134,10 +155,54 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         let (m, r, p) = row.float.unwrap_or((f64::NAN, f64::NAN, f64::NAN));
         writeln!(md, " {eq} | {m:.4} | {r:.3} | {p:.2} |")?;
     }
+    if args.paired {
+        write_paired(&mut md, &rows)?;
+    }
     if let Some(path) = &args.json {
         crate::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&rows)?)?;
     }
     Ok(md)
+}
+
+/// The `--paired` table: per fair family and task, the mean of the pairs' BD-rates
+/// and their range.
+fn write_paired(md: &mut String, rows: &[Row]) -> Result<()> {
+    writeln!(
+        md,
+        "\nBD-rate of each run against the baseline run of its seed: mean [lowest, highest]\n"
+    )?;
+    let families: String = Family::FAIR
+        .iter()
+        .map(|f| format!(" {} seg | disp | recon |", f.name()))
+        .collect();
+    writeln!(md, "| run | pairs |{families}")?;
+    writeln!(
+        md,
+        "| --- |{}",
+        " ---: |".repeat(1 + 3 * Family::FAIR.len())
+    )?;
+    for row in rows {
+        let Some(paired) = &row.paired else { continue };
+        write!(md, "| {} | {} |", row.label, row.runs)?;
+        for family in Family::FAIR {
+            for task in Task::ALL {
+                let entry = paired.iter().find(|e| e.family == family && e.task == task);
+                let cell = match entry.map(|e| (e.spread(), e)) {
+                    Some((Some((mean, min, max)), _)) => {
+                        format!("{mean:+.1} % [{min:+.1}, {max:+.1}]")
+                    }
+                    Some((None, e)) => {
+                        let missing = e.bd_rate.iter().filter(|r| r.is_err()).count();
+                        format!("n/a in {missing} of {}", e.bd_rate.len())
+                    }
+                    None => "n/a".into(),
+                };
+                write!(md, " {cell} |")?;
+            }
+        }
+        writeln!(md)?;
+    }
+    Ok(())
 }
 
 /// One rate-accuracy chart per task: the baseline first (black), then each model.

@@ -412,6 +412,57 @@ pub fn mean_report(runs: &[EvalReport]) -> Result<EvalReport, String> {
     })
 }
 
+/// Each model run's BD-rate against the baseline run it is paired with (the same seed,
+/// so the same starting weights), for one family and task. The mean report's figure
+/// alone hides how far single trainings stray; the pairs show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairedBd {
+    pub family: Family,
+    pub task: Task,
+    /// One per pair, in the pairs' order.
+    pub bd_rate: Vec<Result<f64, String>>,
+}
+
+impl PairedBd {
+    /// Mean, lowest and highest of the pairs' BD-rates; `None` unless every pair has one.
+    pub fn spread(&self) -> Option<(f64, f64, f64)> {
+        let values: Vec<f64> = self
+            .bd_rate
+            .iter()
+            .map(|r| r.as_ref().ok().copied())
+            .collect::<Option<_>>()?;
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (!values.is_empty()).then_some((mean, min, max))
+    }
+}
+
+/// [`compare`] of each `(baseline, model)` pair, gathered per fair family and task.
+pub fn paired_bd(pairs: &[(&EvalReport, &EvalReport)]) -> Vec<PairedBd> {
+    let per_pair: Vec<Vec<BdEntry>> = pairs.iter().map(|(b, m)| compare(b, m)).collect();
+    let mut out = Vec::new();
+    for family in Family::FAIR {
+        for task in Task::ALL {
+            let bd_rate = per_pair
+                .iter()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .find(|e| e.family == family && e.task == task)
+                        .map_or(Err("not compared".to_string()), |e| e.bd_rate.clone())
+                })
+                .collect();
+            out.push(PairedBd {
+                family,
+                task,
+                bd_rate,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,6 +728,39 @@ mod tests {
             ans_not_ahead(&[&good, &bad]),
             [(1, BitDepth::new(6).unwrap())]
         );
+    }
+
+    #[test]
+    fn paired_bd_rates_are_each_pairs_own_with_their_spread() {
+        // Pair 1 costs half the bytes at every accuracy (-50 %), pair 2 80 % (-20 %),
+        // pair 3's model is its baseline (0 %): mean -23.3 %, from -50 to 0.
+        let (base, half, most) = (report(1.0), report(0.5), report(0.8));
+        let base2 = report(2.0);
+        let most2 = report(1.6);
+        let pairs = [(&base, &half), (&base2, &most2), (&most, &most)];
+        let paired = paired_bd(&pairs);
+        assert_eq!(paired.len(), Family::FAIR.len() * Task::ALL.len());
+        for entry in &paired {
+            let values: Vec<f64> = entry.bd_rate.iter().map(|r| *r.as_ref().unwrap()).collect();
+            for (got, want) in values.iter().zip([-50.0, -20.0, 0.0]) {
+                assert!((got - want).abs() < 1e-9, "{entry:?}");
+            }
+            let (mean, min, max) = entry.spread().unwrap();
+            assert!((mean - (-70.0 / 3.0)).abs() < 1e-9);
+            assert!((min + 50.0).abs() < 1e-9 && max.abs() < 1e-9);
+        }
+        // One pair without a figure (no accuracy overlap): no spread.
+        let mut disjoint = report(1.0);
+        for r in &mut disjoint.results {
+            r.miou += 1.0;
+        }
+        let paired = paired_bd(&[(&base, &half), (&base, &disjoint)]);
+        let seg = paired
+            .iter()
+            .find(|e| e.family == Family::PngJpeg && e.task == Task::Segmentation)
+            .unwrap();
+        assert!(seg.bd_rate[1].is_err());
+        assert_eq!(seg.spread(), None);
     }
 
     #[test]
