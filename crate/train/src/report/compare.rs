@@ -125,11 +125,7 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         v.as_ref()
             .map_or("n/a".to_string(), |v| format!("{v:+.1} %"))
     };
-    // One BD-rate column per fair family and task, in the order the rows write them.
-    let families: String = Family::FAIR
-        .iter()
-        .map(|f| format!(" {} seg | disp | recon |", f.name()))
-        .collect();
+    let families = fair_task_columns();
     writeln!(
         md,
         "| run |{families} equal accuracy (all settings) | float mIoU | RMSE px | PSNR dB |"
@@ -164,6 +160,14 @@ pub fn run(args: &CompareArgs) -> Result<String> {
     Ok(md)
 }
 
+/// One BD-rate column per fair family and task, in the order the rows write them.
+fn fair_task_columns() -> String {
+    Family::FAIR
+        .iter()
+        .map(|f| format!(" {} seg | disp | recon |", f.name()))
+        .collect()
+}
+
 /// The `--paired` table: per fair family and task, the mean of the pairs' BD-rates
 /// and their range.
 fn write_paired(md: &mut String, rows: &[Row]) -> Result<()> {
@@ -171,11 +175,7 @@ fn write_paired(md: &mut String, rows: &[Row]) -> Result<()> {
         md,
         "\nBD-rate of each run against the baseline run of its seed: mean [lowest, highest]\n"
     )?;
-    let families: String = Family::FAIR
-        .iter()
-        .map(|f| format!(" {} seg | disp | recon |", f.name()))
-        .collect();
-    writeln!(md, "| run | pairs |{families}")?;
+    writeln!(md, "| run | pairs |{}", fair_task_columns())?;
     writeln!(
         md,
         "| --- |{}",
@@ -187,15 +187,15 @@ fn write_paired(md: &mut String, rows: &[Row]) -> Result<()> {
         for family in Family::FAIR {
             for task in Task::ALL {
                 let entry = paired.iter().find(|e| e.family == family && e.task == task);
-                let cell = match entry.map(|e| (e.spread(), e)) {
-                    Some((Some((mean, min, max)), _)) => {
-                        format!("{mean:+.1} % [{min:+.1}, {max:+.1}]")
-                    }
-                    Some((None, e)) => {
-                        let missing = e.bd_rate.iter().filter(|r| r.is_err()).count();
-                        format!("n/a in {missing} of {}", e.bd_rate.len())
-                    }
+                let cell = match entry {
                     None => "n/a".into(),
+                    Some(e) => match e.spread() {
+                        Some((mean, min, max)) => format!("{mean:+.1} % [{min:+.1}, {max:+.1}]"),
+                        None => {
+                            let missing = e.bd_rate.iter().filter(|r| r.is_err()).count();
+                            format!("n/a in {missing} of {}", e.bd_rate.len())
+                        }
+                    },
                 };
                 write!(md, " {cell} |")?;
             }
@@ -231,4 +231,45 @@ fn write_charts(
         crate::fsutil::write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::curves::tests::report;
+
+    fn args(baseline: String, models: Vec<String>) -> CompareArgs {
+        CompareArgs {
+            baseline,
+            models,
+            json: None,
+            paired: true,
+            charts: None,
+            font: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn paired_tables_each_pair_and_refuses_unequal_run_counts() {
+        let dir = std::env::temp_dir().join(format!("splitfeat-compare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, scale: f64| {
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_vec(&report(scale)).unwrap()).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let (b1, b2) = (write("b1.json", 1.0), write("b2.json", 2.0));
+        // Against its own seed's baseline, run 1 is -50 % and run 2 -20 %.
+        let (m1, m2) = (write("m1.json", 0.5), write("m2.json", 1.6));
+        let md = run(&args(format!("{b1},{b2}"), vec![format!("λ={m1},{m2}")])).unwrap();
+        let row = md.lines().find(|l| l.starts_with("| λ | 2 |")).unwrap();
+        assert_eq!(row.matches("-35.0 % [-50.0, -20.0]").count(), 9, "{row}");
+
+        let err = run(&args(format!("{b1},{b2}"), vec![format!("λ={m1}")])).unwrap_err();
+        assert!(
+            err.to_string().contains("λ has 1 runs, the baseline 2"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -464,7 +464,7 @@ pub fn paired_bd(pairs: &[(&EvalReport, &EvalReport)]) -> Vec<PairedBd> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn result(setting: &str, bytes: f64, miou: f64, rmse: f64, psnr: f64) -> SettingResult {
@@ -484,7 +484,7 @@ mod tests {
 
     /// A report whose every coded setting costs `scale` times the reference's bytes at
     /// the same accuracy; ans is 10 % below PNG.
-    fn report(scale: f64) -> EvalReport {
+    pub(in crate::report) fn report(scale: f64) -> EvalReport {
         let mut results = vec![result("float", 0.0, 0.5, 1.0, 20.0)];
         for (i, bits) in [8u8, 7, 6, 5].into_iter().enumerate() {
             let (miou, rmse, psnr) = (
