@@ -5,7 +5,11 @@
 // with the cloud server. Prints JSON and writes
 // tests/artifacts/measurements.json.
 //
-//   cd tests && node measure.mjs [--frames 20] [--drive-seconds 15]
+//   cd tests && node measure.mjs [--frames 20] [--drive-seconds 15] [--assets DIR] [--drive-only]
+//
+// `--assets DIR`: another zoo (e.g. untrained models of other head widths from
+// `fixture_assets --head-channels`, to measure what cheaper heads would buy);
+// `--drive-only`: drive mode on the CPU edge alone (no budgets, no switch timings).
 
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -21,6 +25,12 @@ const arg = (name, fallback) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const FRAMES = arg("frames", 20);
+const flagValue = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const ASSETS = flagValue("assets");
+const DRIVE_ONLY = process.argv.includes("--drive-only");
 const DRIVE_SECONDS = arg("drive-seconds", 15);
 /** kbit/s, as the page's budget select offers them. */
 const BUDGETS = [1000, 300, 100];
@@ -40,7 +50,8 @@ const result = {
   wasm: { bytes: wasm.length, gzip9: gzipSync(wasm, { level: 9 }).length, js_glue_bytes: statSync(join(ROOT, "www", "pkg", "splitfeat_web.js")).size },
 };
 
-const cloud = await startCloud();
+const cloud = await startCloud(ASSETS ? { assets: ASSETS } : {});
+if (ASSETS) result.assets = ASSETS;
 const { page, close } = await launch({ webgpu: true });
 try {
   const t0 = Date.now();
@@ -88,7 +99,7 @@ try {
   // Drive mode, on each device: the pipeline's figures over DRIVE_SECONDS after a
   // two-second start (frames/s, end-to-end latency, stage times, drops).
   result.drive = {};
-  for (const backend of ["cpu", "webgpu"]) {
+  for (const backend of DRIVE_ONLY ? ["cpu"] : ["cpu", "webgpu"]) {
     if (!page_.sessions[backend]) continue;
     await page.evaluate((b) => window.splitfeat.setBackend(b), backend);
     await page.locator('[data-tab="drive"]').click();
@@ -96,7 +107,7 @@ try {
     await page.waitForTimeout(2000);
     result.drive[backend] = await drive(page, DRIVE_SECONDS);
     // The bandwidth budgets, on the CPU edge.
-    if (backend === "cpu") result.budgets = await budgets(page, BUDGETS, DRIVE_SECONDS);
+    if (backend === "cpu" && !DRIVE_ONLY) result.budgets = await budgets(page, BUDGETS, DRIVE_SECONDS);
     await page.locator("#drive-toggle").click();
     await page.evaluate(() => window.splitfeat.idle());
   }
@@ -108,7 +119,7 @@ try {
 // the CPU, and the CPU alone (no WebGPU adapter).
 result.switchMs = {};
 try {
-  for (const [name, webgpu, query] of [["auto", true, "backend=auto"], ["cpu", false, "backend=cpu"]]) {
+  for (const [name, webgpu, query] of DRIVE_ONLY ? [] : [["auto", true, "backend=auto"], ["cpu", false, "backend=cpu"]]) {
     const browser = await launch({ webgpu });
     try {
       result.switchMs[name] = await cachedSwitches(browser.page, `${cloud.url}/?${query}&codec=ans&sample=0`, waitReady);
@@ -119,5 +130,5 @@ try {
 } finally {
   await cloud.stop();
 }
-writeFileSync(join(ARTIFACTS, "measurements.json"), JSON.stringify(result, null, 2));
+writeFileSync(join(ARTIFACTS, DRIVE_ONLY ? "measurements-drive.json" : "measurements.json"), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result, null, 2));

@@ -102,10 +102,10 @@ export async function startCloud({ assets = join(ROOT, "assets"), www = join(ROO
 /**
  * Fixture assets: untrained models of `preset` (the shipped `tiny`, or the small
  * `test`) with made-up lambdas (distinct weights, so distinct ids); for tests of
- * mechanics, not of rates.
+ * mechanics, not of rates. `prior`: every model but the first ships prior tables.
  */
-export function fixtureAssets(count = 2, preset = "tiny") {
+export function fixtureAssets(count = 2, preset = "tiny", { prior = false } = {}) {
   const dir = tempDir("splitfeat-assets-");
-  webExample("fixture_assets", ["--out", dir, "--count", String(count), "--preset", preset]);
+  webExample("fixture_assets", ["--out", dir, "--count", String(count), "--preset", preset, ...(prior ? ["--prior"] : [])]);
   return dir;
 }

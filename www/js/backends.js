@@ -76,7 +76,7 @@ export function showBackend() {
  * `bytes`: its verified weights, or null when the session is known to be open.
  */
 export async function openSession(backend, model, bytes) {
-  const info = await edge.open(backend, sessionEntry(model), bytes);
+  const info = await edge.open(backend, sessionEntry(model), bytes, model.priorUrl);
   state.sessions[backend] = info;
   return info;
 }

@@ -32,6 +32,8 @@ function settingOf(result, model) {
   const bits = result.bits ?? model.eval?.bits ?? model.bits;
   if (!Number.isInteger(bits) || bits < BIT_DEPTHS.min || bits > BIT_DEPTHS.max) return null;
   if (result.codec === "png" || result.codec === "ans") return { codec: result.codec, quality: null, bits };
+  // The prior codec needs the model's tables (eval lists it only for a model with a prior).
+  if (result.codec === "prior") return model.prior ? { codec: "prior", quality: null, bits } : null;
   const jpeg = /^jpeg(\d+)$/.exec(result.codec ?? "");
   return jpeg ? { codec: "jpeg", quality: Number(jpeg[1]), bits } : null;
 }

@@ -3,7 +3,7 @@
 // page uses it when no cloud server answers (the demo served as static files).
 //
 // Requests (the protocol of rpc.js), and their results:
-//   init    {models: [{entry, headsUrl}], device}   -> {version}
+//   init    {models: [{entry, headsUrl, priorUrl}], device} -> {version}
 //   prepare {model}                                  -> {backend, warmupMs} (loads the heads)
 //   infer   {model, bitstream, tasks, maxDisparity}  -> {status, body, backend}: what
 //           POST /v1/infer?model=..&tasks=..&max_disparity=..&format=planes answers
@@ -14,23 +14,13 @@
 // server's heads on one device.
 
 import init, { CloudSession, answerWithoutModel, version } from "../pkg/splitfeat_web.js";
+import { fetchBytes } from "./fetch-bytes.js";
 import { serve } from "./rpc.js";
 
 let loaded = null;
 let device = "cpu";
-const models = new Map(); // model id -> {entry, headsUrl}
+const models = new Map(); // model id -> {entry, headsUrl, priorUrl}
 const sessions = new Map(); // model id -> Promise<CloudSession>
-
-async function fetchHeads(url) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (err) {
-    throw Object.assign(new Error(`could not fetch ${url}: ${err.message}`), { code: "fetch" });
-  }
-  if (!response.ok) throw Object.assign(new Error(`${url}: HTTP ${response.status}`), { code: "fetch" });
-  return new Uint8Array(await response.arrayBuffer());
-}
 
 /** The session of a model, created on first use; null for a model not in the list. */
 function sessionFor(id) {
@@ -39,11 +29,11 @@ function sessionFor(id) {
   let session = sessions.get(id);
   if (!session) {
     session = (async () => {
-      const bytes = await fetchHeads(known.headsUrl);
+      const [bytes, prior] = await Promise.all([fetchBytes(known.headsUrl), known.priorUrl ? fetchBytes(known.priorUrl) : undefined]);
       try {
         // JSON text: parsed in Rust at once, where reading the object field by field
         // from JavaScript took about 0.5 s (the entry holds its evaluation tables).
-        return await CloudSession.create(JSON.stringify(known.entry), bytes, device);
+        return await CloudSession.create(JSON.stringify(known.entry), bytes, device, prior);
       } catch (err) {
         throw Object.assign(new Error(`the heads of model ${known.entry.name} (${id}) did not load: ${err.message}`), { code: err.code ?? "heads" });
       }

@@ -135,6 +135,11 @@ export function headsUrl(entry, assetsBase = "assets/") {
   return new URL(`${assetsBase}${entry.heads.path.replace(/^\.?\//, "")}`, location.href).href;
 }
 
+/** Where a model's prior tables are; null when it ships none. */
+export function priorUrl(entry, assetsBase = "assets/") {
+  return entry.prior ? new URL(`${assetsBase}${entry.prior.path.replace(/^\.?\//, "")}`, location.href).href : null;
+}
+
 /**
  * How many cloud workers share the heads: on the CPU one per task (up to the cores
  * the browser reports), since each worker is one thread and a head is the largest
@@ -213,7 +218,7 @@ export class WorkerCloud {
     this.kind = "worker";
     this.device = device;
     this.backend = null;
-    this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry) }));
+    this.models = models.map((entry) => ({ entry, headsUrl: headsUrl(entry), priorUrl: priorUrl(entry) }));
     this.networkLabel = workers > 1 ? `Workers · messages to and from ${workers} cloud workers` : "Worker · messages to and from the cloud worker";
     this.workers = Array.from({ length: workers }, () => new CloudWorker({ models: this.models, device }));
   }

@@ -6,14 +6,16 @@
 //
 // Requests (the protocol of rpc.js), and their results:
 //   init                                  -> {version, classes, bitDepths: {min, max}}
-//   open   {backend, model, entry, weights} -> session info (the session of `model` on
-//          `backend`: "cpu" | "webgpu"; created from `entry`, the manifest entry as
-//          JSON text, and `weights` unless it is open already, then `reused` is true)
+//   open   {backend, model, entry, weights, priorUrl} -> session info (the session of
+//          `model` on `backend`: "cpu" | "webgpu"; created from `entry`, the manifest
+//          entry as JSON text, `weights` and the prior tables at `priorUrl` (when the
+//          model ships them) unless it is open already, then `reused` is true)
 //   encode {backend, model, pixels, width, height, codec, bits} -> EncodeResult
 //   close  {backend}                       (every session of that device)
 // Requests run one at a time, in order: a session is never used by two at once.
 
 import init, { EdgeSession, bitDepthRange, classes, version } from "../pkg/splitfeat_web.js";
+import { fetchBytes } from "./fetch-bytes.js";
 import { serve } from "./rpc.js";
 
 /**
@@ -64,7 +66,7 @@ const handlers = {
     return { version: version(), classes: classes(), bitDepths: bitDepthRange() };
   },
 
-  async open({ backend, model, entry, weights }) {
+  async open({ backend, model, entry, weights, priorUrl }) {
     const sessions = sessionsOf(backend);
     if (sessions.has(model)) return info(use(sessions, model), sessions, { reused: true, openMs: 0 });
     if (!weights) throw Object.assign(new Error(`model ${model} is not loaded on ${backend} and no weights came with the request`), { code: "weights" });
@@ -72,7 +74,8 @@ const handlers = {
     // The entry goes in as JSON text: serde_json parses it in well under a
     // millisecond, while reading the same object field by field from JavaScript
     // (serde_wasm_bindgen) took about 0.5 s for a manifest entry with its evaluation.
-    const session = await EdgeSession.create(entry, new Uint8Array(weights), backend);
+    const prior = priorUrl ? await fetchBytes(priorUrl) : undefined;
+    const session = await EdgeSession.create(entry, new Uint8Array(weights), backend, prior);
     if (session.modelId() !== model) {
       session.free();
       throw Object.assign(new Error(`the weights are of model ${session.modelId()}, not ${model}`), { code: "verify" });

@@ -34,11 +34,12 @@ export class Edge {
   /**
    * Opens the session of model `entry` (a manifest entry) on `backend` ("cpu" |
    * "webgpu"), or finds it open; `weights` may be null when it is open already.
+   * `priorUrl`: the model's prior tables, fetched by the worker for a new session.
    */
-  open(backend, entry, weights) {
+  open(backend, entry, weights, priorUrl = null) {
     // A copy: the same bytes may open the other backend's session later.
     const buffer = weights ? weights.slice().buffer : null;
-    return this.call("open", { backend, model: entry.id, entry: JSON.stringify(entry), weights: buffer }, buffer ? [buffer] : []);
+    return this.call("open", { backend, model: entry.id, entry: JSON.stringify(entry), weights: buffer, priorUrl }, buffer ? [buffer] : []);
   }
 
   /** Encodes one RGBA frame {data, width, height} with `model`; the pixels are copied, not moved. */

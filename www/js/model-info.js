@@ -17,6 +17,10 @@ export function showModel() {
   if (!model) return;
   $("#lambda-value").textContent = `λ = ${fmtLambda(model.lambda)}`;
   $$("#lambda-ticks .tick").forEach((t, i) => t.classList.toggle("active", i === state.modelIndex));
+  // The prior codec is offered for a model that ships its tables (a switch to one
+  // without them falls back to ANS: loadModel).
+  $("#codec [data-codec=prior]").hidden = !model.prior;
+  for (const input of $$("#codec input")) input.checked = input.value === state.codec;
   const ev = evalBySetting(model).get(settingLabel());
   const parts = [`${model.name}`, `id ${model.id}`, `${model.config.preset} preset`, `trained at ${model.bits} bits`];
   if (ev) {

@@ -47,6 +47,8 @@ export async function loadModel(index) {
   }
   state.modelReady = true;
   state.modelIndex = index;
+  // Only a model with prior tables codes with `prior` (models.js, `priorUrl`).
+  if (state.codec === "prior" && !model.prior) state.codec = "ans";
   state.lastSwitch = { modelId: model.id, backend, weights: source, reused: info.reused, openMs: info.openMs, ms: performance.now() - t0 };
   return source;
 }

@@ -3,11 +3,11 @@
 // (GET /v1/models: which models the server has loaded, the class legend). Without a
 // server the manifest alone gives the list.
 
-import { fetchCatalog } from "./cloud.js";
+import { fetchCatalog, priorUrl } from "./cloud.js";
 
 /**
  * Returns {models, classes, catalogError, manifestUrl}. `models` are manifest entries in
- * lambda order, each with `weightsUrl` and `served` (the server knows it; null when
+ * lambda order, each with `weightsUrl`, `priorUrl` (null without tables) and `served` (the server knows it; null when
  * the server could not be, or was not, asked). `catalog: false` asks no server (the
  * static site, where there is none): `classes` and `catalogError` are then null.
  */
@@ -29,6 +29,8 @@ export async function loadModels(base, assetsBase = "assets/", { catalog: askSer
     .map((entry) => ({
       ...entry,
       weightsUrl: new URL(`${assetsBase}${entry.edge.path.replace(/^\.?\//, "")}`, location.href).href,
+      // The `prior` codec's tables, when the model ships them (docs/bitstream.md, "prior").
+      priorUrl: priorUrl(entry, assetsBase),
       served: served ? served.has(entry.id) : null,
     }));
   return {
@@ -41,7 +43,7 @@ export async function loadModels(base, assetsBase = "assets/", { catalog: askSer
 
 /** The manifest entry as the edge session takes it (without the page's additions). */
 export function sessionEntry(model) {
-  const { weightsUrl, served, ...entry } = model;
+  const { weightsUrl, priorUrl, served, ...entry } = model;
   return entry;
 }
 

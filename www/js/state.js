@@ -30,7 +30,7 @@ export const state = {
   modelReady: false,
   /** The last model switch: {modelId, backend, weights ("session" | "memory" | "cache" | "network"), reused, openMs, ms}. */
   lastSwitch: null,
-  codec: pick(params.get("codec"), ["png", "jpeg", "ans"], "ans"),
+  codec: pick(params.get("codec"), ["png", "jpeg", "ans", "prior"], "ans"),
   quality: clampInt(params.get("quality"), JPEG_QUALITY.min, JPEG_QUALITY.max, 90),
   /** Bit depth: `?bits=` as given until start-up clamps it to the module's range
    * (limits.js), then the first model's own if none was given. */

@@ -14,7 +14,7 @@ use splitfeat_core::api::{InferOptions, InferResponse, planes};
 use splitfeat_core::classes::{CLASSES, ClassInfo};
 use splitfeat_core::quant::BitDepth;
 use splitfeat_core::runtime::{CloudRuntime, Task};
-use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, ModelId, Zoo, ZooError};
+use splitfeat_core::zoo::{MANIFEST_FILE, ModelEntry, ModelId, WeightsFile, Zoo, ZooError};
 
 /// One loaded model: its manifest entry and its heads, ready to run.
 #[derive(Debug)]
@@ -96,13 +96,17 @@ fn load_one(zoo: &Zoo, entry: &ModelEntry, device: &Device) -> Result<LoadedMode
     }
 
     // The architecture.
-    let runtime =
-        CloudRuntime::load(entry.config.clone(), &heads, entry.id, device).with_context(|| {
+    let mut runtime = CloudRuntime::load(entry.config.clone(), &heads, entry.id, device)
+        .with_context(|| {
             format!(
                 "{} does not fit the architecture in the manifest",
                 heads_path.display()
             )
         })?;
+    // The prior codec's tables, when the model ships them.
+    if let Some(tables) = zoo.tables(entry)? {
+        runtime = runtime.with_tables(tables)?;
+    }
     let model = LoadedModel {
         entry: entry.clone(),
         runtime,
@@ -154,6 +158,9 @@ pub struct ModelInfo {
     pub bottleneck: Shape3,
     /// URL of the edge weights (for the browser), with size and sha256 to check them.
     pub edge: WeightsInfo,
+    /// URL of the `prior` codec's tables, when the model ships them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<WeightsInfo>,
     pub train_steps: u64,
     pub eval: Option<splitfeat_core::evaluate::EvalReport>,
 }
@@ -191,6 +198,16 @@ impl Catalog {
     }
 }
 
+impl WeightsInfo {
+    fn new(file: &WeightsFile) -> Self {
+        WeightsInfo {
+            url: format!("/assets/{}", file.path.trim_start_matches("./")),
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+        }
+    }
+}
+
 impl ModelInfo {
     fn new(e: &ModelEntry) -> Self {
         let [channels, height, width] = e.config.bottleneck_shape();
@@ -209,11 +226,8 @@ impl ModelInfo {
                 height,
                 width,
             },
-            edge: WeightsInfo {
-                url: format!("/assets/{}", e.edge.path.trim_start_matches("./")),
-                bytes: e.edge.bytes,
-                sha256: e.edge.sha256.clone(),
-            },
+            edge: WeightsInfo::new(&e.edge),
+            prior: e.prior.as_ref().map(WeightsInfo::new),
             train_steps: e.train_steps,
             eval: e.eval.clone(),
         }

@@ -75,14 +75,14 @@ fn make_span(request: &Request<Body>) -> Span {
     )
 }
 
-/// Whether a path under `/assets/` may be served: `manifest.json`, and weights files
-/// (`.bpk`) under `models/`.
+/// Whether a path under `/assets/` may be served: `manifest.json`, and a model's files
+/// under `models/`: weights (`.bpk`) and prior tables (`prior.json`).
 pub fn servable_asset(path: &str) -> bool {
     let path = path.trim_start_matches('/');
     path == "manifest.json"
         || (path.starts_with("models/")
             && !path.contains(['%', '\\'])
-            && path.ends_with(".bpk")
+            && (path.ends_with(".bpk") || path.ends_with("/prior.json"))
             && path
                 .split('/')
                 .all(|part| !part.is_empty() && part != ".." && part != "."))
@@ -187,6 +187,9 @@ mod tests {
         assert!(servable_asset("/manifest.json"));
         assert!(servable_asset("/models/tiny-l0/edge.bpk"));
         assert!(servable_asset("/models/tiny-l0/heads.bpk"));
+        assert!(servable_asset("/models/tiny-l0/prior.json"));
+        assert!(!servable_asset("/models/tiny-l0/eval.json"));
+        assert!(!servable_asset("/models/../prior.json"));
         assert!(!servable_asset("/checkpoints/tiny-base.sfck"));
         assert!(!servable_asset("/models/tiny-l0/notes.txt"));
         assert!(!servable_asset("/models/../checkpoints/x.bpk"));

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitstream::BitstreamError;
 use crate::classes::NUM_CLASSES;
+use crate::codec::CodecError;
 use crate::pipeline::{Decoded, PipelineError, bits_per_element};
 use crate::quant::BitDepth;
 use crate::runtime::{CloudRuntime, Task, TaskOutput};
@@ -131,6 +132,11 @@ pub fn pipeline_status_and_code(e: &PipelineError) -> (u16, &'static str) {
     match e {
         PipelineError::ModelMismatch { .. } => (409, "model_mismatch"),
         PipelineError::ShapeMismatch { .. } => (409, "shape_mismatch"),
+        // A sound `prior` stream for a model without tables (for its depth): sent to a
+        // model that ships them, it would decode.
+        PipelineError::Codec(CodecError::NeedsTables | CodecError::NoTablesForDepth(_)) => {
+            (409, "no_tables")
+        }
         PipelineError::Bitstream(b) => match b {
             BitstreamError::TooShort { .. } | BitstreamError::Truncated { .. } => {
                 (400, "truncated")
@@ -531,7 +537,6 @@ pub fn round_ms(ms: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::CodecError;
     use crate::model::Preset;
     use crate::pipeline::FeatureShape;
     use crate::zoo::untrained::UntrainedModel;
@@ -571,7 +576,7 @@ mod tests {
     #[test]
     fn error_codes_are_stable() {
         let shape = FeatureShape::new(1, 1, 1);
-        let cases: [(InferError, u16, &str); 9] = [
+        let cases: [(InferError, u16, &str); 11] = [
             (InferError::NoTasks, 400, "no_tasks"),
             (InferError::UnknownModel("x".into()), 404, "unknown_model"),
             (InferError::EmptyBody, 400, "empty_body"),
@@ -611,6 +616,16 @@ mod tests {
                 PipelineError::Codec(CodecError::Corrupt("x")).into(),
                 400,
                 "corrupt_payload",
+            ),
+            (
+                PipelineError::Codec(CodecError::NeedsTables).into(),
+                409,
+                "no_tables",
+            ),
+            (
+                PipelineError::Codec(CodecError::NoTablesForDepth(BitDepth::EIGHT)).into(),
+                409,
+                "no_tables",
             ),
             (InferError::Internal("x".into()), 500, "internal"),
         ];

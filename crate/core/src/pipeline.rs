@@ -193,7 +193,19 @@ pub fn decode_features_with(
     tables: Option<&ModelTables>,
 ) -> Result<Decoded, PipelineError> {
     let (header, payload) = bitstream::parse(bytes, limits)?;
-    let codes = match (header.codec.needs_tables(), tables) {
+    let codes = decode_codes(&header, payload, tables)?;
+    let values = quant::dequantize(&codes, &header.quant());
+    Ok(Decoded { header, values })
+}
+
+/// The integer codes, CHW, of a parsed payload: untiled from the codec's plane, or
+/// decoded by `prior` with the model's tables.
+pub fn decode_codes(
+    header: &Header,
+    payload: &[u8],
+    tables: Option<&ModelTables>,
+) -> Result<Vec<u16>, PipelineError> {
+    Ok(match (header.codec.needs_tables(), tables) {
         (true, Some(tables)) => prior::decode(
             payload,
             header.shape,
@@ -201,10 +213,8 @@ pub fn decode_features_with(
             tables.for_bits(header.bits)?,
         )?,
         (true, None) => return Err(CodecError::NeedsTables.into()),
-        (false, _) => tiling::untile(&decode_plane(&header, payload)?, header.shape)?,
-    };
-    let values = quant::dequantize(&codes, &header.quant());
-    Ok(Decoded { header, values })
+        (false, _) => tiling::untile(&decode_plane(header, payload)?, header.shape)?,
+    })
 }
 
 /// The codec stage of decoding: the tiled code image a parsed payload holds.

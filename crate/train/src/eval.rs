@@ -132,7 +132,14 @@ fn load(args: &EvalArgs, device: &Device) -> Result<(EdgeRuntime, CloudRuntime)>
                 .find(name)
                 .with_context(|| format!("in {}", args.assets.display()))?;
             let weights = zoo.weights(entry)?;
-            runtimes(&entry.config, &weights.edge, &weights.heads, device)
+            let (edge, cloud) = runtimes(&entry.config, &weights.edge, &weights.heads, device)?;
+            match zoo.tables(entry)? {
+                Some(tables) => Ok((
+                    edge.with_tables(tables.clone())?,
+                    cloud.with_tables(tables)?,
+                )),
+                None => Ok((edge, cloud)),
+            }
         }
         _ => bail!("pass exactly one of --checkpoint or --model"),
     }

@@ -26,6 +26,12 @@ pub struct ExportArgs {
     /// Assets directory holding manifest.json.
     #[arg(long, default_value = "assets")]
     pub assets: PathBuf,
+    /// Also write the model's learned prior as the `prior` codec's tables
+    /// (`models/NAME/prior.json`), for a checkpoint trained with one. Off by default:
+    /// the shipped models code smaller with `ans` (docs/results.md, "Learned entropy
+    /// model").
+    #[arg(long)]
+    pub with_prior: bool,
 }
 
 pub fn load_manifest(assets: &Path) -> Result<Manifest> {
@@ -77,6 +83,19 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
     let dir = format!("models/{}", args.name);
     let edge_path = format!("{dir}/edge.bpk");
     let heads_path = format!("{dir}/heads.bpk");
+    let prior = match (&model.prior, args.with_prior) {
+        (_, false) => None,
+        (None, true) => anyhow::bail!(
+            "--with-prior: {} was trained without a learned prior",
+            args.checkpoint.display()
+        ),
+        (Some(prior), true) => {
+            let json = prior.tables(run.model.quantizer, &device).to_json()?;
+            let path = format!("{dir}/prior.json");
+            write_atomic(&args.assets.join(&path), &json)?;
+            Some(WeightsFile::describe(path, &json))
+        }
+    };
     write_atomic(&args.assets.join(&edge_path), &edge)?;
     write_atomic(&args.assets.join(&heads_path), &heads)?;
     let entry = ModelEntry {
@@ -88,6 +107,7 @@ pub fn run(args: &ExportArgs) -> Result<ModelEntry> {
         config: run.model.clone(),
         edge: WeightsFile::describe(edge_path, &edge),
         heads: WeightsFile::describe(heads_path, &heads),
+        prior,
         train_steps: ckpt.state.step,
         // Evaluate the exported files with `splitfeat eval --model NAME --record`.
         eval: None,
@@ -135,10 +155,10 @@ pub fn prune(args: &PruneArgs) -> Result<Vec<String>> {
     let kept_files: Vec<&String> = manifest
         .models
         .iter()
-        .flat_map(|m| [&m.edge.path, &m.heads.path])
+        .flat_map(|m| m.files().map(|f| &f.path))
         .collect();
     for entry in &removed {
-        for file in [&entry.edge.path, &entry.heads.path] {
+        for file in entry.files().map(|f| &f.path) {
             if kept_files.contains(&file) {
                 continue;
             }
@@ -162,7 +182,7 @@ pub fn prune(args: &PruneArgs) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use crate::checkpoint::CheckpointState;
-    use splitfeat_core::model::Preset;
+    use splitfeat_core::model::{ModelConfig, Preset};
 
     #[test]
     fn names_are_restricted_to_a_safe_set() {
@@ -218,6 +238,7 @@ mod tests {
             checkpoint: path.clone(),
             name: "m".into(),
             assets: assets.clone(),
+            with_prior: false,
         };
         let err = format!("{:#}", run(&args).unwrap_err());
         assert!(
@@ -230,8 +251,64 @@ mod tests {
             checkpoint: path,
             name: "..".into(),
             assets,
+            with_prior: false,
         };
         assert!(run(&args).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_prior_the_tables_travel_with_the_exported_model() {
+        let dir =
+            std::env::temp_dir().join(format!("splitfeat-export-prior-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let assets = dir.join("assets");
+        let device = Device::flex();
+        let checkpoint = |learned_rate: bool| {
+            let model = ModelConfig {
+                learned_rate,
+                ..Preset::Test.config()
+            };
+            let run_config = serde_json::from_value(serde_json::json!({
+                "model": model, "lambda": 0.1, "bits": 8, "seed": 1, "steps": 1,
+                "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
+            }))
+            .unwrap();
+            let ckpt = Checkpoint {
+                state: CheckpointState {
+                    run: run_config,
+                    step: 1,
+                },
+                model: module_to_bytes(&MultiTaskModel::new(&model, &device)).unwrap(),
+                optimizer: vec![1; 16],
+            };
+            let path = dir.join(format!("learned-{learned_rate}.sfck"));
+            ckpt.save(&path).unwrap();
+            path
+        };
+        let export = |checkpoint, name: &str| {
+            run(&ExportArgs {
+                checkpoint,
+                name: name.into(),
+                assets: assets.clone(),
+                with_prior: true,
+            })
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let entry = export(checkpoint(true), "rate").unwrap();
+        let file = entry.prior.clone().unwrap();
+        assert_eq!(file.path, "models/rate/prior.json");
+        let zoo = splitfeat_core::zoo::Zoo::open(&assets).unwrap();
+        let tables = zoo.tables(zoo.find("rate").unwrap()).unwrap().unwrap();
+        // A min-max model's prior: a set of tables for each depth of the evaluation grid.
+        assert_eq!(tables.depths().len(), 7);
+
+        let err = format!("{:#}", export(checkpoint(false), "plain").unwrap_err());
+        assert!(err.contains("without a learned prior"), "{err}");
+        // Refused before anything is written.
+        let zoo = splitfeat_core::zoo::Zoo::open(&assets).unwrap();
+        assert!(zoo.find("plain").is_err());
+        assert!(!assets.join("models/plain").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -254,6 +331,7 @@ mod tests {
                 config: splitfeat_core::model::Preset::Test.config(),
                 edge: WeightsFile::describe(edge_path, name.as_bytes()),
                 heads: WeightsFile::describe(heads_path, b"h"),
+                prior: None,
                 train_steps: 1,
                 eval: None,
                 check: None,
@@ -261,12 +339,22 @@ mod tests {
         };
         let manifest = Manifest {
             version: MANIFEST_VERSION,
-            models: vec![entry("a", 0.0), entry("b", 0.1), entry("c", 0.2), {
-                // Names a's heads file, as a hand-edited manifest might.
-                let mut d = entry("d", 0.3);
-                d.heads = WeightsFile::describe("models/a/heads.bpk".into(), b"h");
-                d
-            }],
+            models: vec![
+                entry("a", 0.0),
+                {
+                    let mut b = entry("b", 0.1);
+                    std::fs::write(assets.join("models/b/prior.json"), b"{}").unwrap();
+                    b.prior = Some(WeightsFile::describe("models/b/prior.json".into(), b"{}"));
+                    b
+                },
+                entry("c", 0.2),
+                {
+                    // Names a's heads file, as a hand-edited manifest might.
+                    let mut d = entry("d", 0.3);
+                    d.heads = WeightsFile::describe("models/a/heads.bpk".into(), b"h");
+                    d
+                },
+            ],
         };
         save_manifest(&assets, &manifest).unwrap();
 
@@ -294,6 +382,7 @@ mod tests {
             .map(|m| m.name)
             .collect();
         assert_eq!(names, ["a", "c"]);
+        // Its prior tables went with b's weights, and so did its directory.
         assert!(!assets.join("models/b").exists());
         assert!(!assets.join("models/d/edge.bpk").exists());
         assert!(

@@ -16,7 +16,8 @@ use burn::prelude::*;
 use futures_lite::future::block_on;
 use sha2::{Digest, Sha256};
 use splitfeat_core::bitstream::{self, Limits};
-use splitfeat_core::pipeline::decode_plane;
+use splitfeat_core::codec::prior::ModelTables;
+use splitfeat_core::pipeline::decode_codes;
 use splitfeat_core::quant::BitDepth;
 use splitfeat_core::viz::decode_png_rgb;
 use splitfeat_core::zoo::Zoo;
@@ -80,7 +81,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         backend: Backend::Cpu,
         fallback_reason: None,
     };
-    let session = block_on(EdgeSession::on_device(entry.clone(), &weights, acquired))?;
+    // The prior file as the page fetches it, when the model ships one.
+    let prior = match &entry.prior {
+        Some(file) => Some(std::fs::read(zoo.path(file))?),
+        None => None,
+    };
+    let session = block_on(EdgeSession::on_device(
+        entry.clone(),
+        &weights,
+        prior.as_deref(),
+        acquired,
+    ))?;
     let out = block_on(session.encode(&rgb, width, height, &args.codec, args.bits))?;
 
     let mut report = serde_json::json!({
@@ -94,33 +105,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     if let Some(path) = &args.compare {
         let other = std::fs::read(path)?;
-        report["compare"] = compare(&out.bitstream, &other)?;
+        let tables = zoo.tables(entry)?;
+        report["compare"] = compare(&out.bitstream, &other, tables.as_ref())?;
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
-/// How far stream `b` is from stream `a`: equal bytes, else header and code differences.
-fn compare(a: &[u8], b: &[u8]) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+/// How far stream `b` is from stream `a`: equal bytes, else header and code
+/// differences (`tables`: the model's, for `prior` streams).
+fn compare(
+    a: &[u8],
+    b: &[u8],
+    tables: Option<&ModelTables>,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let (ha, pa) = bitstream::parse(a, &Limits::default())?;
     let (hb, pb) = bitstream::parse(b, &Limits::default())?;
-    let (qa, qb) = (decode_plane(&ha, pa)?, decode_plane(&hb, pb)?);
+    let (qa, qb) = (
+        decode_codes(&ha, pa, tables)?,
+        decode_codes(&hb, pb, tables)?,
+    );
     let diffs: Vec<i32> = qa
-        .data
         .iter()
-        .zip(&qb.data)
+        .zip(&qb)
         .map(|(&x, &y)| (i32::from(x) - i32::from(y)).abs())
         .collect();
     let step = |h: &bitstream::Header| (h.max - h.min) / f32::from(h.bits.max_code());
     Ok(serde_json::json!({
         "identical": a == b,
+        // The codec's output alone: equal codes give equal payloads on every target.
+        "payload_identical": pa == pb,
         "other_bytes": b.len(),
         "other_sha256": hex::encode(Sha256::digest(b)),
         "same_shape_codec_bits": ha.shape == hb.shape && ha.codec == hb.codec && ha.bits == hb.bits,
         "min": [ha.min, hb.min],
         "max": [ha.max, hb.max],
         "quant_step": step(&ha),
-        "codes": qa.data.len(),
+        "codes": qa.len(),
         "codes_differing": diffs.iter().filter(|&&d| d != 0).count(),
         "max_code_difference": diffs.iter().copied().max().unwrap_or(0),
     }))

@@ -3,7 +3,9 @@
 //! ```js
 //! import init, { EdgeSession } from "./pkg/splitfeat_web.js";
 //! await init();
-//! const session = await EdgeSession.create(manifestEntry, edgeBytes, "auto");
+//! const session = await EdgeSession.create(manifestEntry, edgeBytes, "auto", priorBytes);
+//! // priorBytes: the model's `prior` file (manifest `prior`), or undefined; with it the
+//! // session also codes with "prior".
 //! const r = await session.encode(imageData.data, width, height, "ans", 8);
 //! // r.bitstream: Uint8Array, r.byteCount, r.bitsPerElement, r.tiled.{width,height,pixels},
 //! // r.timings.{edgeMs,codeMs,totalMs}, r.resized, ...
@@ -12,7 +14,7 @@
 //! The cloud half, for pages without a cloud server (run in its own worker):
 //!
 //! ```js
-//! const cloud = await CloudSession.create(manifestEntry, headsBytes, "cpu");
+//! const cloud = await CloudSession.create(manifestEntry, headsBytes, "cpu", priorBytes);
 //! const { status, body } = await cloud.infer(bitstream, "seg,disp,recon", undefined);
 //! // status 200: body is a Uint8Array, POST /v1/infer's answer in the planes format
 //! // (docs/api.md); else body is {error, message}
@@ -119,14 +121,19 @@ impl EdgeSession {
     /// Verifies `edge_bytes` against the manifest entry (size, sha256, model id),
     /// initialises the device (`"webgpu"`, `"cpu"` or `"auto"`: WebGPU where it
     /// initialises, else CPU) and runs a warm-up frame.
+    /// `prior_bytes`: the model's `prior` file, checked against the entry (code
+    /// `tables`), or undefined.
     pub async fn create(
         manifest_entry: JsValue,
         edge_bytes: Vec<u8>,
         prefer: String,
+        prior_bytes: Option<Vec<u8>>,
     ) -> Result<EdgeSession, JsValue> {
         let entry = entry_from_js(manifest_entry)?;
         let preference: Preference = prefer.parse().map_err(|e| js_error("device", e))?;
-        let inner = session::EdgeSession::create(entry, &edge_bytes, preference).await?;
+        let inner =
+            session::EdgeSession::create(entry, &edge_bytes, prior_bytes.as_deref(), preference)
+                .await?;
         Ok(EdgeSession { inner })
     }
 
@@ -137,9 +144,12 @@ impl EdgeSession {
         &mut self,
         manifest_entry: JsValue,
         edge_bytes: Vec<u8>,
+        prior_bytes: Option<Vec<u8>>,
     ) -> Result<(), JsValue> {
         let entry = entry_from_js(manifest_entry)?;
-        self.inner.load_weights(entry, &edge_bytes).await?;
+        self.inner
+            .load_weights(entry, &edge_bytes, prior_bytes.as_deref())
+            .await?;
         Ok(())
     }
 
@@ -220,10 +230,13 @@ impl CloudSession {
         manifest_entry: JsValue,
         heads_bytes: Vec<u8>,
         prefer: String,
+        prior_bytes: Option<Vec<u8>>,
     ) -> Result<CloudSession, JsValue> {
         let entry = entry_from_js(manifest_entry)?;
         let preference: Preference = prefer.parse().map_err(|e| js_error("device", e))?;
-        let inner = cloud::CloudSession::create(entry, &heads_bytes, preference).await?;
+        let inner =
+            cloud::CloudSession::create(entry, &heads_bytes, prior_bytes.as_deref(), preference)
+                .await?;
         Ok(CloudSession { inner })
     }
 

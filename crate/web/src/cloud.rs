@@ -20,7 +20,7 @@ use splitfeat_core::zoo::ModelEntry;
 
 use crate::clock::now_ms;
 use crate::device::{self, Acquired, Backend, Preference};
-use crate::session::SessionError;
+use crate::session::{SessionError, verify_tables};
 
 /// A model's heads, ready on one device.
 #[derive(Debug)]
@@ -45,9 +45,11 @@ impl CloudSession {
     /// Verifies `heads_weights` against the manifest entry (size, sha256), initialises
     /// the device `preference` asks for, loads the heads and runs one synthetic
     /// stream through the whole request path (on WebGPU this compiles the shaders).
+    /// `tables`: the bytes of the model's `prior` file, for decoding `prior` streams.
     pub async fn create(
         entry: ModelEntry,
         heads_weights: &[u8],
+        tables: Option<&[u8]>,
         preference: Preference,
     ) -> Result<Self, SessionError> {
         // Checked before the device is set up: a bad file fails fast.
@@ -55,10 +57,12 @@ impl CloudSession {
             .heads
             .verify(heads_weights)
             .map_err(SessionError::HeadsVerify)?;
+        let tables = verify_tables(&entry, tables)?;
         let acquired = device::acquire(preference)
             .await
             .map_err(SessionError::Device)?;
-        let runtime = CloudRuntime::from_entry(&entry, heads_weights, &acquired.device)?;
+        let mut runtime = CloudRuntime::from_entry(&entry, heads_weights, &acquired.device)?;
+        runtime.tables = tables;
         Self::ready(entry, runtime, acquired).await
     }
 
@@ -194,6 +198,7 @@ mod tests {
         let err = block_on(CloudSession::create(
             entry.clone(),
             &tampered,
+            None,
             Preference::Cpu,
         ))
         .unwrap_err();
@@ -207,6 +212,7 @@ mod tests {
         let session = block_on(CloudSession::create(
             entry.clone(),
             &heads,
+            None,
             Preference::Auto,
         ))
         .unwrap();

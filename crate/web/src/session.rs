@@ -2,6 +2,7 @@
 //! bitstreams with per-stage timings.
 
 use serde::{Serialize, Serializer};
+use splitfeat_core::codec::prior::ModelTables;
 use splitfeat_core::codec::{CodecError, CodecId};
 use splitfeat_core::model::WeightsError;
 use splitfeat_core::pipeline::PipelineError;
@@ -27,6 +28,9 @@ pub enum SessionError {
     HeadsVerify(ZooError),
     #[error("heads weights do not load: {0}")]
     HeadsWeights(WeightsError),
+    /// The model's `prior` tables: not the manifest's file, or not tables of this model.
+    #[error("prior tables rejected: {0}")]
+    Tables(ZooError),
     #[error("{0}")]
     Device(String),
     #[error("{0}")]
@@ -50,6 +54,7 @@ impl SessionError {
             SessionError::Entry(_) => "bad-entry",
             SessionError::Verify(_) | SessionError::HeadsVerify(_) => "verify",
             SessionError::Weights(_) | SessionError::HeadsWeights(_) => "weights",
+            SessionError::Tables(_) => "tables",
             SessionError::Device(_) => "device",
             SessionError::Pixels(_) | SessionError::Input(_) => "input",
             SessionError::BitDepth(_) => "bit-depth",
@@ -143,28 +148,35 @@ impl EdgeSession {
     /// Verifies the edge weights against their manifest entry (size, sha256, model
     /// id), initialises the device `preference` asks for, loads the weights and runs
     /// one warm-up frame (on WebGPU the first run compiles the shaders).
+    /// `tables`: the bytes of the model's `prior` file (manifest `prior`), checked
+    /// against the entry; with them the session also codes with `prior`.
     pub async fn create(
         entry: ModelEntry,
         edge_weights: &[u8],
+        tables: Option<&[u8]>,
         preference: Preference,
     ) -> Result<Self, SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
+        verify_tables(&entry, tables)?;
         let acquired = device::acquire(preference)
             .await
             .map_err(SessionError::Device)?;
-        Self::on_device(entry, edge_weights, acquired).await
+        Self::on_device(entry, edge_weights, tables, acquired).await
     }
 
     /// As [`EdgeSession::create`], on a device the caller already holds.
     pub async fn on_device(
         entry: ModelEntry,
         edge_weights: &[u8],
+        tables: Option<&[u8]>,
         acquired: Acquired,
     ) -> Result<Self, SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
-        let runtime = EdgeRuntime::load(entry.config.clone(), edge_weights, &acquired.device)?;
+        let tables = verify_tables(&entry, tables)?;
+        let mut runtime = EdgeRuntime::load(entry.config.clone(), edge_weights, &acquired.device)?;
+        runtime.tables = tables;
         let mut session = Self {
             runtime,
             entry,
@@ -182,10 +194,14 @@ impl EdgeSession {
         &mut self,
         entry: ModelEntry,
         edge_weights: &[u8],
+        tables: Option<&[u8]>,
     ) -> Result<(), SessionError> {
         check_entry(&entry)?;
         entry.verify_edge(edge_weights)?;
-        let runtime = EdgeRuntime::load(entry.config.clone(), edge_weights, &self.runtime.device)?;
+        let tables = verify_tables(&entry, tables)?;
+        let mut runtime =
+            EdgeRuntime::load(entry.config.clone(), edge_weights, &self.runtime.device)?;
+        runtime.tables = tables;
         let previous = std::mem::replace(&mut self.runtime, runtime);
         match self.warm_up().await {
             Ok(ms) => {
@@ -335,6 +351,17 @@ pub fn bit_depth_from_js(value: f64) -> Result<BitDepth, SessionError> {
     Ok(BitDepth::new(value as u8)?)
 }
 
+/// The model's prior tables from the bytes of its `prior` file, checked against the
+/// entry (size, sha256, channels); `None` without bytes.
+pub(crate) fn verify_tables(
+    entry: &ModelEntry,
+    bytes: Option<&[u8]>,
+) -> Result<Option<ModelTables>, SessionError> {
+    bytes
+        .map(|b| entry.verify_tables(b).map_err(SessionError::Tables))
+        .transpose()
+}
+
 fn check_entry(entry: &ModelEntry) -> Result<(), SessionError> {
     entry
         .config
@@ -374,7 +401,13 @@ mod tests {
     #[test]
     fn encodes_like_the_core_pipeline() {
         let (entry, edge) = model(0);
-        let session = block_on(EdgeSession::create(entry.clone(), &edge, Preference::Cpu)).unwrap();
+        let session = block_on(EdgeSession::create(
+            entry.clone(),
+            &edge,
+            None,
+            Preference::Cpu,
+        ))
+        .unwrap();
         assert_eq!(session.backend(), Backend::Cpu);
         assert_eq!(session.model_id(), entry.id);
         assert!(session.warmup_ms() >= 0.0);
@@ -438,6 +471,7 @@ mod tests {
         let err = block_on(EdgeSession::create(
             entry.clone(),
             &tampered,
+            None,
             Preference::Cpu,
         ))
         .unwrap_err();
@@ -445,12 +479,13 @@ mod tests {
         let err = block_on(EdgeSession::create(
             entry.clone(),
             &edge,
+            None,
             Preference::WebGpu,
         ))
         .unwrap_err();
         assert_eq!(err.code(), "device");
 
-        let session = block_on(EdgeSession::create(entry, &edge, Preference::Cpu)).unwrap();
+        let session = block_on(EdgeSession::create(entry, &edge, None, Preference::Cpu)).unwrap();
         let rgba = image(64, 32);
         let cases = [
             (
@@ -479,13 +514,18 @@ mod tests {
     fn switching_weights_keeps_the_device_and_refuses_bad_files() {
         let (a, edge_a) = model(0);
         let (b, edge_b) = model(1);
-        let mut session =
-            block_on(EdgeSession::create(a.clone(), &edge_a, Preference::Cpu)).unwrap();
+        let mut session = block_on(EdgeSession::create(
+            a.clone(),
+            &edge_a,
+            None,
+            Preference::Cpu,
+        ))
+        .unwrap();
         let rgba = image(64, 32);
         let before = block_on(session.encode(&rgba, 64, 32, "png", None)).unwrap();
-        assert!(block_on(session.load_weights(b.clone(), &edge_a)).is_err());
+        assert!(block_on(session.load_weights(b.clone(), &edge_a, None)).is_err());
         assert_eq!(session.model_id(), a.id);
-        block_on(session.load_weights(b.clone(), &edge_b)).unwrap();
+        block_on(session.load_weights(b.clone(), &edge_b, None)).unwrap();
         assert_eq!(session.model_id(), b.id);
         assert_eq!(session.entry().name, "test-1");
         let after = block_on(session.encode(&rgba, 64, 32, "png", None)).unwrap();

@@ -121,8 +121,8 @@ fn collect_www(www: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) ->
     Ok(())
 }
 
-/// `assets/manifest.json` as it is, and each model's edge and heads weights, checked
-/// against the manifest.
+/// `assets/manifest.json` as it is, and each model's edge and heads weights and prior
+/// tables, checked against the manifest.
 fn collect_assets(assets: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
     let zoo = Zoo::open(assets)?;
     let manifest_path = assets.join(MANIFEST_FILE);
@@ -143,7 +143,16 @@ fn collect_assets(assets: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Resul
                 manifest_path.display()
             )
         })?;
-        for (file, bytes) in [(&model.edge, weights.edge), (&model.heads, weights.heads)] {
+        let tables = zoo.tables_file(model).with_context(|| {
+            format!(
+                "model {} does not match {}",
+                model.name,
+                manifest_path.display()
+            )
+        })?;
+        let prior = model.prior.as_ref().zip(tables.map(|(_, bytes)| bytes));
+        let weights = [(&model.edge, weights.edge), (&model.heads, weights.heads)];
+        for (file, bytes) in weights.into_iter().chain(prior) {
             let rel = safe_relative(&file.path)
                 .with_context(|| format!("model {} in {}", model.name, manifest_path.display()))?;
             files.insert(format!("assets/{rel}"), bytes);

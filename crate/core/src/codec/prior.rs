@@ -139,6 +139,20 @@ impl ModelTables {
         }
     }
 
+    /// The tables as a zoo's `prior.json` (the model's file beside its weights).
+    pub fn to_json(&self) -> Result<Vec<u8>, CodecError> {
+        serde_json::to_vec(self).map_err(|e| CodecError::BadTables(e.to_string()))
+    }
+
+    /// Tables read from [`ModelTables::to_json`]'s bytes, checked against the model's
+    /// `channels` ([`ModelTables::check`]).
+    pub fn from_json(bytes: &[u8], channels: usize) -> Result<Self, CodecError> {
+        let tables: ModelTables =
+            serde_json::from_slice(bytes).map_err(|e| CodecError::BadTables(e.to_string()))?;
+        tables.check(channels)?;
+        Ok(tables)
+    }
+
     /// The depths with their own tables (none for [`ModelTables::AnyDepth`]).
     pub fn depths(&self) -> Vec<BitDepth> {
         match self {

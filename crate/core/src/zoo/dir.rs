@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{MANIFEST_FILE, Manifest, ModelEntry, WeightsFile, ZooError};
+use crate::codec::prior::ModelTables;
 
 /// A manifest read and checked from an assets directory.
 #[derive(Debug, Clone)]
@@ -73,6 +74,24 @@ impl Zoo {
         Ok(edge)
     }
 
+    /// The prior tables of `entry`, verified and checked
+    /// ([`ModelEntry::verify_tables`]); `None` when the model ships none.
+    pub fn tables(&self, entry: &ModelEntry) -> Result<Option<ModelTables>, ZooError> {
+        Ok(self.tables_file(entry)?.map(|(tables, _)| tables))
+    }
+
+    /// As [`Zoo::tables`], with the file's bytes (for copying the zoo elsewhere).
+    pub fn tables_file(
+        &self,
+        entry: &ModelEntry,
+    ) -> Result<Option<(ModelTables, Vec<u8>)>, ZooError> {
+        let Some(file) = &entry.prior else {
+            return Ok(None);
+        };
+        let bytes = read(&self.path(file))?;
+        Ok(Some((entry.verify_tables(&bytes)?, bytes)))
+    }
+
     /// The heads weights of `entry`, verified (size and sha256).
     pub fn heads(&self, entry: &ModelEntry) -> Result<Vec<u8>, ZooError> {
         let heads = read(&self.path(&entry.heads))?;
@@ -139,5 +158,70 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(Zoo::open(&dir), Err(ZooError::Missing { .. })));
+    }
+
+    #[test]
+    fn prior_tables_travel_with_the_model_and_bad_ones_are_named() {
+        let dir = std::env::temp_dir().join(format!("splitfeat-zoo-prior-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let device = Device::flex();
+        let config = Preset::Test.config();
+        let with = UntrainedModel::new("with", 0.1, &config, &device)
+            .unwrap()
+            .with_prior(&device)
+            .unwrap();
+        let without = UntrainedModel::new("without", 0.0, &config, &device).unwrap();
+        write_assets(&dir, &[with.clone(), without]).unwrap();
+
+        let zoo = Zoo::open(&dir).unwrap();
+        let entry = zoo.find("with").unwrap().clone();
+        assert_eq!(entry.files().count(), 3);
+        let file = entry.prior.clone().unwrap();
+        assert_eq!(file.path, "models/with/prior.json");
+        // The file is the tables the model's prior makes: one set per depth of a
+        // min-max model, each with a table per bottleneck channel.
+        let tables = zoo.tables(&entry).unwrap().unwrap();
+        assert_eq!(tables.depths().len(), 7);
+        let json = std::fs::read(zoo.path(&file)).unwrap();
+        assert_eq!(Some(&json), with.prior.as_ref());
+        assert_eq!(entry.verify_tables(&json).unwrap(), tables);
+        let plain = zoo.find("without").unwrap();
+        assert_eq!(zoo.tables(plain).unwrap(), None);
+        assert!(matches!(
+            plain.verify_tables(&json),
+            Err(ZooError::NoTables { model }) if model == "without"
+        ));
+
+        // Tampered bytes fail the hash; well-hashed bytes that are not this model's
+        // tables (another channel count, not JSON) fail the check, naming the file.
+        let mut tampered = json.clone();
+        tampered[2] ^= 1;
+        assert!(matches!(
+            entry.verify_tables(&tampered),
+            Err(ZooError::HashMismatch { .. })
+        ));
+        let other_channels =
+            ModelTables::from(crate::codec::prior::PriorTables::from_probabilities(&[
+                vec![0.5, 0.5],
+            ]))
+            .to_json()
+            .unwrap();
+        for bytes in [other_channels, b"{\"any_depth\": 3}".to_vec()] {
+            let mut lying = entry.clone();
+            lying.prior = Some(WeightsFile::describe(file.path.clone(), &bytes));
+            match lying.verify_tables(&bytes) {
+                Err(ZooError::Tables { path, error }) => {
+                    assert_eq!(path, file.path);
+                    assert!(
+                        matches!(error, crate::codec::CodecError::BadTables(_)),
+                        "{error}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        std::fs::remove_file(zoo.path(&file)).unwrap();
+        assert!(matches!(zoo.tables(&entry), Err(ZooError::Missing { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

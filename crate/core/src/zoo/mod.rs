@@ -14,6 +14,8 @@ pub use id::{BadModelId, ModelId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::codec::CodecError;
+use crate::codec::prior::ModelTables;
 use crate::evaluate::EvalReport;
 use crate::model::{ConfigError, ModelConfig};
 use crate::quant::BitDepth;
@@ -39,6 +41,11 @@ pub struct ModelEntry {
     pub config: ModelConfig,
     pub edge: WeightsFile,
     pub heads: WeightsFile,
+    /// The `prior` codec's tables (`ModelTables` as JSON), for a model trained with a
+    /// learned prior whose tables are shipped; absent otherwise. Edge and cloud both
+    /// load them: the tables are part of the model, not of the stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<WeightsFile>,
     /// Training steps of the weights (for the record).
     #[serde(default)]
     pub train_steps: u64,
@@ -89,6 +96,10 @@ pub enum ZooError {
     Config { model: String, error: ConfigError },
     #[error("model {model:?}: path {path:?} must be relative and stay inside the assets directory")]
     PathOutside { model: String, path: String },
+    #[error("model {model:?} ships no prior tables")]
+    NoTables { model: String },
+    #[error("{path}: {error}")]
+    Tables { path: String, error: CodecError },
 }
 
 /// Whether a manifest path stays inside the assets directory: relative, `/`-separated,
@@ -130,7 +141,7 @@ impl Manifest {
             e.config
                 .validate()
                 .map_err(|msg| ZooError::Manifest(format!("model {}: {msg}", e.id)))?;
-            for path in [&e.edge.path, &e.heads.path] {
+            for path in e.files().map(|f| &f.path) {
                 if !is_confined_path(path) {
                     return Err(ZooError::PathOutside {
                         model: e.name.clone(),
@@ -204,6 +215,13 @@ impl ModelEntry {
             .then_with(|| a.name.cmp(&b.name))
     }
 
+    /// The model's files: edge, heads and, when shipped, the prior tables.
+    pub fn files(&self) -> impl Iterator<Item = &WeightsFile> {
+        [&self.edge, &self.heads]
+            .into_iter()
+            .chain(self.prior.as_ref())
+    }
+
     /// Verifies the edge weights against the manifest and against the model id.
     pub fn verify_edge(&self, bytes: &[u8]) -> Result<(), ZooError> {
         self.edge.verify(bytes)?;
@@ -212,6 +230,20 @@ impl ModelEntry {
             return Err(ZooError::IdMismatch { id: self.id, found });
         }
         Ok(())
+    }
+
+    /// The model's prior tables from the bytes of its `prior` file: verified against
+    /// the manifest (size, sha256), parsed and checked against the bottleneck's channels.
+    pub fn verify_tables(&self, bytes: &[u8]) -> Result<ModelTables, ZooError> {
+        let file = self.prior.as_ref().ok_or_else(|| ZooError::NoTables {
+            model: self.name.clone(),
+        })?;
+        file.verify(bytes)?;
+        let channels = self.config.bottleneck_shape()[0];
+        ModelTables::from_json(bytes, channels).map_err(|error| ZooError::Tables {
+            path: file.path.clone(),
+            error,
+        })
     }
 }
 
@@ -229,6 +261,7 @@ mod tests {
             config: Preset::Test.config(),
             edge: WeightsFile::describe("e.bpk".into(), edge),
             heads: WeightsFile::describe("h.bpk".into(), heads),
+            prior: None,
             train_steps: 1,
             eval: None,
             check: None,
@@ -326,6 +359,15 @@ mod tests {
                     Err(ZooError::PathOutside { .. })
                 ),
                 "{path:?}"
+            );
+            let mut prior_outside = m.clone();
+            prior_outside.models[0].prior = Some(WeightsFile::describe(path.into(), b"{}"));
+            assert!(
+                matches!(
+                    Manifest::parse(&serde_json::to_vec(&prior_outside).unwrap()),
+                    Err(ZooError::PathOutside { .. })
+                ),
+                "prior {path:?}"
             );
         }
         assert!(is_confined_path("models/tiny-l0/edge.bpk"));

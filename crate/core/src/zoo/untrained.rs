@@ -9,6 +9,7 @@ use burn::prelude::Device;
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, Manifest, ModelEntry, ModelId, WeightsFile, ZooError,
 };
+use crate::entropy_model::FactorizedPrior;
 use crate::model::{CloudHeads, Edge, ModelConfig, WeightsError, module_to_bytes};
 use crate::quant::BitDepth;
 
@@ -19,6 +20,8 @@ pub struct UntrainedModel {
     pub entry: ModelEntry,
     pub edge: Vec<u8>,
     pub heads: Vec<u8>,
+    /// The `prior` codec's tables as JSON, when [`UntrainedModel::with_prior`] made them.
+    pub prior: Option<Vec<u8>>,
 }
 
 impl UntrainedModel {
@@ -38,18 +41,43 @@ impl UntrainedModel {
             config: config.clone(),
             edge: WeightsFile::describe(format!("models/{name}/edge.bpk"), &edge),
             heads: WeightsFile::describe(format!("models/{name}/heads.bpk"), &heads),
+            prior: None,
             train_steps: 0,
             eval: None,
             check: None,
         };
-        Ok(Self { entry, edge, heads })
+        Ok(Self {
+            entry,
+            edge,
+            heads,
+            prior: None,
+        })
+    }
+
+    /// The same model shipping `prior` tables, from an untrained learned prior of its
+    /// features (a real density, wide as Ballé et al. initialise it): the page and the
+    /// server then offer the `prior` codec for it.
+    pub fn with_prior(mut self, device: &Device) -> Result<Self, ZooError> {
+        let [channels, _, _] = self.entry.config.bottleneck_shape();
+        let tables =
+            FactorizedPrior::new(channels, device).tables(self.entry.config.quantizer, device);
+        let json = tables.to_json().map_err(|error| ZooError::Tables {
+            path: "prior.json".into(),
+            error,
+        })?;
+        let path = format!("models/{}/prior.json", self.entry.name);
+        self.entry.prior = Some(WeightsFile::describe(path, &json));
+        self.prior = Some(json);
+        Ok(self)
     }
 }
 
 /// Writes `dir/manifest.json` and every model's weight files; returns the manifest.
 pub fn write_assets(dir: &Path, models: &[UntrainedModel]) -> Result<Manifest, ZooError> {
     for m in models {
-        for (file, bytes) in [(&m.entry.edge, &m.edge), (&m.entry.heads, &m.heads)] {
+        let prior = m.entry.prior.as_ref().zip(m.prior.as_ref());
+        let files = [(&m.entry.edge, &m.edge), (&m.entry.heads, &m.heads)];
+        for (file, bytes) in files.into_iter().chain(prior) {
             write(&dir.join(&file.path), bytes)?;
         }
     }
