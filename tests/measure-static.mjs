@@ -7,7 +7,8 @@
 // switches on the static site. Prints JSON and writes
 // tests/artifacts/measurements-static.json.
 //
-//   cd tests && SPLITFEAT_CLOUD_BIN=$PWD/../target/release/splitfeat-cloud node measure-static.mjs [--runs 5] [--frames 10] [--drive-seconds 15]
+//   cd tests && SPLITFEAT_CLOUD_BIN=$PWD/../target/release/splitfeat-cloud node measure-static.mjs [--runs 5] [--frames 10] [--drive-seconds 15] [--assets DIR]
+//   (`--assets DIR`: another zoo, as in measure.mjs)
 
 import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -28,6 +29,8 @@ const FRAMES = arg("frames", 10);
 const DRIVE_SECONDS = arg("drive-seconds", 15);
 /** How many cloud workers the worker mode asks for (`?cloud_workers=`); the page's default when not given. */
 const CLOUD_WORKERS = arg("cloud-workers", null);
+const assetsAt = process.argv.indexOf("--assets");
+const ASSETS = assetsAt > 0 ? process.argv[assetsAt + 1] : null;
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -44,7 +47,7 @@ function walk(dir) {
 
 requireWasm();
 const dist = tempDir("splitfeat-dist-");
-cargo(["xtask", "dist", "--no-build", "--out", dist]);
+cargo(["xtask", "dist", "--no-build", "--out", dist, ...(ASSETS ? ["--assets", ASSETS] : [])]);
 const kind = (f) => (f.endsWith(".wasm") ? "wasm" : /\.(js|css|html)$/.test(f) ? "page" : f.startsWith("assets/") ? "models" : "samples");
 const size = { total: { files: 0, bytes: 0, gzip9: 0 } };
 for (const path of walk(dist)) {
@@ -60,7 +63,7 @@ for (const path of walk(dist)) {
 }
 
 const site = await serveStatic(dist);
-const cloud = await startCloud({ args: ["--allow-origin", site.url] });
+const cloud = await startCloud({ args: ["--allow-origin", site.url], ...(ASSETS ? { assets: ASSETS } : {}) });
 
 /** One fresh profile: navigation to the first frame's outputs, and the page's own figure. */
 async function firstResult(url) {

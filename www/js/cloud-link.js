@@ -61,7 +61,9 @@ export function connectCloud(list) {
  * never rejects.
  */
 export async function askCloud(encoded) {
-  const stableMax = state.source?.live ? state.dispMax : null;
+  // The server takes only a positive scale: a frame whose disparity is all zero
+  // (an untrained head, a blank frame) leaves the choice to the next frame's own.
+  const stableMax = state.source?.live && state.dispMax > 0 ? state.dispMax : null;
   try {
     const answer = await state.cloud.infer(encoded.modelId, encoded.bitstream, { maxDisparity: stableMax });
     return { ok: true, ...answer };
