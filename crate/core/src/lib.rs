@@ -6,6 +6,7 @@ pub mod api;
 pub mod bitstream;
 pub mod classes;
 pub mod codec;
+pub mod context_model;
 pub mod entropy_model;
 pub mod evaluate;
 pub mod image;

@@ -2,6 +2,7 @@
 
 mod bench_step;
 mod checkpoint;
+mod context_study;
 mod data_cmd;
 mod device;
 mod eval;
@@ -59,6 +60,8 @@ enum Command {
     Report(report::ReportArgs),
     /// The fair comparison of evaluation JSON files against a baseline's.
     Compare(report::compare::CompareArgs),
+    /// A learned context model's code length on a zoo model's codes, against `ans`.
+    ContextStudy(context_study::ContextStudyArgs),
 }
 
 fn main() -> Result<()> {
@@ -85,6 +88,9 @@ fn main() -> Result<()> {
         Command::BenchStep(args) => bench_step::run(args)?,
         Command::Report(args) => report::run(&args)?,
         Command::Compare(args) => print!("{}", report::compare::run(&args)?),
+        Command::ContextStudy(args) => {
+            context_study::run(&args)?;
+        }
         Command::Eval(args) => {
             eval::run(&args)?;
         }
