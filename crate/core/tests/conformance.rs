@@ -14,8 +14,12 @@ use sha2::{Digest, Sha256};
 use splitfeat_core::api::pipeline_status_and_code;
 use splitfeat_core::bitstream::{HEADER_LEN, Limits};
 use splitfeat_core::codec::CodecId;
-use splitfeat_core::pipeline::{FeatureShape, decode_features, encode_features};
-use splitfeat_core::quant::BitDepth;
+use splitfeat_core::codec::prior::{ModelTables, PriorTables};
+use splitfeat_core::pipeline::{
+    Decoded, FeatureShape, PipelineError, decode_features, decode_features_with, encode_features,
+    encode_features_with,
+};
+use splitfeat_core::quant::{BitDepth, RangeRule};
 use splitfeat_core::zoo::ModelId;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,14 +42,44 @@ struct ValidCase {
     max: f32,
     /// sha256 of the decoded features as little-endian f32, CHW order.
     tensor_sha256: String,
+    /// For `prior` streams: the model's tables (`ModelTables` JSON) to decode with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tables: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct InvalidCase {
     file: String,
-    /// The error code the cloud answers (docs/api.md).
+    /// The error code the cloud answers (docs/api.md), given `tables` when set.
     error: String,
     what: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tables: Option<String>,
+}
+
+/// The tables file of the suite's `prior` streams.
+const TABLES_FILE: &str = "prior-tables.json";
+
+/// The suite's prior tables: per channel a geometric distribution over 40 codes (the
+/// escape takes the rest), each channel's ratio its own, so that a decoder that used
+/// another channel's table would decode other codes.
+fn suite_tables() -> ModelTables {
+    let channels: Vec<Vec<f64>> = (0..16)
+        .map(|c| {
+            let r = 0.80 + 0.01 * c as f64;
+            (0..40).map(|k| (1.0 - r) * r.powi(k)).collect()
+        })
+        .collect();
+    ModelTables::from(PriorTables::from_probabilities(&channels))
+}
+
+/// Decodes with the tables a case names (read from the suite directory).
+fn decode_case(bytes: &[u8], tables: Option<&str>) -> Result<Decoded, PipelineError> {
+    let tables = tables.map(|file| {
+        let json = std::fs::read(suite_dir().join(file)).expect("the suite's tables file");
+        ModelTables::from_json(&json, 16).expect("the suite's tables parse")
+    });
+    decode_features_with(bytes, &Limits::default(), tables.as_ref())
 }
 
 fn suite_dir() -> PathBuf {
@@ -125,6 +159,7 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
             min: enc.header.min,
             max: enc.header.max,
             tensor_sha256: tensor_sha256(&decoded.values),
+            tables: None,
         });
         files.push((file, enc.bytes));
     }
@@ -148,11 +183,51 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
         min: 0.75,
         max: 0.75,
         tensor_sha256: tensor_sha256(&decoded.values),
+        tables: None,
     });
     files.push(("valid/png-8-constant.spft".into(), enc.bytes));
 
+    // `prior` streams: the codes under the suite's tables (codes past a table take the
+    // escape), decodable only with them.
+    let tables = suite_tables();
+    let mut prior_streams = Vec::new();
+    for (name, seed, bits) in [("prior-8", 13, 8), ("prior-4", 14, 4)] {
+        let bits = BitDepth::new(bits).unwrap();
+        let values = features(small, seed);
+        let enc = encode_features_with(
+            &values,
+            small,
+            MODEL_ID,
+            CodecId::Prior,
+            bits,
+            RangeRule::MinMax,
+            Some(&tables),
+        )
+        .expect("encode prior");
+        let decoded = decode_features_with(&enc.bytes, &Limits::default(), Some(&tables))
+            .expect("decode prior");
+        let file = format!("valid/{name}.spft");
+        valid.push(ValidCase {
+            file: file.clone(),
+            model_id: MODEL_ID.to_string(),
+            codec: "prior".into(),
+            bits,
+            shape: [16, 4, 8],
+            min: enc.header.min,
+            max: enc.header.max,
+            tensor_sha256: tensor_sha256(&decoded.values),
+            tables: Some(TABLES_FILE.into()),
+        });
+        prior_streams.push(enc.bytes.clone());
+        files.push((file, enc.bytes));
+    }
+    let mut tables_json = tables.to_json().unwrap();
+    tables_json.push(b'\n');
+    files.push((TABLES_FILE.into(), tables_json));
+
     let base = files[0].1.clone();
     let ans = files[6].1.clone();
+    let prior = prior_streams[0].clone();
     let n = base.len();
     let edit = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = base.clone();
@@ -332,13 +407,36 @@ fn generate() -> (Suite, Vec<(String, Vec<u8>)>) {
             },
         ),
     ];
+    // Decoded with the suite's tables: what is wrong is the payload itself.
+    let with_tables: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        (
+            "prior-garbage",
+            "corrupt_payload",
+            "prior payload of noise, CRC valid (decoded with the suite's tables)",
+            with_payload(&prior, &[0x3c, 0x91, 0x00, 0x17, 0xe2, 0x05]),
+        ),
+        (
+            "prior-cut",
+            "corrupt_payload",
+            "prior payload missing its last 4 bytes, CRC valid (with the suite's tables)",
+            {
+                let payload = &prior[HEADER_LEN..prior.len() - 4];
+                with_payload(&prior, &payload[..payload.len() - 4])
+            },
+        ),
+    ];
     let mut cases = Vec::new();
-    for (name, code, what, bytes) in invalid {
+    let tagged = invalid
+        .into_iter()
+        .map(|c| (c, None))
+        .chain(with_tables.into_iter().map(|c| (c, Some(TABLES_FILE))));
+    for ((name, code, what, bytes), tables) in tagged {
         let file = format!("invalid/{name}.spft");
         cases.push(InvalidCase {
             file: file.clone(),
             error: code.into(),
             what: what.into(),
+            tables: tables.map(String::from),
         });
         files.push((file, bytes));
     }
@@ -380,14 +478,24 @@ fn conformance_suite() {
         .collect();
     assert_eq!(
         codecs.into_iter().collect::<Vec<_>>(),
-        ["ans", "jpeg", "png"]
+        ["ans", "jpeg", "png", "prior"]
     );
 
     for case in &suite.valid {
         let bytes =
             std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
-        let decoded = decode_features(&bytes, &Limits::default())
+        let decoded = decode_case(&bytes, case.tables.as_deref())
             .unwrap_or_else(|e| panic!("{}: {e}", case.file));
+        if case.tables.is_some() {
+            // Without the model's tables a sound prior stream is a conflict, not damage.
+            let err = decode_case(&bytes, None).expect_err(&case.file);
+            assert_eq!(
+                pipeline_status_and_code(&err),
+                (409, "no_tables"),
+                "{}",
+                case.file
+            );
+        }
         let h = &decoded.header;
         assert_eq!(h.model_id.to_string(), case.model_id, "{}", case.file);
         assert_eq!(h.codec.to_string(), case.codec, "{}", case.file);
@@ -410,7 +518,7 @@ fn conformance_suite() {
     for case in &suite.invalid {
         let bytes =
             std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
-        match decode_features(&bytes, &Limits::default()) {
+        match decode_case(&bytes, case.tables.as_deref()) {
             Ok(_) => panic!("{} ({}) decoded", case.file, case.what),
             Err(e) => assert_eq!(
                 pipeline_status_and_code(&e).1,
@@ -432,12 +540,12 @@ fn conformance_suite() {
         "regenerate the suite"
     );
     for (file, bytes) in files.iter().filter(|(f, _)| f.starts_with("valid/")) {
-        let fresh = decode_features(bytes, &Limits::default()).unwrap();
         let case = suite
             .valid
             .iter()
             .find(|c| &c.file == file)
             .expect("case listed");
+        let fresh = decode_case(bytes, case.tables.as_deref()).unwrap();
         assert_eq!(
             tensor_sha256(&fresh.values),
             case.tensor_sha256,
