@@ -17,20 +17,15 @@ import { gzipSync } from "node:zlib";
 
 import { launch, waitReady } from "./support/browser.js";
 import { ARTIFACTS, cargo, requireWasm, startCloud, tempDir } from "./support/env.js";
-import { cachedSwitches, drive } from "./support/measure.js";
+import { cachedSwitches, drive, flagValue, numberFlag } from "./support/measure.js";
 import { serveStatic } from "./support/static.js";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const RUNS = arg("runs", 5);
-const FRAMES = arg("frames", 10);
-const DRIVE_SECONDS = arg("drive-seconds", 15);
+const RUNS = numberFlag("runs", 5);
+const FRAMES = numberFlag("frames", 10);
+const DRIVE_SECONDS = numberFlag("drive-seconds", 15);
 /** How many cloud workers the worker mode asks for (`?cloud_workers=`); the page's default when not given. */
-const CLOUD_WORKERS = arg("cloud-workers", null);
-const assetsAt = process.argv.indexOf("--assets");
-const ASSETS = assetsAt > 0 ? process.argv[assetsAt + 1] : null;
+const CLOUD_WORKERS = numberFlag("cloud-workers", null);
+const ASSETS = flagValue("assets") ?? null;
 
 const stats = (v) => {
   const s = [...v].sort((a, b) => a - b);

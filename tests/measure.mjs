@@ -18,20 +18,12 @@ import { gzipSync } from "node:zlib";
 
 import { launch, waitReady } from "./support/browser.js";
 import { ARTIFACTS, ROOT, requireWasm, startCloud } from "./support/env.js";
-import { budgets, cachedSwitches, drive } from "./support/measure.js";
+import { budgets, cachedSwitches, drive, flagValue, numberFlag } from "./support/measure.js";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const FRAMES = arg("frames", 20);
-const flagValue = (name) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
+const FRAMES = numberFlag("frames", 20);
 const ASSETS = flagValue("assets");
 const DRIVE_ONLY = process.argv.includes("--drive-only");
-const DRIVE_SECONDS = arg("drive-seconds", 15);
+const DRIVE_SECONDS = numberFlag("drive-seconds", 15);
 /** kbit/s, as the page's budget select offers them. */
 const BUDGETS = [1000, 300, 100];
 

@@ -1,5 +1,17 @@
 // What measure.mjs and measure-static.mjs measure on a running page, through the
-// test hook (tests/README.md): drive mode's pipeline figures and model switches.
+// test hook (tests/README.md): drive mode's pipeline figures and model switches; and
+// the scripts' command-line flags.
+
+/** The text after `--name` on the command line; undefined without the flag. */
+export function flagValue(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** The number after `--name`, or `fallback` without the flag. */
+export function numberFlag(name, fallback) {
+  return process.argv.indexOf(`--${name}`) > 0 ? Number(flagValue(name)) : fallback;
+}
 
 /**
  * The drive running on `page` for `seconds`: frames/s (frames drawn over the time),

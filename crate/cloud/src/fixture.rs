@@ -35,10 +35,7 @@ impl FixtureModel {
         codec: CodecId,
         bits: BitDepth,
     ) -> Result<Vec<u8>> {
-        let encoded = futures_lite::future::block_on(
-            self.edge.encode_image(rgb, height, width, codec, bits),
-        )?;
-        Ok(encoded.bytes)
+        encode_image_with(&self.edge, rgb, height, width, codec, bits)
     }
 }
 
@@ -49,13 +46,19 @@ pub fn encode_image(
     height: usize,
     width: usize,
 ) -> Result<Vec<u8>> {
-    let encoded = futures_lite::future::block_on(edge.encode_image(
-        rgb,
-        height,
-        width,
-        CodecId::Png,
-        BitDepth::EIGHT,
-    ))?;
+    encode_image_with(edge, rgb, height, width, CodecId::Png, BitDepth::EIGHT)
+}
+
+fn encode_image_with(
+    edge: &EdgeRuntime,
+    rgb: &[u8],
+    height: usize,
+    width: usize,
+    codec: CodecId,
+    bits: BitDepth,
+) -> Result<Vec<u8>> {
+    let encoded =
+        futures_lite::future::block_on(edge.encode_image(rgb, height, width, codec, bits))?;
     Ok(encoded.bytes)
 }
 

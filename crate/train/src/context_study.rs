@@ -84,7 +84,10 @@ pub struct ContextStudy {
 }
 
 pub fn run(args: &ContextStudyArgs) -> Result<ContextStudy> {
-    ensure!(args.count >= 1 && args.train_scenes >= args.batch && args.batch >= 1);
+    ensure!(
+        args.count >= 1 && args.batch >= 1 && args.train_scenes >= args.batch,
+        "--count and --batch must be at least 1, and --train-scenes at least --batch"
+    );
     let device = args.device.device()?;
     let training = args.device.training_device()?;
     let zoo = Zoo::open(&args.assets)?;
@@ -144,17 +147,17 @@ pub fn run(args: &ContextStudyArgs) -> Result<ContextStudy> {
             }
         }
         let model = model.valid();
-        let mean_bits = |set: &[Vec<f32>]| -> Result<f64> {
+        let mean_bits = |set: &[Vec<f32>]| {
             let mut total = 0.0;
             for chunk in set.chunks(50) {
                 let refs: Vec<&Vec<f32>> = chunk.iter().collect();
                 let bits = model.bits(stack(&refs, &device), top).sum();
                 total += f64::from(bits.into_scalar::<f32>());
             }
-            Ok(total / (set.len() * c * h * w) as f64)
+            total / (set.len() * c * h * w) as f64
         };
-        let train_bpe = mean_bits(&train_codes[..args.count.min(train_codes.len())])?;
-        let val_bpe = mean_bits(&val_codes)?;
+        let train_bpe = mean_bits(&train_codes[..args.count.min(train_codes.len())]);
+        let val_bpe = mean_bits(&val_codes);
         let mut ans = 0usize;
         for x in &val {
             ans += edge.encode(x, CodecId::Ans, bits)?.bytes.len();

@@ -184,6 +184,20 @@ mod tests {
     use crate::checkpoint::CheckpointState;
     use splitfeat_core::model::{ModelConfig, Preset};
 
+    /// A one-step checkpoint of `model` at `lambda` holding the record `model_bytes`.
+    fn checkpoint(model: &ModelConfig, lambda: f32, model_bytes: Vec<u8>) -> Checkpoint {
+        let run = serde_json::from_value(serde_json::json!({
+            "model": model, "lambda": lambda, "bits": 8, "seed": 1, "steps": 1,
+            "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
+        }))
+        .unwrap();
+        Checkpoint {
+            state: CheckpointState { run, step: 1 },
+            model: model_bytes,
+            optimizer: vec![1; 16],
+        }
+    }
+
     #[test]
     fn names_are_restricted_to_a_safe_set() {
         for ok in ["tiny-l0", "tiny-l0.01", "A_b.9", "x"] {
@@ -212,19 +226,7 @@ mod tests {
         std::fs::create_dir_all(&assets).unwrap();
         let manifest = b"{\"version\": 1, \"models\": []}\n";
         std::fs::write(assets.join(MANIFEST_FILE), manifest).unwrap();
-        let run_config = serde_json::from_value(serde_json::json!({
-            "model": Preset::Test.config(), "lambda": 0.0, "bits": 8, "seed": 1, "steps": 1,
-            "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
-        }))
-        .unwrap();
-        let ckpt = Checkpoint {
-            state: CheckpointState {
-                run: run_config,
-                step: 1,
-            },
-            model: vec![7; 64],
-            optimizer: vec![1; 16],
-        };
+        let ckpt = checkpoint(&Preset::Test.config(), 0.0, vec![7; 64]);
         let path = dir.join("c.sfck");
         ckpt.save(&path).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
@@ -269,19 +271,8 @@ mod tests {
                 learned_rate,
                 ..Preset::Test.config()
             };
-            let run_config = serde_json::from_value(serde_json::json!({
-                "model": model, "lambda": 0.1, "bits": 8, "seed": 1, "steps": 1,
-                "batch": 1, "lr": 1e-3, "warmup": 0, "final_lr_fraction": 0.1, "init_from": null,
-            }))
-            .unwrap();
-            let ckpt = Checkpoint {
-                state: CheckpointState {
-                    run: run_config,
-                    step: 1,
-                },
-                model: module_to_bytes(&MultiTaskModel::new(&model, &device)).unwrap(),
-                optimizer: vec![1; 16],
-            };
+            let record = module_to_bytes(&MultiTaskModel::new(&model, &device)).unwrap();
+            let ckpt = checkpoint(&model, 0.1, record);
             let path = dir.join(format!("learned-{learned_rate}.sfck"));
             ckpt.save(&path).unwrap();
             path

@@ -82,10 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fallback_reason: None,
     };
     // The prior file as the page fetches it, when the model ships one.
-    let prior = match &entry.prior {
-        Some(file) => Some(std::fs::read(zoo.path(file))?),
-        None => None,
-    };
+    let (tables, prior) = zoo.tables_file(entry)?.unzip();
     let session = block_on(EdgeSession::on_device(
         entry.clone(),
         &weights,
@@ -105,7 +102,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     if let Some(path) = &args.compare {
         let other = std::fs::read(path)?;
-        let tables = zoo.tables(entry)?;
         report["compare"] = compare(&out.bitstream, &other, tables.as_ref())?;
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
